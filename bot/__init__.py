@@ -1,0 +1,1 @@
+"""Census operations bot: core package (config, data layer, services)."""
