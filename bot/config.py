@@ -1,0 +1,66 @@
+"""Application settings, read once at start-up from the environment (and an optional .env)."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob the operator can turn; names of the stable contract are product.md §4."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    bot_token: SecretStr = Field(default=SecretStr(""), alias="BOT_TOKEN")
+    telegram_api_base: str | None = Field(default=None, alias="TELEGRAM_API_BASE")
+    database_url: str = Field(default="sqlite+aiosqlite:///censusbot.sqlite3", alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    censusbot_secret: SecretStr = Field(default=SecretStr(""), alias="CENSUSBOT_SECRET")
+
+    timezone: str = Field(default="Asia/Shanghai", alias="CENSUSBOT_TIMEZONE")
+    default_locale: str = Field(default="zh_CN", alias="CENSUSBOT_DEFAULT_LOCALE")
+
+    # Webhook mode (`censusbot run --webhook`).
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_secret: SecretStr = Field(default=SecretStr(""), alias="WEBHOOK_SECRET")
+    webhook_host: str = Field(default="127.0.0.1", alias="WEBHOOK_HOST")
+    webhook_port: int = Field(default=8080, alias="WEBHOOK_PORT")
+    webhook_path: str = Field(default="/telegram/webhook", alias="WEBHOOK_PATH")
+
+    # Update processing.
+    update_workers: int = Field(default=16, alias="CENSUSBOT_UPDATE_WORKERS")
+    polling_timeout: int = Field(default=25, alias="CENSUSBOT_POLLING_TIMEOUT")
+
+    # Public lookups (anti-scraping).
+    lookup_limit_per_minute: int = Field(default=10, alias="CENSUSBOT_LOOKUPS_PER_MINUTE")
+    lookup_limit_per_day: int = Field(default=100, alias="CENSUSBOT_LOOKUPS_PER_DAY")
+
+    # Outbox delivery limits (Telegram: ~30/s overall, 1/s per chat, 20/min per group).
+    outbox_rate_per_second: float = Field(default=25.0, alias="CENSUSBOT_OUTBOX_RATE")
+    outbox_per_chat_interval: float = Field(default=1.0, alias="CENSUSBOT_OUTBOX_CHAT_INTERVAL")
+    outbox_group_per_minute: int = Field(default=20, alias="CENSUSBOT_OUTBOX_GROUP_PER_MINUTE")
+
+    # People's quiet hours (local time).
+    quiet_start: time = Field(default=time(22, 0), alias="CENSUSBOT_QUIET_START")
+    quiet_end: time = Field(default=time(7, 30), alias="CENSUSBOT_QUIET_END")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="CENSUSBOT_DATA_DIR")
+    run_scheduler: bool = Field(default=True, alias="CENSUSBOT_SCHEDULER")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The zone people live in (Asia/Shanghai by default)."""
+        return ZoneInfo(self.timezone)
+
+    def signing_key(self) -> bytes:
+        """The badge-signing key; a development key is derived from the token when unset."""
+        secret = self.censusbot_secret.get_secret_value()
+        if secret:
+            return secret.encode()
+        return ("dev-only:" + self.bot_token.get_secret_value()).encode()

@@ -1,0 +1,61 @@
+"""The one Jinja2 environment: Telegram HTML templates with autoescape and gettext."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+from bot.config import PROJECT_ROOT
+from bot.i18n import Translator
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+@lru_cache(maxsize=4)
+def environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+    """Build (once) the shared environment; autoescape is on for every template."""
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        extensions=["jinja2.ext.i18n"],
+        enable_async=False,
+    )
+    env.newstyle_gettext = True  # type: ignore[attr-defined]
+    return env
+
+
+def _gettext_for(t: Translator) -> tuple[Any, Any]:
+    @pass_context
+    def gettext(ctx: Context, message: str, **variables: Any) -> str:
+        rv: str = t.gettext(message)
+        if ctx.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables if variables else rv
+
+    @pass_context
+    def ngettext(ctx: Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+        rv: str = t.ngettext(singular, plural, n)
+        if ctx.eval_ctx.autoescape:
+            rv = Markup(rv)
+        variables.setdefault("num", n)
+        return rv % variables
+
+    return gettext, ngettext
+
+
+def render(name: str, t: Translator, /, **context: Any) -> str:
+    """Render template `name` in the translator's language; the result is Telegram HTML."""
+    gettext, ngettext = _gettext_for(t)
+    template = environment().get_template(name)
+    return template.render(
+        gettext=gettext, _=gettext, ngettext=ngettext, locale=t.locale, **context
+    ).strip()

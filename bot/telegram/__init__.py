@@ -1,0 +1,1 @@
+"""aiogram glue: bot factory, middlewares, durable update processing, polling and webhook."""

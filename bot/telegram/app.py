@@ -1,0 +1,144 @@
+"""Wire the dispatcher: settings, database, translations, middlewares, routers, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import handlers
+from bot.config import Settings
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.fsm_storage import SqlStorage
+from bot.i18n import Catalogs
+from bot.telegram.menu import publish_command_menu
+from bot.telegram.middlewares import ContextMiddleware
+from bot.telegram.processor import UpdateProcessor
+from bot.util.clock import utc_now
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+class Component(Protocol):
+    """Something started with the bot and stopped with it (outbox sender, scheduler...)."""
+
+    async def start(self) -> None:
+        """Start background work."""
+
+    async def stop(self) -> None:
+        """Stop background work, finishing what is in hand."""
+
+
+ComponentFactory = Callable[[Dispatcher, Bot], Awaitable[Component | None]]
+COMPONENT_FACTORIES: list[ComponentFactory] = []
+
+
+def build_dispatcher(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    clock: Clock = utc_now,
+    storage: BaseStorage | None = None,
+    components: bool = True,
+) -> Dispatcher:
+    """A dispatcher with every router and the shared resources as workflow data."""
+    engine = engine or create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    if storage is None:
+        if settings.redis_url:
+            from aiogram.fsm.storage.redis import RedisStorage
+
+            storage = RedisStorage.from_url(settings.redis_url)
+        else:
+            storage = SqlStorage(sessionmaker)
+    dp = Dispatcher(storage=storage)
+    dp["settings"] = settings
+    dp["engine"] = engine
+    dp["sessionmaker"] = sessionmaker
+    dp["catalogs"] = Catalogs()
+    dp["clock"] = clock
+    dp["with_components"] = components
+    dp.update.outer_middleware(ContextMiddleware())
+    dp.include_routers(*handlers.routers())
+    dp.startup.register(_on_startup)
+    dp.shutdown.register(_on_shutdown)
+    return dp
+
+
+async def _on_startup(dispatcher: Dispatcher, bot: Bot, settings: Settings, engine: AsyncEngine,
+                      sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    await migrate.upgrade(engine)
+    me = await bot.get_me()
+    dispatcher["bot_username"] = me.username or ""
+    dispatcher["processor"] = UpdateProcessor(dispatcher, bot, sessionmaker,
+                                              workers=settings.update_workers, clock=clock)
+    await publish_command_menu(bot, dispatcher["catalogs"])
+    started: list[Component] = []
+    if dispatcher["with_components"]:
+        for factory in COMPONENT_FACTORIES:
+            component = await factory(dispatcher, bot)
+            if component is not None:
+                await component.start()
+                started.append(component)
+    dispatcher["components"] = started
+    log.info("bot @%s started", me.username)
+
+
+async def _on_shutdown(dispatcher: Dispatcher, engine: AsyncEngine) -> None:
+    processor: UpdateProcessor | None = dispatcher.workflow_data.get("processor")
+    if processor is not None:
+        await processor.drain()
+    for component in reversed(dispatcher.workflow_data.get("components", [])):
+        await component.stop()
+    await dispatcher.storage.close()
+    await engine.dispose()
+
+
+class BotApp:
+    """A running bot: start-up, polling (or webhook) and an orderly stop."""
+
+    def __init__(self, settings: Settings, bot: Bot, dp: Dispatcher) -> None:
+        self.settings = settings
+        self.bot = bot
+        self.dp = dp
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+
+    @property
+    def processor(self) -> UpdateProcessor:
+        """The inbox processor (available after start)."""
+        processor: UpdateProcessor = self.dp["processor"]
+        return processor
+
+    async def start(self) -> None:
+        """Run start-up hooks, recover pending updates and begin long polling."""
+        from bot.telegram.polling import poll
+
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self.dp.emit_startup(bot=self.bot)
+        await self.processor.recover()
+        self._task = asyncio.create_task(
+            poll(self.bot, self.processor, self._stop, timeout=self.settings.polling_timeout,
+                 allowed_updates=self.dp.resolve_used_update_types())
+        )
+
+    async def stop(self) -> None:
+        """Stop polling, let handlers finish, stop components and close the session."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        await self.dp.emit_shutdown(bot=self.bot)
+        await self.bot.session.close()
+
+    async def wait(self) -> None:
+        """Block until polling ends."""
+        if self._task is not None:
+            await self._task

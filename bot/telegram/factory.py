@@ -1,0 +1,64 @@
+"""Create the Bot: token, optional Bot API base URL, HTML by default, 429 waited out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """Wait out a 429's retry_after and repeat the request, a bounded number of times."""
+
+    def __init__(self, attempts: int = 5, max_wait: float = 60.0) -> None:
+        self.attempts = attempts
+        self.max_wait = max_wait
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        """Send, sleeping through flood-control answers."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.attempts or isinstance(method, GetUpdates):
+                    raise
+                wait = min(float(exc.retry_after), self.max_wait)
+                log.warning("429 on %s: waiting %.1fs (attempt %d)", type(method).__name__,
+                            wait, attempt)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def create_bot(settings: Settings, **session_kwargs: Any) -> Bot:
+    """A Bot for the configured token, talking to TELEGRAM_API_BASE when set."""
+    api = (
+        TelegramAPIServer.from_base(settings.telegram_api_base.rstrip("/"))
+        if settings.telegram_api_base
+        else None
+    )
+    session = AiohttpSession(api=api, **session_kwargs) if api else AiohttpSession(**session_kwargs)
+    session.middleware(RetryAfterMiddleware())
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )

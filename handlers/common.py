@@ -1,0 +1,78 @@
+"""/start, /help and /lang: for everyone, in every chat."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import Catalogs, Translator
+from bot.rendering import render
+from bot.services import users as users_service
+from bot.services.access import Principal
+from handlers.commands import N_, CommandInfo
+
+ORDER = 80
+COMMANDS = (
+    CommandInfo("start", N_("Start and see what this bot does")),
+    CommandInfo("help", N_("What you can do here")),
+    CommandInfo("lang", N_("Switch language: 中文 / English")),
+)
+LANG_PREFIX = "lang:"
+
+
+def _allowed(principal: Principal | None) -> list[CommandInfo]:
+    from handlers import command_catalogue
+
+    return [
+        c for c in command_catalogue()
+        if c.roles is None or (principal is not None and principal.has_any(c.roles))
+    ]
+
+
+async def cmd_start(message: Message, i18n: Translator, principal: Principal | None) -> None:
+    """Greet the user and say what the bot does."""
+    name = message.from_user.first_name if message.from_user else ""
+    await message.answer(render("common/start.html.j2", i18n, name=name,
+                                roles=sorted(principal.roles) if principal else []))
+
+
+async def cmd_help(message: Message, i18n: Translator, principal: Principal | None) -> None:
+    """List the commands this user's roles allow."""
+    commands = [(c.command, c.args, i18n(c.description)) for c in _allowed(principal)]
+    await message.answer(render("common/help.html.j2", i18n, commands=commands))
+
+
+async def cmd_lang(message: Message, i18n: Translator) -> None:
+    """Offer the two languages as buttons."""
+    kb = InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text="中文", callback_data=f"{LANG_PREFIX}zh_CN"),
+        InlineKeyboardButton(text="English", callback_data=f"{LANG_PREFIX}en"),
+    ]])
+    await message.answer(render("common/lang_choose.html.j2", i18n), reply_markup=kb)
+
+
+async def on_lang_chosen(
+    callback: CallbackQuery, session: AsyncSession, catalogs: Catalogs, now: datetime
+) -> None:
+    """Store the chosen language and confirm in it."""
+    locale = (callback.data or "")[len(LANG_PREFIX):]
+    await users_service.set_language(session, user_id=callback.from_user.id, locale=locale,
+                                     now=now)
+    t = catalogs.get(locale)
+    await callback.answer()
+    if callback.message is not None:
+        await callback.message.answer(render("common/lang_set.html.j2", t))
+
+
+def create_router() -> Router:
+    """Routes for /start, /help and /lang."""
+    router = Router(name=__name__)
+    router.message.register(cmd_start, CommandStart())
+    router.message.register(cmd_help, Command("help"))
+    router.message.register(cmd_lang, Command("lang"))
+    router.callback_query.register(on_lang_chosen, F.data.startswith(LANG_PREFIX))
+    return router
