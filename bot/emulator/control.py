@@ -80,8 +80,7 @@ def add_control_routes(app: web.Application, emu: Emulator, prefix: str = "/_emu
         while True:
             snap = _snapshot(emu, chat_id, after, since)
             remaining = deadline - loop.time()
-            changed = since is not None and snap["rev"] != since
-            if snap["messages"] or changed or remaining <= 0 or emu._closing:
+            if snap["messages"] or remaining <= 0 or emu._closing:
                 return web.json_response(snap)
             await emu.wait_changed(remaining)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,6 +44,8 @@ PNG_1x1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
+
+APP_JS = Path(__file__).resolve().parents[2] / "bot" / "demo" / "static" / "app.js"
 
 
 def make_bot(emu: Emulator, token: str | None = None, **kwargs: Any) -> Bot:
@@ -500,3 +504,107 @@ async def test_aiogram_default_parse_mode_and_multipart(emu: Emulator, user: dic
         await b.session.close()
     (msg,) = emu.bot_messages(user["id"])
     assert msg["caption"] == "<b>bold</b>" and msg["parse_mode"] == "HTML"
+
+
+PERSONAS = [
+    {
+        "key": "public",
+        "label": "公众 / Member of the public",
+        "user": {"id": 3003, "first_name": "王五", "language_code": "zh-hans"},
+        "phone": "+8613700000000",
+    },
+    {
+        "key": "officer",
+        "label": "普查员 / Census officer",
+        "user": {"id": 3004, "first_name": "赵六", "language_code": "zh-hans"},
+        "phone": "+8613600000000",
+    },
+]
+
+
+async def test_webchat_standalone_app(emu: Emulator, bot: Bot) -> None:
+    from bot.demo.webchat import start_webchat
+
+    runner = await start_webchat(emu, PERSONAS, port=0)
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/") as r:
+                page = await r.text()
+            for marker in ('id="persona"', 'id="input"', 'id="send"',
+                           "演示数据为合成数据 / Demo data is synthetic", "static/app.js"):
+                assert marker in page
+            for asset in ("app.js", "style.css"):
+                async with http.get(f"{base}/static/{asset}") as r:
+                    assert r.status == 200 and len(await r.text()) > 100
+            async with http.get(f"{base}/personas.json") as r:
+                data = await r.json()
+            assert [p["key"] for p in data["personas"]] == ["public", "officer"]
+            assert data["bot"]["username"] == "census_demo_bot"
+            persona = PERSONAS[0]
+            async with http.post(f"{base}/_emu/chats/3003/send",
+                                 json={"user": persona["user"], "text": "你好"}) as r:
+                assert r.status == 200
+        (update,) = await bot.get_updates(timeout=0)
+        assert update.message is not None and update.message.text == "你好"
+    finally:
+        await runner.cleanup()
+
+
+async def test_webchat_on_emulator_port() -> None:
+    from bot.demo.webchat import setup_webchat
+
+    emulator = Emulator()
+    await emulator.start(configure=lambda app: setup_webchat(app, emulator, PERSONAS))
+    b = make_bot(emulator)
+    try:
+        assert (await b.get_me()).username == "census_demo_bot"
+        async with aiohttp.ClientSession() as http, http.get(f"{emulator.base_url}/") as r:
+            assert r.status == 200 and 'id="persona"' in await r.text()
+        assert 3004 in emulator.chats  # personas registered as users
+    finally:
+        await b.session.close()
+        await emulator.stop()
+
+
+def test_webchat_rejects_bad_personas(emu: Emulator) -> None:
+    from bot.demo.webchat import create_webchat_app
+
+    with pytest.raises(ValueError, match=r"user\.id"):
+        create_webchat_app(emu, [{"key": "x", "label": "X", "user": {"first_name": "x"}}])
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+async def test_webchat_html_sanitizer_with_node() -> None:
+    script = APP_JS
+    cases = {
+        "plain": "a &lt;b&gt; &amp; c",
+        "tags": '<b>粗</b><i>i</i><a href="https://x.org/?a=1&amp;b=2">l</a>',
+        "bad": '<script>alert(1)</script><img src=x onerror=alert(1)><a href="javascript:x">j</a>',
+        "spoiler": '<tg-spoiler>s</tg-spoiler><span class="tg-spoiler">t</span>',
+        "unclosed": "<b>open</i>",
+    }
+    js = (
+        f"const {{parseTelegramHtml}} = require({json.dumps(str(script))});"
+        f"const cases = {json.dumps(cases)};"
+        "const out = {}; for (const k in cases) out[k] = parseTelegramHtml(cases[k]);"
+        "process.stdout.write(JSON.stringify(out));"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "node", "-e", js, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    got = json.loads(out)
+    assert got["plain"] == ["a <b> & c"]
+    assert got["tags"] == [
+        {"tag": "b", "children": ["粗"]},
+        {"tag": "i", "children": ["i"]},
+        {"tag": "a", "href": "https://x.org/?a=1&b=2", "children": ["l"]},
+    ]
+    # disallowed tags are kept as literal (escaped) text, unsafe hrefs dropped
+    assert got["bad"][0] == "<script>" and got["bad"][2] == "</script>"
+    assert got["bad"][3].startswith("<img")
+    assert got["bad"][4] == {"tag": "a", "children": ["j"]}
+    assert [n["spoiler"] for n in got["spoiler"]] == [True, True]
+    assert got["unclosed"] == [{"tag": "b", "children": ["open", "</i>"]}]
