@@ -608,3 +608,42 @@ async def test_webchat_html_sanitizer_with_node() -> None:
     assert got["bad"][4] == {"tag": "a", "children": ["j"]}
     assert [n["spoiler"] for n in got["spoiler"]] == [True, True]
     assert got["unclosed"] == [{"tag": "b", "children": ["open", "</i>"]}]
+
+
+async def test_dispatcher_polling_end_to_end(emu: Emulator, bot: Bot, user: dict) -> None:
+    from aiogram import Dispatcher, F
+    from aiogram.filters import CommandStart
+    from aiogram.types import CallbackQuery, Message
+
+    dp = Dispatcher()
+
+    @dp.message(CommandStart())
+    async def start(message: Message) -> None:
+        kb = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="OK", callback_data="ok")]]
+        )
+        await message.answer("欢迎 <b>welcome</b>", parse_mode="HTML", reply_markup=kb)
+
+    @dp.callback_query(F.data == "ok")
+    async def ok(query: CallbackQuery) -> None:
+        await query.answer("done")
+        if query.message is not None:
+            await bot.edit_message_text(text="已确认", chat_id=query.message.chat.id,
+                                        message_id=query.message.message_id)
+
+    polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False,
+                                                   close_bot_session=False))
+    try:
+        await emu.send_text(user, "/start")
+        welcome = await emu.wait_for_bot_message(user["id"])
+        assert welcome["text"] == "欢迎 <b>welcome</b>"
+        upd = await emu.click(user, welcome, "ok")
+        assert (await emu.wait_for_callback_answer(upd["callback_query"]["id"]))["text"] == "done"
+        for _ in range(100):
+            if emu.bot_messages(user["id"])[0]["text"] == "已确认":
+                break
+            await asyncio.sleep(0.02)
+        assert emu.bot_messages(user["id"])[0]["text"] == "已确认"
+    finally:
+        await dp.stop_polling()
+        await polling
