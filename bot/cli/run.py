@@ -51,13 +51,13 @@ async def run_webhook(settings: Settings) -> None:
     """Serve the webhook until SIGINT/SIGTERM; updates are stored before Telegram hears 200."""
     from aiohttp import web
 
-    from bot.telegram.app import build_dispatcher
+    from bot.telegram.app import build_dispatcher, emit_shutdown, emit_startup
     from bot.telegram.factory import create_bot
     from bot.telegram.webhook import create_webhook_app
 
     bot = create_bot(settings)
     dp = build_dispatcher(settings)
-    await dp.emit_startup(bot=bot)
+    await emit_startup(dp, bot)
     processor = dp["processor"]
     await processor.recover()
     secret = settings.webhook_secret.get_secret_value()
@@ -73,7 +73,7 @@ async def run_webhook(settings: Settings) -> None:
     stop = await _stop_event()
     await stop.wait()
     await runner.cleanup()
-    await dp.emit_shutdown(bot=bot)
+    await emit_shutdown(dp, bot)
     await bot.session.close()
 
 

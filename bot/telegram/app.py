@@ -102,6 +102,16 @@ async def _on_shutdown(dispatcher: Dispatcher, engine: AsyncEngine) -> None:
     await engine.dispose()
 
 
+async def emit_startup(dp: Dispatcher, bot: Bot) -> None:
+    """Run the start-up hooks with the workflow data, as aiogram's own polling does."""
+    await dp.emit_startup(bot=bot, dispatcher=dp, bots=[bot], **dp.workflow_data)
+
+
+async def emit_shutdown(dp: Dispatcher, bot: Bot) -> None:
+    """Run the shutdown hooks with the workflow data."""
+    await dp.emit_shutdown(bot=bot, dispatcher=dp, bots=[bot], **dp.workflow_data)
+
+
 class BotApp:
     """A running bot: start-up, polling (or webhook) and an orderly stop."""
 
@@ -123,7 +133,7 @@ class BotApp:
         from bot.telegram.polling import poll
 
         await self.bot.delete_webhook(drop_pending_updates=False)
-        await self.dp.emit_startup(bot=self.bot)
+        await emit_startup(self.dp, self.bot)
         await self.processor.recover()
         self._task = asyncio.create_task(
             poll(self.bot, self.processor, self._stop, timeout=self.settings.polling_timeout,
@@ -135,7 +145,7 @@ class BotApp:
         self._stop.set()
         if self._task is not None:
             await self._task
-        await self.dp.emit_shutdown(bot=self.bot)
+        await emit_shutdown(self.dp, self.bot)
         await self.bot.session.close()
 
     async def wait(self) -> None:

@@ -1,0 +1,161 @@
+"""The bot through the emulator over HTTP: /start, /help, /lang, crashes, errors, 429."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+from sqlalchemy import select
+
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.inbox import InboxUpdate
+from bot.emulator import Emulator
+from bot.services import org as org_service
+from bot.services import users as users_service
+from bot.telegram.app import BotApp
+from tests.conftest import ZHENGZHOU, at
+from tests.e2e.harness import Clock, start_bot
+
+
+async def test_start_and_help_in_chinese(emu: Emulator, app: BotApp) -> None:
+    user = emu.user(id=1001, first_name="王芳", language_code="zh-hans")
+    await emu.send_text(user, "/start")
+    reply = await emu.wait_for_bot_message(1001)
+    assert "王芳，您好" in reply["text"] and "污染源普查" in reply["text"]
+    await emu.send_text(user, "/help")
+    help_msg = await emu.wait_for_bot_message(1001)
+    assert "您可以使用的功能" in help_msg["text"]
+    assert "/lang" in help_msg["text"] and "切换语言" in help_msg["text"]
+
+
+async def test_start_and_help_in_english(emu: Emulator, app: BotApp) -> None:
+    user = emu.user(id=1002, first_name="Anna", language_code="en-GB")
+    await emu.send_text(user, "/start")
+    reply = await emu.wait_for_bot_message(1002)
+    assert reply["text"].startswith("Hello, Anna!")
+    await emu.send_text(user, "/help")
+    help_msg = await emu.wait_for_bot_message(1002)
+    assert "What you can do" in help_msg["text"] and "Switch language" in help_msg["text"]
+
+
+async def test_names_are_escaped(emu: Emulator, app: BotApp) -> None:
+    user = emu.user(id=1003, first_name="<b>x</b>&", language_code="en")
+    await emu.send_text(user, "/start")
+    reply = await emu.wait_for_bot_message(1003)
+    assert "&lt;b&gt;x&lt;/b&gt;&amp;" in reply["text"]
+
+
+async def test_lang_switch_persists(emu: Emulator, app: BotApp) -> None:
+    user = emu.user(id=1004, first_name="李雷", language_code="zh-hans")
+    await emu.send_text(user, "/lang")
+    menu = await emu.wait_for_bot_message(1004)
+    await emu.click(user, menu, "lang:en")
+    confirm = await emu.wait_for_bot_message(1004)
+    assert confirm["text"] == "Language set to English."
+    await emu.send_text(user, "/help")
+    assert "What you can do" in (await emu.wait_for_bot_message(1004))["text"]
+
+
+async def test_help_shows_role_commands(emu: Emulator, app: BotApp, sqlite_url: str,
+                                        clock: Clock) -> None:
+    engine = create_engine(sqlite_url)
+    async with create_sessionmaker(engine)() as s:
+        await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+    async with create_sessionmaker(engine)() as s:
+        await users_service.grant_role(s, now=clock(), user_id=1005, role="office_head",
+                                       unit_code="410100")
+    await engine.dispose()
+    user = emu.user(id=1005, first_name="Head", language_code="en")
+    await emu.send_text(user, "/help")
+    text = (await emu.wait_for_bot_message(1005))["text"]
+    assert "/help" in text
+
+
+async def test_crash_after_ack_is_processed_once_after_restart(
+    emu: Emulator, sqlite_url: str
+) -> None:
+    """An update stored and confirmed, then the process dies before handling it: on restart
+    it is handled exactly once, and Telegram redelivering it changes nothing."""
+    clock = Clock(at("2018-10-08 09:00"))
+    app = await start_bot(emu, sqlite_url, clock=clock)
+    gate = asyncio.Event()
+
+    async def stuck(message: Message) -> None:
+        await gate.wait()  # never released: the process "dies" here
+
+    # Make /start hang in this first process only.
+    app.dp.message.register(stuck, Command("start"))
+    app.dp.message.handlers.insert(0, app.dp.message.handlers.pop())
+    user = emu.user(id=2001, first_name="赵六", language_code="zh-hans")
+    upd = await emu.send_text(user, "/start")
+    engine = create_engine(sqlite_url)
+    for _ in range(100):
+        async with create_sessionmaker(engine)() as s:
+            row = await s.get(InboxUpdate, upd["update_id"])
+        if row is not None:
+            break
+        await asyncio.sleep(0.05)
+    await engine.dispose()
+    assert row is not None and row.state == "pending"
+    # Crash: cancel every task of the first process without any shutdown work.
+    for task in list(app.processor._tasks):
+        task.cancel()
+    app._stop.set()
+    await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
+    await app.bot.session.close()
+    assert emu.bot_messages(2001) == []
+
+    restarted = await start_bot(emu, sqlite_url, clock=clock)
+    try:
+        reply = await emu.wait_for_bot_message(2001)
+        assert "赵六，您好" in reply["text"]
+        await restarted.processor.ingest([upd])  # Telegram redelivers the same update
+        await restarted.processor.drain()
+        await asyncio.sleep(0.2)
+        assert len(emu.bot_messages(2001)) == 1
+        engine = create_engine(sqlite_url)
+        async with create_sessionmaker(engine)() as s:
+            states = (await s.scalars(select(InboxUpdate.state))).all()
+        await engine.dispose()
+        assert states == ["done"]
+    finally:
+        await restarted.stop()
+
+
+async def test_handler_exception_gets_polite_reply_and_others_are_served(
+    emu: Emulator, app: BotApp
+) -> None:
+    boom = Router(name="boom")
+
+    async def explode(message: Message) -> None:
+        raise RuntimeError("deliberate failure")
+
+    boom.message.register(explode, Command("boom"))
+    app.dp.include_router(boom)
+    app.dp.sub_routers.insert(0, app.dp.sub_routers.pop())
+    victim = emu.user(id=3001, first_name="A", language_code="en")
+    other = emu.user(id=3002, first_name="B", language_code="zh-hans")
+    await emu.send_text(victim, "/boom")
+    await emu.send_text(other, "/start")
+    apology = await emu.wait_for_bot_message(3001)
+    assert "Sorry, something went wrong" in apology["text"]
+    assert "RuntimeError" not in apology["text"] and "Traceback" not in apology["text"]
+    assert "B，您好" in (await emu.wait_for_bot_message(3002))["text"]
+    await emu.send_text(victim, "/start")
+    assert "Hello, A!" in (await emu.wait_for_bot_message(3001))["text"]
+
+
+async def test_429_is_waited_out(emu: Emulator, app: BotApp) -> None:
+    user = emu.user(id=4001, first_name="C", language_code="en")
+    emu.fail_next(method="sendMessage", kind="429", retry_after=1, count=1, chat_id=4001)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await emu.send_text(user, "/help")
+    reply = await emu.wait_for_bot_message(4001, timeout=10)
+    assert "What you can do" in reply["text"]
+    assert loop.time() - started >= 1.0
+    statuses = [r.status for r in emu.request_log
+                if r.method == "sendMessage" and r.chat_id == 4001]
+    assert statuses == [429, 200]
