@@ -96,6 +96,20 @@ class Segmenter:
         self._words = sorted({w for w in words if w and has_cjk(w)})
         self._tok: jieba.Tokenizer | None = None
         self._lock = threading.Lock()
+        self.version = 0
+
+    def add_words(self, words: Iterable[str]) -> bool:
+        """Add dictionary words; return True (and bump `version`) when any was new."""
+        new = sorted({w for w in words if w and has_cjk(w)} - set(self._words))
+        if not new:
+            return False
+        with self._lock:
+            self._words = sorted({*self._words, *new})
+            if self._tok is not None:
+                for word in new:
+                    self._tok.add_word(word, freq=2000)
+            self.version += 1
+        return True
 
     def _tokenizer(self) -> jieba.Tokenizer:
         """Initialise the jieba tokenizer once and return it."""
