@@ -32,8 +32,8 @@ def loo_samples(entries: list[FaqEntry], config: EngineConfig) -> list[tuple[lis
             for j, text in enumerate(items):
                 reduced = dict(entry.phrasings)
                 reduced[lang] = items[:j] + items[j + 1 :]
-                others = entries[:i] + [dataclasses.replace(entry, phrasings=reduced)]
-                index = FaqIndex.build(others + entries[i + 1 :], config=config)
+                changed = dataclasses.replace(entry, phrasings=reduced)
+                index = FaqIndex.build([*entries[:i], changed, *entries[i + 1 :]], config=config)
                 best, feats = index.features(text)
                 out.append((feats, int(best == entry.id)))
     return out
@@ -73,7 +73,8 @@ def main() -> None:
     base = EngineConfig()
     samples = loo_samples(entries, base) + negative_samples(FaqIndex.build(entries, config=base))
     pos = [s for s in samples if s[1] == 1]
-    print(f"samples: {len(samples)} (top-1 correct LOO: {len(pos)}, other: {len(samples)-len(pos)})")
+    n_other = len(samples) - len(pos)
+    print(f"samples: {len(samples)} (top-1 correct LOO: {len(pos)}, other: {n_other})")
     coef = fit(samples)
     print("coef =", tuple(round(c, 3) for c in coef))
     index = FaqIndex.build(entries, config=dataclasses.replace(base, coef=tuple(coef)))
@@ -83,8 +84,8 @@ def main() -> None:
         wrong = [y for p, y in probs if p >= thr and y == 0]
         abstain_neg = sum(1 for p, y in probs if p < thr and y == 0)
         n_neg = len(samples) - len(pos)
-        print(f"thr {thr:.2f}: correct answered {answered_ok:.1%}, "
-              f"non-correct abstained {abstain_neg / max(n_neg, 1):.1%}, wrong answers {len(wrong)}")
+        print(f"thr {thr:.2f}: correct answered {answered_ok:.1%}, non-correct abstained "
+              f"{abstain_neg / max(n_neg, 1):.1%}, wrong answers {len(wrong)}")
 
 
 if __name__ == "__main__":
