@@ -103,31 +103,30 @@ class FaqIndex:
         doc_tf: list[dict[str, float]] = []
         units: list[tuple[int, frozenset[str]]] = []
         for n, entry in enumerate(entries):
-            tf: Counter[str] = Counter()
-            texts = _field_texts(entry)
-            for fname, items in texts.items():
+            weighted: dict[str, float] = defaultdict(float)
+            for fname, items in _field_texts(entry).items():
                 for text in items:
                     terms = _terms(analyzer, text)
                     for t in terms:
-                        tf[t] += weights[fname]
+                        weighted[t] += weights[fname]
                     if fname in ("question", "phrasings") and terms:
                         units.append((n, frozenset(terms)))
-            doc_tf.append(dict(tf))
+            doc_tf.append(dict(weighted))
         n_docs = max(len(entries), 1)
         df: Counter[str] = Counter()
         postings: dict[str, list[int]] = defaultdict(list)
-        for n, tf in enumerate(doc_tf):
-            for t in tf:
+        for n, doc in enumerate(doc_tf):
+            for t in doc:
                 df[t] += 1
                 postings[t].append(n)
         idf = {t: math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        doc_len = [sum(tf.values()) for tf in doc_tf]
+        doc_len = [sum(doc.values()) for doc in doc_tf]
         unit_postings: dict[str, list[int]] = defaultdict(list)
         unit_mass = []
-        for u, (_, terms) in enumerate(units):
-            for t in terms:
+        for u, (_, unit_terms) in enumerate(units):
+            for t in unit_terms:
                 unit_postings[t].append(u)
-            unit_mass.append(sum(idf.get(t, 0.0) * config.term_weight(t) for t in terms))
+            unit_mass.append(sum(idf.get(t, 0.0) * config.term_weight(t) for t in unit_terms))
         return cls(
             entries=list(entries),
             analyzer=analyzer,

@@ -52,7 +52,9 @@ def test_english(index: FaqIndex, text: str, topic: str) -> None:
     assert index.search(text).topic == topic
 
 
-@pytest.mark.parametrize("text", ["今天天气怎么样", "帮我订一张去北京的火车票", "tell me a joke", ""])
+@pytest.mark.parametrize(
+    "text", ["今天天气怎么样", "帮我订一张去北京的火车票", "tell me a joke", ""]
+)
 def test_out_of_scope_abstains(index: FaqIndex, text: str) -> None:
     result = index.search(text)
     assert result.topic is None and not result.confident
@@ -66,7 +68,9 @@ def test_result_shape(index: FaqIndex) -> None:
     assert all(0.0 <= s <= 1.0 for _, s in r.candidates)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(max_size=200))
 def test_search_never_crashes(index: FaqIndex, text: str) -> None:
     r = index.search(text)
