@@ -150,7 +150,7 @@ class FaqIndex:
     def rank(self, text: str) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
         """Ranking scores for all matching entries (best first) and their features."""
         cfg = self.config
-        qtf = Counter(_terms(self.analyzer, text))
+        qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
         if not qtf or not self.entries:
             return [], {}
         oov = self._oov_idf()
