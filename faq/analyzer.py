@@ -1,0 +1,64 @@
+"""Turn text into weighted index terms: words, character bigrams, synonyms, English stems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from faq.synonyms import Synonyms, load_synonyms
+from faq.text import (
+    EN_STOPWORDS,
+    ZH_STOPWORDS,
+    Segmenter,
+    char_bigrams,
+    has_cjk,
+    normalize,
+    runs,
+    stem,
+)
+
+BIGRAM = "b:"
+SYNONYM = "~"
+
+
+class Analyzer:
+    """Normalises text and produces index terms (the same pipeline for content and queries)."""
+
+    def __init__(self, synonyms: Synonyms | None = None, extra_words: Iterable[str] = ()) -> None:
+        """Create an analyzer; `extra_words` go into the Chinese segmenter's dictionary."""
+        self.synonyms = synonyms if synonyms is not None else load_synonyms()
+        self.segmenter = Segmenter([*self.synonyms.words(), *extra_words])
+
+    def prepare(self, text: str) -> str:
+        """Normalise and apply replacement rules."""
+        return self.synonyms.apply_replacements(normalize(text))
+
+    def terms(self, text: str) -> list[str]:
+        """Index terms of a text, duplicates kept (term frequency matters)."""
+        prepared = self.prepare(text)
+        out: list[str] = []
+        latin: list[str] = []
+        for run in runs(prepared):
+            if has_cjk(run):
+                segment: list[str] = []
+                for word in self.segmenter.cut(run):
+                    if word in ZH_STOPWORDS:
+                        out.extend(BIGRAM + b for b in _bigrams(segment))
+                        segment = []
+                        continue
+                    out.append(word)
+                    segment.append(word)
+                out.extend(BIGRAM + b for b in _bigrams(segment))
+            elif run not in EN_STOPWORDS:
+                word = stem(run)
+                latin.append(word)
+                out.append(word)
+        out.extend(SYNONYM + c for c in sorted(self.synonyms.canonical_for(prepared, latin)))
+        return out
+
+
+def _bigrams(words: list[str]) -> list[str]:
+    """Character bigrams over a run of consecutive content words (single chars skipped)."""
+    joined = "".join(words)
+    if len(joined) < 2:
+        return []
+    return char_bigrams(joined)

@@ -1,0 +1,282 @@
+"""FAQ search: BM25 over question/phrasings/keywords/answer plus best-phrasing overlap,
+with a calibrated confidence so that questions the FAQ does not answer abstain."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from faq.analyzer import BIGRAM, SYNONYM, Analyzer
+from faq.content import FaqEntry
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Outcome of one search: the answer topic (or None), confidence and alternatives."""
+
+    topic: str | None
+    score: float
+    alternatives: list[str]
+    confident: bool
+    candidates: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Tunable weights; the calibration coefficients come from bench/faq_calibrate.py."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    field_weights: tuple[tuple[str, float], ...] = (
+        ("question", 1.5), ("phrasings", 1.0), ("keywords", 2.0), ("answer", 0.6),
+    )
+    term_weights: tuple[tuple[str, float], ...] = (("word", 1.0), ("bigram", 0.5), ("syn", 2.0))
+    unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
+    # logistic calibration: intercept, bm25_norm, unit_overlap, margin, coverage
+    coef: tuple[float, ...] = (-2.626, 1.774, 0.27, 2.149, 1.496)
+    threshold: float = 0.5  # answer when the calibrated score reaches this
+    plausible: float = 0.15  # offer alternatives when the best score reaches this
+    alt_ratio: float = 0.6  # alternatives must score at least this share of the best
+
+    def term_weight(self, term: str) -> float:
+        """Query-side weight of a term by its kind (word, bigram, synonym)."""
+        kinds = dict(self.term_weights)
+        if term.startswith(BIGRAM):
+            return kinds["bigram"]
+        if term.startswith(SYNONYM):
+            return kinds["syn"]
+        return kinds["word"]
+
+
+@lru_cache(maxsize=1)
+def default_analyzer() -> Analyzer:
+    """The shared analyzer (jieba initialised once per process)."""
+    return Analyzer()
+
+
+@dataclass
+class _Features:
+    """Signals about the best candidate used for calibration."""
+
+    bm25_norm: float
+    unit: float
+    margin: float
+    coverage: float
+
+    def vector(self) -> list[float]:
+        """Feature vector in the order of EngineConfig.coef[1:]."""
+        return [self.bm25_norm, self.unit, self.margin, self.coverage]
+
+
+@dataclass
+class FaqIndex:
+    """Inverted index over FAQ entries; `search` is pure and synchronous."""
+
+    entries: list[FaqEntry]
+    analyzer: Analyzer
+    config: EngineConfig
+    doc_tf: list[dict[str, float]]
+    doc_len: list[float]
+    avg_len: float
+    postings: dict[str, list[int]]
+    idf: dict[str, float]
+    units: list[tuple[int, frozenset[str]]]  # (entry index, terms of one question/phrasing)
+    unit_postings: dict[str, list[int]]
+    unit_mass: list[float]
+    by_id: dict[str, FaqEntry] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        entries: list[FaqEntry],
+        analyzer: Analyzer | None = None,
+        config: EngineConfig | None = None,
+    ) -> FaqIndex:
+        """Analyse the entries and build the index."""
+        analyzer = analyzer or default_analyzer()
+        config = config or EngineConfig()
+        weights = dict(config.field_weights)
+        analyzer.segmenter.add_words(k for e in entries for k in e.keywords)
+        doc_tf: list[dict[str, float]] = []
+        units: list[tuple[int, frozenset[str]]] = []
+        for n, entry in enumerate(entries):
+            weighted: dict[str, float] = defaultdict(float)
+            for fname, items in _field_texts(entry).items():
+                for text in items:
+                    terms = _terms(analyzer, text)
+                    for t in terms:
+                        weighted[t] += weights[fname]
+                    if fname in ("question", "phrasings") and terms:
+                        units.append((n, frozenset(terms)))
+            doc_tf.append(dict(weighted))
+        n_docs = max(len(entries), 1)
+        df: Counter[str] = Counter()
+        postings: dict[str, list[int]] = defaultdict(list)
+        for n, doc in enumerate(doc_tf):
+            for t in doc:
+                df[t] += 1
+                postings[t].append(n)
+        idf = {t: math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        doc_len = [sum(doc.values()) for doc in doc_tf]
+        unit_postings: dict[str, list[int]] = defaultdict(list)
+        unit_mass = []
+        for u, (_, unit_terms) in enumerate(units):
+            for t in unit_terms:
+                unit_postings[t].append(u)
+            unit_mass.append(sum(idf.get(t, 0.0) * config.term_weight(t) for t in unit_terms))
+        return cls(
+            entries=list(entries),
+            analyzer=analyzer,
+            config=config,
+            doc_tf=doc_tf,
+            doc_len=doc_len,
+            avg_len=(sum(doc_len) / len(doc_len)) if doc_len else 1.0,
+            postings=dict(postings),
+            idf=idf,
+            units=units,
+            unit_postings=dict(unit_postings),
+            unit_mass=unit_mass,
+            by_id={e.id: e for e in entries},
+        )
+
+    def _oov_idf(self) -> float:
+        """IDF given to query terms that occur in no entry."""
+        n = max(len(self.entries), 1)
+        return math.log(1 + (n + 0.5) / 0.5)
+
+    def rank(self, text: str) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
+        """Ranking scores for all matching entries (best first) and their features."""
+        cfg = self.config
+        qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
+        if not qtf or not self.entries:
+            return [], {}
+        oov = self._oov_idf()
+        qw = {t: cfg.term_weight(t) for t in qtf}
+        q_mass = sum(self.idf.get(t, oov) * qw[t] for t in qtf)
+        upper = sum(self.idf.get(t, oov) * qw[t] * (cfg.k1 + 1) for t in qtf)
+        bm25: dict[int, float] = defaultdict(float)
+        matched_mass: dict[int, float] = defaultdict(float)
+        for t in qtf:
+            docs = self.postings.get(t)
+            if not docs:
+                continue
+            idf = self.idf[t]
+            for d in docs:
+                tf = self.doc_tf[d][t]
+                norm = cfg.k1 * (1 - cfg.b + cfg.b * self.doc_len[d] / self.avg_len)
+                bm25[d] += idf * qw[t] * tf * (cfg.k1 + 1) / (tf + norm)
+                matched_mass[d] += idf * qw[t]
+        unit_hits: dict[int, float] = defaultdict(float)
+        for t in qtf:
+            for u in self.unit_postings.get(t, ()):
+                unit_hits[u] += self.idf[t] * qw[t]
+        best_unit: dict[int, float] = defaultdict(float)
+        for u, hit in unit_hits.items():
+            dice = 2 * hit / (q_mass + self.unit_mass[u]) if q_mass + self.unit_mass[u] else 0.0
+            d = self.units[u][0]
+            best_unit[d] = max(best_unit[d], dice)
+        feats: dict[int, _Features] = {}
+        ranked: list[tuple[int, float]] = []
+        for d, s in bm25.items():
+            f = _Features(
+                bm25_norm=s / upper if upper else 0.0,
+                unit=best_unit.get(d, 0.0),
+                margin=0.0,
+                coverage=matched_mass[d] / q_mass if q_mass else 0.0,
+            )
+            feats[d] = f
+            ranked.append((d, f.bm25_norm + cfg.unit_weight * f.unit))
+        ranked.sort(key=lambda x: (-x[1], x[0]))
+        if ranked:
+            top = ranked[0][1]
+            second = ranked[1][1] if len(ranked) > 1 else 0.0
+            feats[ranked[0][0]].margin = (top - second) / top if top > 0 else 0.0
+        return ranked, feats
+
+    def calibrate(self, f: _Features) -> float:
+        """Calibrated confidence in [0, 1] from the best candidate's features."""
+        return self.calibrate_vector(f.vector())
+
+    def calibrate_vector(self, x: list[float]) -> float:
+        """Logistic calibration of a feature vector."""
+        coef = self.config.coef
+        z = coef[0] + sum(c * v for c, v in zip(coef[1:], x, strict=True))
+        z = max(-50.0, min(50.0, z))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def search(self, text: str, limit: int = 3) -> SearchResult:
+        """Find the entry answering `text`; abstain (topic None) when not confident."""
+        limit = max(1, limit)
+        ranked, feats = self.rank(text)
+        if not ranked or ranked[0][1] <= 0:
+            return SearchResult(topic=None, score=0.0, alternatives=[], confident=False,
+                                candidates=[])
+        cfg = self.config
+        best_doc, best = ranked[0]
+        score = self.calibrate(feats[best_doc])
+        candidates = [
+            (self.entries[d].id, _clamp(score * s / best)) for d, s in ranked[: max(limit, 3)]
+        ]
+        confident = score >= cfg.threshold
+        close = [self.entries[d].id for d, s in ranked[1:limit] if s >= cfg.alt_ratio * best]
+        if confident:
+            return SearchResult(topic=self.entries[best_doc].id, score=score,
+                                alternatives=close, confident=True, candidates=candidates)
+        alternatives = [self.entries[best_doc].id, *close] if score >= cfg.plausible else []
+        return SearchResult(topic=None, score=score, alternatives=alternatives[:limit],
+                            confident=False, candidates=candidates)
+
+    def entry(self, entry_id: str) -> FaqEntry | None:
+        """The entry with this id, if any."""
+        return self.by_id.get(entry_id)
+
+    def features(self, text: str) -> tuple[str | None, list[float]]:
+        """Best id and its calibration features (for bench/faq_calibrate.py)."""
+        ranked, feats = self.rank(text)
+        if not ranked:
+            return None, [0.0, 0.0, 0.0, 0.0]
+        return self.entries[ranked[0][0]].id, feats[ranked[0][0]].vector()
+
+
+def _clamp(x: float) -> float:
+    """Clamp to [0, 1]."""
+    return 0.0 if x < 0 else 1.0 if x > 1 else x
+
+
+def _field_texts(entry: FaqEntry) -> dict[str, list[str]]:
+    """The searchable texts of an entry grouped by field."""
+    return {
+        "question": list(entry.question.values()),
+        "phrasings": [p for items in entry.phrasings.values() for p in items],
+        "keywords": list(entry.keywords),
+        "answer": [_strip_tags(a) for a in entry.answer.values()],
+    }
+
+
+def _strip_tags(text: str) -> str:
+    """Remove the few HTML tags answers may contain."""
+    for tag in ("<b>", "</b>", "<i>", "</i>"):
+        text = text.replace(tag, "")
+    return text.replace("&amp;", "&")
+
+
+_TERM_CACHE: dict[tuple[int, int, str], tuple[str, ...]] = {}
+
+
+def _terms(analyzer: Analyzer, text: str) -> tuple[str, ...]:
+    """Analyse text, memoising content texts so rebuilds are cheap."""
+    key = (id(analyzer), analyzer.segmenter.version, text)
+    cached = _TERM_CACHE.get(key)
+    if cached is None:
+        cached = tuple(analyzer.terms(text))
+        if len(_TERM_CACHE) < 50_000:
+            _TERM_CACHE[key] = cached
+    return cached
+
+
+def ids(results: Iterable[SearchResult]) -> list[str | None]:
+    """Topics of a sequence of results (helper for benches and tests)."""
+    return [r.topic for r in results]

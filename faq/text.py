@@ -1,0 +1,140 @@
+"""Text normalisation and tokenisation for FAQ search (Chinese and English)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import jieba
+import opencc
+
+jieba.setLogLevel(logging.WARNING)
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_RUN_RE = re.compile(rf"[{_CJK}]+|[a-z0-9]+(?:[.%][0-9]+)?%?")
+_CJK_RE = re.compile(rf"[{_CJK}]")
+_WIDE = rf"{_CJK}\u3000-\u303f\uff00-\uffef"
+_SPACE_NEAR_CJK = re.compile(rf"(?<=[{_WIDE}])\s+|\s+(?=[{_WIDE}])")
+
+# Function words and question particles that carry no topic information.
+ZH_STOPWORDS: frozenset[str] = frozenset(
+    """的 了 吗 呢 啊 吧 呀 哦 哈 嘛 么 啦 哇 嗯 呗 咧 喔 是 我 我们
+    你 你们 您 他 她 它 他们 咱们 这 那 这个 那个 这些 那些 这样 那样
+    就 都 也 还 又 在 和 与 及 或 或者 跟 把 被 给 让 对 从 请问
+    请 一下 一个 个 一些 有 没 没有 要 会 能 可以 可能 应该 需要 得
+    地 着 过 吗么 么样 怎么 怎样 怎么样 如何 什么 哪 哪些 哪个 哪里
+    多少 为什么 是不是 是否 有没有 能不能 要不要 会不会 可不可以 怎么办 谁
+    时候 请教 想 想问 问 问下 问一下 知道 一直 现在 到底 究竟 其实 那么
+    所以 因为 如果 但是 不过 而且 然后 已经 比如 例如 等 等等 之 其
+    以及 而 但 则 若 即 上 下 里 中 不 不是 还是 还要 就是 只是 真的
+    一样 自己 大家 人家 别人 东西 事 事情 情况 问题 说 讲 叫 看 做 搞""".split()
+)
+
+EN_STOPWORDS: frozenset[str] = frozenset(
+    """a an the and or but if of to in on at by for with from as into about than then so
+    is are was were be been being am do does did doing done have has had having will would shall
+    should can could may might must i me my we our ours you your yours he him his she her it its
+    they them their this that these those there here what which who whom whose when where why how
+    not no yes any some all each every just also only very too please hi hello thanks thank
+    get got need want know tell us let s t re ve ll d m o y""".split()
+)
+
+_converter_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    """Return the (cached) traditional-to-simplified converter."""
+    with _converter_lock:
+        return opencc.OpenCC("t2s")
+
+
+def has_cjk(text: str) -> bool:
+    """Return True when the text contains at least one CJK ideograph."""
+    return _CJK_RE.search(text) is not None
+
+
+def normalize(text: str) -> str:
+    """Fold width (NFKC), traditional to simplified, case and whitespace."""
+    folded = unicodedata.normalize("NFKC", text)
+    if has_cjk(folded):
+        folded = _t2s().convert(folded)
+    folded = folded.lower()
+    return " ".join(folded.split())
+
+
+def tidy_cjk_spacing(text: str) -> str:
+    """Remove whitespace next to CJK characters (left over by YAML line folding)."""
+    return _SPACE_NEAR_CJK.sub("", text)
+
+
+def stem(word: str) -> str:
+    """Tiny English suffix stemmer (plural, -ing, -ed, -ly), good enough for matching."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("edly", ""), ("ed", ""),
+                         ("ly", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: len(word) - len(suffix)] + repl
+            if suffix == "es" and not base.endswith(("s", "x", "z", "ch", "sh")):
+                base = word[:-1]
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            return base
+    return word
+
+
+class Segmenter:
+    """Thread-safe, lazily initialised private jieba tokenizer with a domain dictionary."""
+
+    def __init__(self, words: Iterable[str] = ()) -> None:
+        """Create a segmenter; `words` are added to its dictionary."""
+        self._words = sorted({w for w in words if w and has_cjk(w)})
+        self._tok: jieba.Tokenizer | None = None
+        self._lock = threading.Lock()
+        self.version = 0
+
+    def add_words(self, words: Iterable[str]) -> bool:
+        """Add dictionary words; return True (and bump `version`) when any was new."""
+        new = sorted({w for w in words if w and has_cjk(w)} - set(self._words))
+        if not new:
+            return False
+        with self._lock:
+            self._words = sorted({*self._words, *new})
+            if self._tok is not None:
+                for word in new:
+                    self._tok.add_word(word, freq=2000)
+            self.version += 1
+        return True
+
+    def _tokenizer(self) -> jieba.Tokenizer:
+        """Initialise the jieba tokenizer once and return it."""
+        if self._tok is None:
+            with self._lock:
+                if self._tok is None:
+                    tok = jieba.Tokenizer()
+                    tok.initialize()
+                    for word in self._words:
+                        tok.add_word(word, freq=2000)
+                    self._tok = tok
+        return self._tok
+
+    def cut(self, text: str) -> list[str]:
+        """Segment a CJK string into words."""
+        return [w for w in self._tokenizer().lcut(text, HMM=True) if w.strip()]
+
+
+def char_bigrams(run: str) -> list[str]:
+    """Character bigrams of a CJK run (the run itself when shorter than 2)."""
+    if len(run) < 2:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def runs(text: str) -> list[str]:
+    """Split normalised text into CJK runs and latin/number words."""
+    return _RUN_RE.findall(text)

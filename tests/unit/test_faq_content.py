@@ -1,0 +1,99 @@
+"""Tests for FAQ content loading and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faq.content import (
+    DEFAULT_CONTENT_DIR,
+    MAX_ANSWER_CHARS,
+    ContentError,
+    check_content,
+    load_entries,
+)
+
+TOPICS = Path("/work/shared/faq/topics.yaml")
+
+
+def _entry(eid: str, **over: object) -> dict[str, object]:
+    """A valid raw entry with overrides."""
+    base: dict[str, object] = {
+        "id": eid,
+        "category": "test",
+        "question": {"zh": "问题" + eid, "en": "question " + eid},
+        "answer": {"zh": "回答。", "en": "Answer."},
+        "phrasings": {"zh": ["说法"], "en": ["saying"]},
+        "keywords": ["关键"],
+        "see_also": [],
+    }
+    base.update(over)
+    return base
+
+
+def _write(tmp: Path, entries: list[dict[str, object]], name: str = "a.yaml") -> Path:
+    """Write entries into a content directory."""
+    (tmp / name).write_text(yaml.safe_dump({"entries": entries}, allow_unicode=True), "utf-8")
+    return tmp
+
+
+def test_shipped_content_is_valid_and_covers_all_topics() -> None:
+    assert check_content(DEFAULT_CONTENT_DIR, topics=TOPICS) == []
+    entries = load_entries()
+    assert all(len(a) < 1000 for e in entries for a in e.answer.values())
+    assert all(e.phrasings.get("zh") and e.phrasings.get("en") for e in entries)
+
+
+def test_verify_locally_topics_point_to_the_office() -> None:
+    by_id = {e.id: e for e in load_entries()}
+    for tid in ("closed_enterprise", "timeline_local"):
+        assert "普查办" in by_id[tid].answer["zh"] and "人工咨询" in by_id[tid].answer["zh"]
+        assert "Ask a person" in by_id[tid].answer["en"]
+
+
+def test_duplicate_ids(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x")], "a.yaml")
+    _write(tmp_path, [_entry("x")], "b.yaml")
+    problems = check_content(tmp_path)
+    assert any("duplicate id 'x'" in p for p in problems)
+    with pytest.raises(ContentError, match="duplicate id"):
+        load_entries(tmp_path)
+
+
+def test_missing_language(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x", answer={"zh": "回答"})])
+    assert any("'answer' is missing language 'en'" in p for p in check_content(tmp_path))
+
+
+def test_empty_answer(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x", answer={"zh": "", "en": "A"})])
+    assert any("'answer.zh' is empty" in p for p in check_content(tmp_path))
+
+
+def test_over_long_answer(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x", answer={"zh": "长" * (MAX_ANSWER_CHARS + 1), "en": "A"})])
+    assert any("answer.zh is too long" in p for p in check_content(tmp_path))
+
+
+def test_broken_see_also(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x", see_also=["nope"])])
+    assert any("unknown id 'nope'" in p for p in check_content(tmp_path))
+
+
+def test_uncovered_topic(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("census_what")])
+    problems = check_content(tmp_path, topics=TOPICS)
+    assert any("topic 'census_fee' has no FAQ entry" in p for p in problems)
+    assert not any("census_what" in p for p in problems)
+
+
+def test_bad_html_and_yaml(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x", answer={"zh": "<a href='x'>链接</a>", "en": "a & b <b>x"})])
+    problems = check_content(tmp_path)
+    assert any("unsupported HTML" in p for p in problems)
+    assert any("unbalanced <b>" in p for p in problems)
+    assert any("bare '&'" in p for p in problems)
+    (tmp_path / "z.yaml").write_text("entries: [unclosed", "utf-8")
+    assert any("z.yaml: cannot read" in p for p in check_content(tmp_path))
