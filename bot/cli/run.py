@@ -49,32 +49,15 @@ async def run_polling(settings: Settings) -> None:
 
 async def run_webhook(settings: Settings) -> None:
     """Serve the webhook until SIGINT/SIGTERM; updates are stored before Telegram hears 200."""
-    from aiohttp import web
-
-    from bot.telegram.app import build_dispatcher, emit_shutdown, emit_startup
+    from bot.telegram.app import BotApp, build_dispatcher
     from bot.telegram.factory import create_bot
-    from bot.telegram.webhook import create_webhook_app
 
     bot = create_bot(settings)
-    dp = build_dispatcher(settings)
-    await emit_startup(dp, bot)
-    processor = dp["processor"]
-    await processor.recover()
-    secret = settings.webhook_secret.get_secret_value()
-    webapp = create_webhook_app(processor, path=settings.webhook_path, secret=secret)
-    runner = web.AppRunner(webapp)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
-    await site.start()
-    await bot.set_webhook(settings.webhook_url or "", secret_token=secret,
-                          allowed_updates=dp.resolve_used_update_types())
-    log.info("webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port,
-             settings.webhook_path)
+    app = BotApp(settings, bot, build_dispatcher(settings))
     stop = await _stop_event()
+    await app.start_webhook()
     await stop.wait()
-    await runner.cleanup()
-    await emit_shutdown(dp, bot)
-    await bot.session.close()
+    await app.stop()
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -25,7 +25,6 @@ METHOD_MAP = [
     ("bot/**.py", "python"),
     ("handlers/**.py", "python"),
     ("scheduling/**.py", "python"),
-    ("faq/**.py", "python"),
     ("templates/**.j2", "jinja2"),
 ]
 OPTIONS = {"templates/**.j2": {"trim_blocks": "true", "lstrip_blocks": "true"}}

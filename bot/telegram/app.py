@@ -121,6 +121,7 @@ class BotApp:
         self.dp = dp
         self._stop = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
+        self._runner: Any = None
 
     @property
     def processor(self) -> UpdateProcessor:
@@ -140,11 +141,40 @@ class BotApp:
                  allowed_updates=self.dp.resolve_used_update_types())
         )
 
+    async def start_webhook(self) -> str:
+        """Serve the webhook (secret token checked), register it with Telegram; return its URL."""
+        from aiohttp import web
+
+        from bot.telegram.webhook import create_webhook_app
+
+        s = self.settings
+        secret = s.webhook_secret.get_secret_value()
+        if not secret:
+            raise ValueError("webhook mode needs WEBHOOK_SECRET")
+        await emit_startup(self.dp, self.bot)
+        await self.processor.recover()
+        self._runner = web.AppRunner(
+            create_webhook_app(self.processor, path=s.webhook_path, secret=secret),
+            shutdown_timeout=5.0,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, s.webhook_host, s.webhook_port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        url = s.webhook_url or f"http://{s.webhook_host}:{port}{s.webhook_path}"
+        await self.bot.set_webhook(url, secret_token=secret,
+                                   allowed_updates=self.dp.resolve_used_update_types())
+        log.info("webhook listening on %s:%s%s", s.webhook_host, port, s.webhook_path)
+        return url
+
     async def stop(self) -> None:
-        """Stop polling, let handlers finish, stop components and close the session."""
+        """Stop polling or the webhook, let handlers finish, stop components, close the session."""
         self._stop.set()
         if self._task is not None:
             await self._task
+        if self._runner is not None:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            await self._runner.cleanup()
         await emit_shutdown(self.dp, self.bot)
         await self.bot.session.close()
 

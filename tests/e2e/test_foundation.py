@@ -159,3 +159,31 @@ async def test_429_is_waited_out(emu: Emulator, app: BotApp) -> None:
     statuses = [r.status for r in emu.request_log
                 if r.method == "sendMessage" and r.chat_id == 4001]
     assert statuses == [429, 200]
+
+
+async def test_webhook_mode_checks_the_secret(emu: Emulator, sqlite_url: str) -> None:
+    from aiohttp import ClientSession
+
+    from bot.telegram.app import BotApp, build_dispatcher
+    from bot.telegram.factory import create_bot
+    from tests.e2e.harness import settings_for
+
+    settings = settings_for(emu, sqlite_url, WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=0,
+                            WEBHOOK_HOST="127.0.0.1")
+    app = BotApp(settings, create_bot(settings), build_dispatcher(settings, clock=Clock()))
+    url = await app.start_webhook()
+    try:
+        user = emu.user(id=5001, first_name="Web", language_code="en")
+        await emu.send_text(user, "/start")  # the emulator POSTs it with the secret header
+        assert (await emu.wait_for_bot_message(5001))["text"].startswith("Hello, Web!")
+        forged = {"update_id": 999999, "message": {
+            "message_id": 1, "date": 0, "chat": {"id": 5001, "type": "private"},
+            "from": {"id": 5001, "is_bot": False, "first_name": "X"}, "text": "/start"}}
+        async with ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with http.post(url, json=forged, headers=headers) as resp:
+                    assert resp.status == 401
+        await asyncio.sleep(0.3)
+        assert len(emu.bot_messages(5001)) == 1
+    finally:
+        await app.stop()

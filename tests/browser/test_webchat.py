@@ -1,0 +1,64 @@
+"""The demo's web chat in a real browser (Debian chromium, headless): /start and /help."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bot.demo.runner import Demo
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.browser
+
+
+def _drive(url: str, screenshot: Path) -> list[str]:
+    """Pick the liaison persona, send /start and /help, return the bot's message texts."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=900,1000",
+                f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#persona option"))
+        assert "Demo data is synthetic" in driver.page_source
+        Select(driver.find_element(By.ID, "persona")).select_by_value("liaison")
+        for i, command in enumerate(("/start", "/help"), start=1):
+            driver.find_element(By.ID, "input").send_keys(command)
+            driver.find_element(By.ID, "send").click()
+            wait.until(lambda d, n=i: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) >= n)
+        driver.save_screenshot(str(screenshot))
+        return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
+    finally:
+        driver.quit()
+
+
+async def test_start_and_help_in_the_browser(tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run scripts/test.sh, which installs it")
+    demo = Demo(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}")
+    url = await demo.start()
+    try:
+        texts = await asyncio.to_thread(_drive, url, tmp_path / "chat.png")
+    finally:
+        await demo.stop()
+    assert len(texts) == 2
+    assert texts[0].startswith("刘敏，您好") and "污染源普查" in texts[0]
+    assert "您可以使用的功能" in texts[1] and "/lang" in texts[1]
+    assert (tmp_path / "chat.png").stat().st_size > 10_000
