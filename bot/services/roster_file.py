@@ -95,6 +95,10 @@ def _looks_binary(text: str) -> bool:
 
 
 def _read_csv(data: bytes) -> RawTable:
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if not utf16 and b"\x00" in data[:65536]:
+        raise RosterFileError(
+            N_("This file is not a CSV or XLSX table (it holds binary data)."))
     text, encoding = _decode(data)
     if _looks_binary(text):
         raise RosterFileError(
