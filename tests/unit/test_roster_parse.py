@@ -163,8 +163,8 @@ def test_header_aliases_ignore_case_spaces_and_width() -> None:
 
 
 def test_tab_separated_utf16_with_title_and_comment_rows() -> None:
-    text = ("# exported\n郑州市名单\n编号\t姓名\t角色\t单位代码\t手机号\nZZ-1\t王伟\t普查员\t410102\t"
-            "13800000000\n")
+    text = ("# exported\n郑州市名单\n编号\t姓名\t角色\t单位代码\t手机号\n"
+            "ZZ-1\t王伟\t普查员\t410102\t13800000000\n")
     parsed = parse_roster(text.encode("utf-16"))
     assert parsed.encoding == "utf-16"
     assert parsed.rows == [(4, {"staff_id": "ZZ-1", "name": "王伟", "role": "普查员",
