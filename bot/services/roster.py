@@ -35,7 +35,8 @@ from bot.services.roster_file import N_, RawTable, RosterFileError, read_tables
 
 __all__ = [
     "COLUMNS", "REQUIRED", "ImportResult", "Problem", "RosterFileError", "RowOutcome",
-    "clean_row", "import_roster", "map_header", "normalize_staff_id", "parse_roster",
+    "clean_row", "import_roster", "map_header", "normalize_staff_id", "parse_date",
+    "parse_phone", "parse_roster",
 ]
 
 REQUIRED = ("staff_id", "name", "role", "unit_code", "phone")
@@ -69,6 +70,16 @@ STAFF_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_.\-/]*")
 DATE_RE = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]0{1,2}:00(?::00(?:\.0+)?)?)?")
 SPACE_RE = re.compile(r"\s+")
+# C0/C1 controls, invisible format characters, surrogates and private use: never in a roster.
+CONTROL_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
+    "\ud800-\udfff\ue000-\uf8ff]")
+SEPARATORS_RE = re.compile(r"[\s\-()（）]+")
+_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+assert _CN is not None and _CN.mobile is not None and _CN.general_desc is not None
+_CN_MOBILE = re.compile(str(_CN.mobile.national_number_pattern))
+_CN_GENERAL = re.compile(str(_CN.general_desc.national_number_pattern))
+_CN_PLAIN_MOBILE = re.compile(r"(?:\+?86)?(1\d{10})")
 
 
 @dataclass(frozen=True)
@@ -282,7 +293,7 @@ def normalize_staff_id(text: str) -> str:
 
 
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
+    return CONTROL_RE.search(text) is not None
 
 
 def parse_date(value: Any) -> date | None:
@@ -308,6 +319,11 @@ def parse_phone(text: str) -> str | None:
     raw = unicodedata.normalize("NFKC", text).strip()
     if not raw or len(raw) > MAX_LEN["phone"]:
         return None
+    plain = _CN_PLAIN_MOBILE.fullmatch(SEPARATORS_RE.sub("", raw))
+    if plain and _CN_GENERAL.fullmatch(plain[1]) and _CN_MOBILE.fullmatch(plain[1]):
+        # Fast path for the common case, same verdict as phonenumbers.is_valid_number: a mainland
+        # mobile number matching the library's own CN mobile pattern.
+        return "+86" + plain[1]
     try:
         number = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:

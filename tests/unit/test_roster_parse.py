@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from datetime import date, datetime
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from bot.services.roster import (
     RosterFileError,
     clean_row,
     map_header,
+    parse_phone,
     parse_roster,
 )
 from bot.services.roster_file import read_tables
@@ -169,3 +171,14 @@ def test_tab_separated_utf16_with_title_and_comment_rows() -> None:
     assert parsed.encoding == "utf-16"
     assert parsed.rows == [(4, {"staff_id": "ZZ-1", "name": "王伟", "role": "普查员",
                                 "unit_code": "410102", "phone": "13800000000"})]
+
+
+@settings(max_examples=500, deadline=None)
+@given(digits=st.text(alphabet="0123456789", min_size=10, max_size=10),
+       style=st.sampled_from(["{}", "+86{}", "86 {}", "{} ", "+86-{}"]))
+def test_mobile_fast_path_agrees_with_phonenumbers(digits: str, style: str) -> None:
+    number = "1" + digits
+    parsed = phonenumbers.parse(number, "CN")
+    expected = (phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+                if phonenumbers.is_valid_number(parsed) else None)
+    assert parse_phone(style.format(number)) == expected
