@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -119,10 +119,10 @@ async def naive_import(session: AsyncSession, data: bytes) -> int:
 CPU: list[float] = [0.0]  # process CPU seconds of the last timed() call
 
 
-async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+async def timed(call: Awaitable[Any]) -> tuple[float, Any]:
     """(wall seconds, result) of one awaited call; its CPU seconds go to CPU[0]."""
     t0, c0 = time.perf_counter(), time.process_time()
-    result = await fn()
+    result = await call
     CPU[0] = time.process_time() - c0
     return time.perf_counter() - t0, result
 
@@ -144,27 +144,27 @@ async def bench_backend(backend: str, files: dict[str, Path], base_files: dict[s
         edited = files[fmt].with_name(f"edited.{fmt}").read_bytes()
         async with Scratch(backend, workdir, pg_base, tree) as db:
             async with db.sessionmaker() as s:
-                secs, res = await timed(lambda s=s: import_roster(s, data, now=NOW,
-                                                                  file_name=path.name))
+                secs, res = await timed(import_roster(s, data, now=NOW,
+                                                      file_name=path.name))
             assert res.created == rows and res.rejected == 0, (res.created, res.rejected)
             line(f"bulk {fmt.upper()} first import", rows, secs, f"{res.created:,} created")
             async with db.sessionmaker() as s:
-                secs, res = await timed(lambda s=s: import_roster(s, data, now=NOW))
+                secs, res = await timed(import_roster(s, data, now=NOW))
             assert res.unchanged == rows
             line(f"bulk {fmt.upper()} re-import (same file)", rows, secs,
                  f"{res.unchanged:,} unchanged")
             async with db.sessionmaker() as s:
-                secs, res = await timed(lambda s=s: import_roster(s, edited, now=NOW))
+                secs, res = await timed(import_roster(s, edited, now=NOW))
             line(f"bulk {fmt.upper()} re-import (10% edited)", rows, secs,
                  f"{res.updated:,} updated, {res.unchanged:,} unchanged")
     data = base_files["csv"].read_bytes()
     async with Scratch(backend, workdir, pg_base, tree) as db:
         async with db.sessionmaker() as s:
-            secs, done = await timed(lambda s=s: naive_import(s, data))
+            secs, done = await timed(naive_import(s, data))
         line("BASELINE naive merge-per-row, first import", done, secs,
              f"(slice of {base_rows:,}; {rows:,} rows would take ~{secs * rows / done:,.0f} s)")
         async with db.sessionmaker() as s:
-            secs, done = await timed(lambda s=s: naive_import(s, data))
+            secs, done = await timed(naive_import(s, data))
         line("BASELINE naive merge-per-row, re-import", done, secs,
              f"(~{secs * rows / done:,.0f} s for {rows:,})")
 
