@@ -26,19 +26,25 @@ def N_(message: str) -> str:
 class RosterFileError(DomainError):
     """The file as a whole cannot be used as a roster; nothing was changed."""
 
+    def render(self, gettext: Any) -> str:
+        """The message in the caller's language; the file-kind parameter is translated too."""
+        params = {k: gettext(v) if k == "what" else v for k, v in self.params.items()}
+        text: str = gettext(self.message)
+        return text % params if params else text
+
 
 # Leading bytes of formats people send by mistake, and what to call them.
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls or an encrypted workbook"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"{\\rtf", "an RTF document"),
+    (b"\x89PNG\r\n\x1a\n", N_("a PNG image")),
+    (b"\xff\xd8\xff", N_("a JPEG image")),
+    (b"GIF87a", N_("a GIF image")),
+    (b"GIF89a", N_("a GIF image")),
+    (b"%PDF", N_("a PDF document")),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", N_("an old Excel .xls or an encrypted workbook")),
+    (b"\x1f\x8b", N_("a gzip archive")),
+    (b"7z\xbc\xaf\x27\x1c", N_("a 7-Zip archive")),
+    (b"Rar!\x1a\x07", N_("a RAR archive")),
+    (b"{\\rtf", N_("an RTF document")),
 )
 TEXT_DELIMITERS = (",", "\t", ";", "，")
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.i18n import Catalogs
 from bot.services.roster import (
     COLUMNS,
     REQUIRED,
@@ -182,3 +183,12 @@ def test_mobile_fast_path_agrees_with_phonenumbers(digits: str, style: str) -> N
     expected = (phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
                 if phonenumbers.is_valid_number(parsed) else None)
     assert parse_phone(style.format(number)) == expected
+
+
+def test_messages_render_in_chinese() -> None:
+    zh = Catalogs().get("zh_CN").gettext
+    _v, problems = clean_row(7, {"phone": "1"}, headings={"phone": "手机号"})
+    assert problems[0].render(zh).startswith("第 7 行，手机号 (phone) 列：1 不是有效的电话号码")
+    with pytest.raises(RosterFileError) as info:
+        parse_roster(b"\x89PNG\r\n\x1a\n\x00\x00")
+    assert info.value.render(zh) == "此文件是PNG 图片，不是人员名单，请发送 CSV 或 XLSX 文件。"
