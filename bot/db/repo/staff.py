@@ -1,0 +1,60 @@
+"""Queries and bulk writes on the staff roster (never commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models.staff import Staff
+
+ROSTER_FIELDS = ("name", "role", "unit_code", "phone", "org", "valid_to", "status")
+LOOKUP_CHUNK = 2000  # ids per IN (...) query: well under SQLite's and asyncpg's parameter caps
+WRITE_CHUNK = 1000  # rows per executemany batch
+
+
+async def get(session: AsyncSession, staff_id: str) -> Staff | None:
+    """The staff record with this id, or None."""
+    return await session.get(Staff, staff_id)
+
+
+async def roster_values(
+    session: AsyncSession, staff_ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The roster fields of every existing record among `staff_ids`, keyed by staff_id."""
+    ids = list(dict.fromkeys(staff_ids))
+    cols = [Staff.staff_id, *(getattr(Staff, f) for f in ROSTER_FIELDS)]
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start:start + LOOKUP_CHUNK]
+        result = await session.execute(select(*cols).where(Staff.staff_id.in_(chunk)))
+        for row in result:
+            out[row[0]] = dict(zip(ROSTER_FIELDS, row[1:], strict=True))
+    return out
+
+
+async def upsert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update records by staff_id in batches (INSERT ... ON CONFLICT DO UPDATE).
+
+    Each row holds staff_id, the roster fields and updated_at; created_at is set only on insert
+    (it is taken from the row) and telegram_user_id is never touched.
+    """
+    if not rows:
+        return
+    table: Table = Staff.__table__  # type: ignore[assignment]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        ins: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        ins = sqlite.insert(table)
+    else:  # pragma: no cover - only the two supported backends
+        raise NotImplementedError(f"roster upsert is not implemented for {dialect}")
+    stmt = ins.on_conflict_do_update(
+        index_elements=["staff_id"],
+        set_={f: ins.excluded[f] for f in (*ROSTER_FIELDS, "updated_at")},
+    )
+    for start in range(0, len(rows), WRITE_CHUNK):
+        await session.execute(stmt, list(rows[start:start + WRITE_CHUNK]))
