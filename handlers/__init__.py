@@ -8,6 +8,7 @@ may use each).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from types import ModuleType
@@ -17,13 +18,14 @@ from aiogram import Router
 from handlers.commands import CommandInfo
 
 
-def _modules() -> list[ModuleType]:
+@functools.cache
+def _modules() -> tuple[ModuleType, ...]:
     mods = []
     for info in pkgutil.iter_modules(__path__):
         mod = importlib.import_module(f"{__name__}.{info.name}")
         if callable(getattr(mod, "create_router", None)):
             mods.append(mod)
-    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
+    return tuple(sorted(mods, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)))
 
 
 def routers() -> list[Router]:

@@ -18,11 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.exists():  # CI lays shared/ beside the clone
-    SHARED = Path(os.environ.get("CENSUSBOT_SHARED", "../shared")).resolve()
-ZHENGZHOU = SHARED / "data" / "zhengzhou.yaml"
-GUANGDONG = SHARED / "data" / "guangdong.yaml"
+ORGS = Path(__file__).resolve().parents[1] / "data" / "orgs"  # copies of shared/data/*.yaml
+ZHENGZHOU = ORGS / "zhengzhou.yaml"
+GUANGDONG = ORGS / "guangdong.yaml"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PG_DSN = os.environ.get("CENSUSBOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

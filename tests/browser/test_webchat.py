@@ -13,6 +13,7 @@ from bot.demo.runner import Demo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE_CHROMIUM = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +51,7 @@ def _drive(url: str, screenshot: Path) -> list[str]:
 
 
 async def test_start_and_help_in_the_browser(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
+    if not HAVE_CHROMIUM:
         pytest.fail("chromium is not installed: run scripts/test.sh, which installs it")
     demo = Demo(port=0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}")
     url = await demo.start()
