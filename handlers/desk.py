@@ -1,4 +1,4 @@
-"""The Q&A desk in chat: answer a forwarded question (button, then the text; or a reply to the
+"""The help desk in chat: answer a forwarded question (button, then the text; or a reply to the
 forwarded message) and mark an exchange as a candidate FAQ entry."""
 
 from __future__ import annotations
@@ -49,12 +49,14 @@ async def on_answer_button(callback: CallbackQuery, state: FSMContext, session: 
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
         return
+    question_text = exchange.text
+    await session.rollback()  # end the read (SQLite: release the lock before the FSM write)
     await state.set_state(DeskAnswer.text)
     await state.update_data(exchange_id=xid)
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(render("faq/desk_prompt.html.j2", i18n, id=xid,
-                                             text=exchange.text))
+                                             text=question_text))
 
 
 async def _deliver(message: Message, xid: int, session: AsyncSession, principal: Principal,

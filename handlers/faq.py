@@ -1,5 +1,5 @@
 """The FAQ in chat: free text and /ask answered from the FAQ, alternatives when unsure,
-"ask a person" to the Q&A desk, helpful/not helpful votes, and inline mode (@bot query)."""
+"ask a person" to the help desk, helpful/not helpful votes, and inline mode (@bot query)."""
 
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ async def on_alternative(callback: CallbackQuery, faq: FaqStore, i18n: Translato
 
 async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Translator,
                         principal: Principal | None, catalogs: Catalogs, now: datetime) -> None:
-    """Forward the question to the asker's Q&A desk."""
+    """Forward the question to the asker's help desk."""
     try:
         qid = int(_parse(callback.data or "", HUMAN)[0])
     except ValueError:

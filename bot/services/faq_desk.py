@@ -1,4 +1,4 @@
-"""Q&A desk: route a question the FAQ could not answer to the right desk, carry the answer
+"""help desk: route a question the FAQ could not answer to the right desk, carry the answer
 back to the asker, remind the desk of open questions, mark exchanges as FAQ candidates."""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ async def escalate(
                          new=False)
     unit = await desk_unit_for(session, principal)
     if unit is None:
-        raise DomainError("No Q&A desk has been set up yet. Please contact your county census "
+        raise DomainError("No help desk has been set up yet. Please contact your county census "
                           "office directly.")
     exchange = DeskExchange(
         question_id=question_id, asker_user_id=principal.user_id, asker_chat_id=chat_id,
@@ -151,7 +151,7 @@ async def _authorized_exchange(
     if exchange is None or unit is None:
         raise DomainError("This question no longer exists.")
     if not principal.covers(DESK_ROLES, unit.path):
-        raise DomainError("Only the Q&A desk of %(unit)s can answer this question.",
+        raise DomainError("Only the help desk of %(unit)s can answer this question.",
                           unit=unit.display_name(principal.locale))
     return exchange, unit
 
