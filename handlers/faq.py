@@ -16,6 +16,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     InlineQuery,
     InlineQueryResultArticle,
+    InlineQueryResultUnion,
     InputTextMessageContent,
     Message,
 )
@@ -235,7 +236,7 @@ async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None
     else:
         entries = index.entries[:INLINE_RESULTS]
     lang = faq_lang(i18n.locale)
-    results = [
+    results: list[InlineQueryResultUnion] = [
         InlineQueryResultArticle(
             id=e.id,
             title=_short(e.question_in(lang), 100),

@@ -97,7 +97,7 @@ async def test_answer_text_is_escaped_and_checked(session: AsyncSession) -> None
                               exchange_id=sent.exchange_id, principal=desk, text="  ")
     await faq_desk.answer(session, now=NOW, catalogs=CATALOGS, exchange_id=sent.exchange_id,
                           principal=desk, text="a < b & <i>c</i>")
-    text = [m for m in await _outbox(session) if m.chat_id == 1][0].payload["text"]
+    text = next(m for m in await _outbox(session) if m.chat_id == 1).payload["text"]
     assert "a &lt; b &amp; &lt;i&gt;c&lt;/i&gt;" in text
 
 
