@@ -22,6 +22,7 @@ from faq.content import FaqEntry, load_entries
 from faq.engine import EngineConfig, FaqIndex
 
 HERE = Path(__file__).resolve().parent
+TARGET_ABSTAIN = 0.85  # share of non-answerable calibration questions that must abstain
 
 
 def loo_samples(entries: list[FaqEntry], config: EngineConfig) -> list[tuple[list[float], int]]:
@@ -71,7 +72,9 @@ def main() -> None:
     """Fit and print calibration coefficients and the threshold sweep."""
     entries = load_entries()
     base = EngineConfig()
-    samples = loo_samples(entries, base) + negative_samples(FaqIndex.build(entries, config=base))
+    loo = loo_samples(entries, base)
+    oos = negative_samples(FaqIndex.build(entries, config=base))
+    samples = loo + oos
     pos = [s for s in samples if s[1] == 1]
     n_other = len(samples) - len(pos)
     print(f"samples: {len(samples)} (top-1 correct LOO: {len(pos)}, other: {n_other})")
@@ -79,13 +82,25 @@ def main() -> None:
     print("coef =", tuple(round(c, 3) for c in coef))
     index = FaqIndex.build(entries, config=dataclasses.replace(base, coef=tuple(coef)))
     probs = [(index.calibrate_vector(x), y) for x, y in samples]
+    n_neg = len(samples) - len(pos)
+    oos_probs = [index.calibrate_vector(x) for x, _ in oos]
+    best_thr, best_ok = 0.5, -1.0
+    for k in range(10, 91):
+        thr = k / 100
+        ok = sum(1 for p, y in probs if p >= thr and y == 1) / max(len(pos), 1)
+        abst = sum(1 for p in oos_probs if p < thr) / max(len(oos_probs), 1)
+        if abst >= TARGET_ABSTAIN and ok > best_ok:
+            best_thr, best_ok = thr, ok
+    print(f"suggested threshold (our out-of-scope abstained >= {TARGET_ABSTAIN:.0%}, "
+          f"most correct answered): {best_thr:.2f} -> correct answered {best_ok:.1%}")
     for thr in (0.3, 0.4, 0.5, 0.6, 0.7):
         answered_ok = sum(1 for p, y in probs if p >= thr and y == 1) / max(len(pos), 1)
         wrong = [y for p, y in probs if p >= thr and y == 0]
         abstain_neg = sum(1 for p, y in probs if p < thr and y == 0)
-        n_neg = len(samples) - len(pos)
+        oos_abst = sum(1 for p in oos_probs if p < thr) / max(len(oos_probs), 1)
         print(f"thr {thr:.2f}: correct answered {answered_ok:.1%}, non-correct abstained "
-              f"{abstain_neg / max(n_neg, 1):.1%}, wrong answers {len(wrong)}")
+              f"{abstain_neg / max(n_neg, 1):.1%} (our out-of-scope {oos_abst:.1%}), "
+              f"wrong answers {len(wrong)}")
 
 
 if __name__ == "__main__":

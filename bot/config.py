@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=PROJECT_ROOT / "data", alias="CENSUSBOT_DATA_DIR")
     run_scheduler: bool = Field(default=True, alias="CENSUSBOT_SCHEDULER")
 
+    # FAQ: content directory (None = the curated content shipped in faq/content), how often
+    # (seconds) content files are checked for changes, and the Q&A desk's reminders.
+    faq_dir: Path | None = Field(default=None, alias="CENSUSBOT_FAQ_DIR")
+    faq_reload_seconds: float = Field(default=5.0, alias="CENSUSBOT_FAQ_RELOAD_SECONDS")
+    desk_remind_after_minutes: int = Field(default=240, alias="CENSUSBOT_DESK_REMIND_AFTER")
+    desk_reminder_rounds: int = Field(default=3, alias="CENSUSBOT_DESK_REMINDER_ROUNDS")
+
     @property
     def tz(self) -> ZoneInfo:
         """The zone people live in (Asia/Shanghai by default)."""

@@ -183,7 +183,7 @@ def _cross_check(entries: list[FaqEntry], topic_ids: list[str] | None) -> list[s
 def load_topic_ids(topics_path: Path) -> list[str]:
     """Topic ids listed in a topics.yaml file."""
     data = yaml.safe_load(topics_path.read_text(encoding="utf-8")) or {}
-    return [str(t["id"]) for t in data.get("topics") or []]
+    return [str(topic["id"]) for topic in data.get("topics") or []]
 
 
 def check_content(path: Path = DEFAULT_CONTENT_DIR, topics: Path | None = None) -> list[str]:

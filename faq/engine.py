@@ -35,10 +35,11 @@ class EngineConfig:
     )
     term_weights: tuple[tuple[str, float], ...] = (("word", 1.0), ("bigram", 0.5), ("syn", 2.0))
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
-    # logistic calibration: intercept, bm25_norm, unit_overlap, margin, coverage
-    coef: tuple[float, ...] = (-2.626, 1.774, 0.27, 2.149, 1.496)
-    threshold: float = 0.5  # answer when the calibrated score reaches this
-    plausible: float = 0.15  # offer alternatives when the best score reaches this
+    # logistic calibration: intercept, bm25_norm, unit_overlap, margin, coverage, info, known
+    coef: tuple[float, ...] = (-3.298, 1.538, 0.243, 1.448, 1.325, 1.185, 1.044)
+    threshold: float = 0.43  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
+    plausible: float = 0.1  # below the threshold but at least this: offer alternatives
+    info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
 
     def term_weight(self, term: str) -> float:
@@ -65,10 +66,12 @@ class _Features:
     unit: float
     margin: float
     coverage: float
+    info: float = 0.0  # how specific the matched part is (saturating matched IDF mass)
+    known: float = 0.0  # share of the query's word mass the index knows at all
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
-        return [self.bm25_norm, self.unit, self.margin, self.coverage]
+        return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known]
 
 
 @dataclass
@@ -178,6 +181,10 @@ class FaqIndex:
             dice = 2 * hit / (q_mass + self.unit_mass[u]) if q_mass + self.unit_mass[u] else 0.0
             d = self.units[u][0]
             best_unit[d] = max(best_unit[d], dice)
+        words = [t for t in qtf if not t.startswith((BIGRAM, SYNONYM))]
+        word_mass = sum(self.idf.get(t, oov) for t in words)
+        known = (sum(self.idf[t] for t in words if t in self.idf) / word_mass
+                 if word_mass else 1.0)
         feats: dict[int, _Features] = {}
         ranked: list[tuple[int, float]] = []
         for d, s in bm25.items():
@@ -186,6 +193,8 @@ class FaqIndex:
                 unit=best_unit.get(d, 0.0),
                 margin=0.0,
                 coverage=matched_mass[d] / q_mass if q_mass else 0.0,
+                info=1.0 - math.exp(-matched_mass[d] / cfg.info_scale),
+                known=known,
             )
             feats[d] = f
             ranked.append((d, f.bm25_norm + cfg.unit_weight * f.unit))
@@ -237,7 +246,7 @@ class FaqIndex:
         """Best id and its calibration features (for bench/faq_calibrate.py)."""
         ranked, feats = self.rank(text)
         if not ranked:
-            return None, [0.0, 0.0, 0.0, 0.0]
+            return None, [0.0] * (len(self.config.coef) - 1)
         return self.entries[ranked[0][0]].id, feats[ranked[0][0]].vector()
 
 

@@ -1,0 +1,276 @@
+"""The FAQ in chat: free text and /ask answered from the FAQ, alternatives when unsure,
+"ask a person" to the help desk, helpful/not helpful votes, and inline mode (@bot query)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from aiogram import Dispatcher, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQuery,
+    InlineQueryResultArticle,
+    InlineQueryResultUnion,
+    InputTextMessageContent,
+    Message,
+)
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.i18n import Catalogs, Translator
+from bot.rendering import render
+from bot.services import faq_desk, faq_log
+from bot.services.access import Principal
+from bot.services.errors import DomainError
+from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
+from faq.engine import SearchResult
+from faq.loader import FaqStore
+from handlers.commands import N_, CommandInfo
+
+log = logging.getLogger(__name__)
+
+ORDER = 95
+COMMANDS = (CommandInfo("ask", N_("Ask a question about the census"), args="…"),)
+VOTE = "faq:v:"
+ALT = "faq:a:"
+HUMAN = "faq:h:"
+MAX_QUESTION_CHARS = 1000
+INLINE_RESULTS = 8
+_BUTTON_CHARS = 60
+
+
+def faq_lang(locale: str) -> str:
+    """The FAQ content language for a UI locale."""
+    return "en" if locale.startswith("en") else "zh"
+
+
+def _plain(html: str) -> str:
+    """Answer text without its few tags (for inline descriptions)."""
+    for tag in ("<b>", "</b>", "<i>", "</i>"):
+        html = html.replace(tag, "")
+    return html.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _short(text: str, n: int = _BUTTON_CHARS) -> str:
+    """Text cut to n characters with an ellipsis."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def render_answer(entry: FaqEntry, i18n: Translator, index_entries: dict[str, FaqEntry],
+                  *, ask_feedback: bool) -> str:
+    """An FAQ answer in the user's language as Telegram HTML (content HTML is pre-checked)."""
+    lang = faq_lang(i18n.locale)
+    see_also = [index_entries[s].question_in(lang) for s in entry.see_also if s in index_entries]
+    return render("faq/answer.html.j2", i18n, question=entry.question_in(lang),
+                  answer=Markup(entry.answer_in(lang)), see_also=see_also[:3],
+                  ask_feedback=ask_feedback)
+
+
+def _vote_keyboard(i18n: Translator, qid: int, topic: str) -> InlineKeyboardMarkup:
+    """👍 / 👎 under an answer, and the way to a person."""
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=i18n("👍 Helpful"), callback_data=f"{VOTE}{qid}:1:{topic}"),
+         InlineKeyboardButton(text=i18n("👎 Not helpful"),
+                              callback_data=f"{VOTE}{qid}:0:{topic}")],
+    ])
+
+
+def _human_row(i18n: Translator, qid: int) -> list[InlineKeyboardButton]:
+    """The "ask a person" button."""
+    return [InlineKeyboardButton(text=i18n("🙋 Ask a person"), callback_data=f"{HUMAN}{qid}")]
+
+
+def _asked(result: SearchResult) -> faq_log.Asked:
+    """What gets stored about a search result."""
+    best = result.topic or (result.alternatives[0] if result.alternatives else None) or (
+        result.candidates[0][0] if result.candidates else None)
+    return faq_log.Asked(topic=result.topic, best_topic=best, score=result.score,
+                         confident=result.confident and result.topic is not None,
+                         unsure=not result.confident and bool(result.alternatives))
+
+
+async def answer_question(
+    message: Message, text: str, *, faq: FaqStore, session: AsyncSession, i18n: Translator,
+    locale: str, now: datetime,
+) -> None:
+    """Search the FAQ, store the question and reply: answer, alternatives or "ask a person"."""
+    text = text.strip()[:MAX_QUESTION_CHARS]
+    index = faq.index()
+    result = index.search(text)
+    asked = _asked(result)
+    qid = await faq_log.record_question(
+        session, now=now, user_id=message.from_user.id if message.from_user else None,
+        chat_id=message.chat.id, locale=locale, text=text, asked=asked,
+    )
+    lang = faq_lang(locale)
+    if asked.confident and result.topic is not None:
+        entry = index.by_id[result.topic]
+        kb = _vote_keyboard(i18n, qid, entry.id)
+        await message.answer(render_answer(entry, i18n, index.by_id, ask_feedback=True),
+                             reply_markup=kb)
+        return
+    if asked.unsure:
+        entries = [index.by_id[t] for t in result.alternatives if t in index.by_id][:3]
+        rows = [[InlineKeyboardButton(text=_short(f"{n}. {e.question_in(lang)}"),
+                                      callback_data=f"{ALT}{qid}:{e.id}")]
+                for n, e in enumerate(entries, 1)]
+        rows.append(_human_row(i18n, qid))
+        await message.answer(
+            render("faq/unsure.html.j2", i18n, questions=[e.question_in(lang) for e in entries]),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+        return
+    await message.answer(render("faq/unknown.html.j2", i18n),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=[_human_row(i18n,
+                                                                                       qid)]))
+
+
+async def on_text(message: Message, faq: FaqStore, session: AsyncSession, i18n: Translator,
+                  locale: str, now: datetime) -> None:
+    """Free text in a private chat outside any conversation: a question for the FAQ."""
+    await answer_question(message, message.text or "", faq=faq, session=session, i18n=i18n,
+                          locale=locale, now=now)
+
+
+async def cmd_ask(message: Message, command: CommandObject, faq: FaqStore,
+                  session: AsyncSession, i18n: Translator, locale: str, now: datetime) -> None:
+    """/ask TEXT: answer TEXT from the FAQ; /ask alone explains how."""
+    text = (command.args or "").strip()
+    if not text:
+        example = "普查员证怎么查真假" if faq_lang(locale) == "zh" else "how do I check an ID"
+        await message.answer(render("faq/ask_usage.html.j2", i18n, example=example))
+        return
+    await answer_question(message, text, faq=faq, session=session, i18n=i18n, locale=locale,
+                          now=now)
+
+
+def _parse(data: str, prefix: str) -> list[str]:
+    """Fields of callback data after its prefix."""
+    return data[len(prefix):].split(":")
+
+
+async def on_vote(callback: CallbackQuery, session: AsyncSession, i18n: Translator,
+                  now: datetime) -> None:
+    """Store a 👍/👎 vote; after 👎 offer the way to a person."""
+    try:
+        qid_s, helpful_s, topic = _parse(callback.data or "", VOTE)
+        qid, helpful = int(qid_s), helpful_s == "1"
+    except ValueError:
+        await callback.answer()
+        return
+    try:
+        added = await faq_log.record_vote(session, now=now, question_id=qid,
+                                          user_id=callback.from_user.id, topic=topic,
+                                          helpful=helpful)
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    await callback.answer(i18n("Thank you for your feedback!") if added
+                          else i18n("You have already voted on this answer."))
+    msg = callback.message
+    if isinstance(msg, Message):
+        await msg.edit_reply_markup(reply_markup=None)
+        if added and not helpful:
+            await msg.answer(render("faq/not_helpful.html.j2", i18n),
+                             reply_markup=InlineKeyboardMarkup(
+                                 inline_keyboard=[_human_row(i18n, qid)]))
+
+
+async def on_alternative(callback: CallbackQuery, faq: FaqStore, i18n: Translator) -> None:
+    """One of the offered alternatives was chosen: show its answer with feedback buttons."""
+    try:
+        qid_s, topic = _parse(callback.data or "", ALT)
+        qid = int(qid_s)
+    except ValueError:
+        await callback.answer()
+        return
+    index = faq.index()
+    entry = index.entry(topic)
+    if entry is None:
+        await callback.answer(i18n("This answer is no longer in the FAQ; please ask again."),
+                              show_alert=True)
+        return
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(render_answer(entry, i18n, index.by_id, ask_feedback=True),
+                                      reply_markup=_vote_keyboard(i18n, qid, entry.id))
+
+
+async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Translator,
+                        principal: Principal | None, catalogs: Catalogs, now: datetime) -> None:
+    """Forward the question to the asker's help desk."""
+    try:
+        qid = int(_parse(callback.data or "", HUMAN)[0])
+    except ValueError:
+        await callback.answer()
+        return
+    if principal is None:
+        await callback.answer()
+        return
+    chat_id = callback.message.chat.id if callback.message else callback.from_user.id
+    try:
+        sent = await faq_desk.escalate(session, now=now, catalogs=catalogs, question_id=qid,
+                                       principal=principal, chat_id=chat_id)
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(render("faq/escalated.html.j2", i18n, unit=sent.unit_name,
+                                             id=sent.exchange_id, new=sent.new))
+
+
+async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None:
+    """Inline mode: the FAQ entries matching the query, each sending its answer."""
+    index = faq.index()
+    text = query.query.strip()
+    if text:
+        ranked, _ = index.rank(text)
+        entries = [index.entries[d] for d, _s in ranked[:INLINE_RESULTS]]
+    else:
+        entries = index.entries[:INLINE_RESULTS]
+    lang = faq_lang(i18n.locale)
+    results: list[InlineQueryResultUnion] = [
+        InlineQueryResultArticle(
+            id=e.id,
+            title=_short(e.question_in(lang), 100),
+            description=_short(_plain(e.answer_in(lang)), 120),
+            input_message_content=InputTextMessageContent(
+                message_text=render_answer(e, i18n, index.by_id, ask_feedback=False),
+                parse_mode="HTML"),
+        )
+        for e in entries
+    ]
+    await query.answer(results, cache_time=60, is_personal=False)
+
+
+async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
+    """Start-up: build the FAQ store (content from CENSUSBOT_FAQ_DIR or the shipped files)."""
+    if "faq" in dispatcher.workflow_data:
+        return
+    path = settings.faq_dir or DEFAULT_CONTENT_DIR
+    store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds)
+    dispatcher["faq"] = store
+    log.info("FAQ loaded from %s: %d entries", path, len(store.index().entries))
+
+
+def create_router() -> Router:
+    """Free-text and /ask questions, answer buttons, and inline mode."""
+    router = Router(name=__name__)
+    router.startup.register(load_faq)
+    router.message.register(cmd_ask, Command("ask"))
+    router.message.register(
+        on_text, F.chat.type == ChatType.PRIVATE, F.text, ~F.text.startswith("/"),
+        StateFilter(None),
+    )
+    router.callback_query.register(on_vote, F.data.startswith(VOTE))
+    router.callback_query.register(on_alternative, F.data.startswith(ALT))
+    router.callback_query.register(on_ask_person, F.data.startswith(HUMAN))
+    router.inline_query.register(on_inline)
+    return router
