@@ -17,15 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiogram import Bot, Dispatcher, Router  # noqa: E402
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
-from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
-from aiogram.types import Message  # noqa: E402
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Message
 
-from bot.db import migrate  # noqa: E402
-from bot.db.engine import create_engine  # noqa: E402
-from bot.emulator import Emulator  # noqa: E402
-from tests.e2e.harness import start_bot  # noqa: E402
+from bot.db import migrate
+from bot.db.engine import create_engine
+from bot.emulator import Emulator
+from tests.e2e.harness import start_bot
 
 
 async def _inject_and_wait(emu: Emulator, messages: int, users: int, text: str) -> float:

@@ -52,10 +52,11 @@ class Demo:
             host=self.host, port=self.port,
             configure=lambda app: setup_webchat(app, self._emu, personas),
         )
-        settings = Settings(
-            BOT_TOKEN=self._emu.token, TELEGRAM_API_BASE=base, DATABASE_URL=self.database_url,
-            CENSUSBOT_SECRET="demo-only-secret-not-for-production", CENSUSBOT_POLLING_TIMEOUT=10,
-        )
+        settings = Settings.model_validate({
+            "BOT_TOKEN": self._emu.token, "TELEGRAM_API_BASE": base,
+            "DATABASE_URL": self.database_url, "CENSUSBOT_POLLING_TIMEOUT": 10,
+            "CENSUSBOT_SECRET": "demo-only-secret-not-for-production",
+        })
         bot = create_bot(settings)
         self._app = BotApp(settings, bot, build_dispatcher(settings))
         try:

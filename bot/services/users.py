@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,8 @@ from bot.db.models.users import ROLES, ChatUser, RoleGrant
 from bot.i18n import LOCALES
 from bot.services import audit
 from bot.services.errors import DomainError
+
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 
 async def touch(
@@ -23,18 +25,24 @@ async def touch(
     username: str | None,
     telegram_language: str | None,
 ) -> ChatUser:
-    """Create or refresh the chat user record (the caller commits)."""
+    """Create or refresh the chat user record (the caller commits).
+
+    Writes only what changed, and `last_seen_at` at most every few minutes, so that a busy
+    user's every message does not cost a write.
+    """
     user = await session.get(ChatUser, user_id)
     if user is None:
         user = ChatUser(id=user_id, first_name=first_name, username=username,
                         telegram_language=telegram_language, created_at=now, last_seen_at=now)
         session.add(user)
-    else:
-        user.first_name = first_name
-        user.username = username
-        user.telegram_language = telegram_language
+        return user
+    fresh = {"first_name": first_name, "username": username,
+             "telegram_language": telegram_language, "unreachable": False}
+    for name, value in fresh.items():  # writing to us means they can be reached again
+        if getattr(user, name) != value:
+            setattr(user, name, value)
+    if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_RESOLUTION:
         user.last_seen_at = now
-        user.unreachable = False  # they wrote to us, so they can be reached again
     return user
 
 

@@ -42,7 +42,8 @@ class ContextMiddleware(BaseMiddleware):
                 )
                 locale = pick_locale(row.language, user.language_code)
                 principal = await load_principal(s, user.id, locale)
-                await s.commit()
+                if s.new or s.dirty:
+                    await s.commit()
             data["principal"] = principal
         else:
             data["principal"] = None

@@ -61,6 +61,7 @@ class UpdateProcessor:
         self._slots = asyncio.Semaphore(workers)
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_hand: set[int] = set()
 
     async def ingest(self, updates: Iterable[dict[str, Any]]) -> int:
         """Store updates durably, then schedule the new ones; returns how many were new."""
@@ -88,13 +89,27 @@ class UpdateProcessor:
         return len(fresh)
 
     async def recover(self) -> int:
-        """Schedule every update left pending by a previous run; returns how many."""
+        """Schedule every update left pending by a previous run; returns how many.
+
+        Each recovery counts as an attempt: an update that was pending through MAX_ATTEMPTS
+        restarts (it crashes the process, say) is marked failed instead of retried forever.
+        """
         async with self._sessionmaker() as session:
+            pending = InboxUpdate.state == INBOX_PENDING
+            await session.execute(
+                update(InboxUpdate).where(pending, InboxUpdate.attempts >= MAX_ATTEMPTS)
+                .values(state=INBOX_FAILED, processed_at=self._clock(),
+                        error="gave up: pending through repeated restarts")
+            )
+            await session.execute(
+                update(InboxUpdate).where(pending).values(attempts=InboxUpdate.attempts + 1)
+            )
             rows: list[Any] = list((await session.execute(
                 select(InboxUpdate.update_id, InboxUpdate.chat_id, InboxUpdate.payload)
-                .where(InboxUpdate.state == INBOX_PENDING)
+                .where(pending)
                 .order_by(InboxUpdate.update_id)
             )).all())
+            await session.commit()
         for update_id, chat_id, payload in rows:
             self._schedule(int(update_id), chat_id, dict(payload))
         if rows:
@@ -114,6 +129,9 @@ class UpdateProcessor:
             return await session.scalar(select(func.max(InboxUpdate.update_id)))
 
     def _schedule(self, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> None:
+        if update_id in self._in_hand:  # already scheduled in this process
+            return
+        self._in_hand.add(update_id)
         task = asyncio.create_task(self._run(update_id, chat_id, payload),
                                    name=f"update-{update_id}")
         self._tasks.add(task)
@@ -125,22 +143,11 @@ class UpdateProcessor:
             try:
                 await self._process(update_id, payload)
             finally:
+                self._in_hand.discard(update_id)
                 if not lock.locked() and not getattr(lock, "_waiters", None):
                     self._chat_locks.pop(chat_id or 0, None)
 
     async def _process(self, update_id: int, payload: dict[str, Any]) -> None:
-        async with self._sessionmaker() as session:
-            row = await session.get(InboxUpdate, update_id)
-            if row is None or row.state != INBOX_PENDING:
-                return
-            if row.attempts >= MAX_ATTEMPTS:
-                row.state = INBOX_FAILED
-                row.error = "gave up after repeated crashes while processing"
-                await session.commit()
-                log.error("update %s failed %d times; marked failed", update_id, row.attempts)
-                return
-            row.attempts += 1
-            await session.commit()
         error: str | None = None
         try:
             upd = Update.model_validate(payload, context={"bot": self._bot})

@@ -1,0 +1,94 @@
+"""The inbox: stored once, processed once, poison updates given up after repeated restarts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot, Dispatcher, Router
+from aiogram.types import Message
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models.inbox import InboxUpdate
+from bot.telegram.processor import MAX_ATTEMPTS, UpdateProcessor, chat_of
+from tests.conftest import at
+
+NOW = at("2018-10-08 09:00")
+
+
+def _update(update_id: int, chat_id: int, text: str = "hi") -> dict[str, object]:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1538960400, "text": text,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "T"}}}
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[Bot]:
+    b = Bot("42:TEST")
+    yield b
+    await b.session.close()
+
+
+def _processor(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot,
+               seen: list[tuple[int, str]]) -> UpdateProcessor:
+    router = Router()
+
+    async def record(message: Message) -> None:
+        seen.append((message.chat.id, message.text or ""))
+
+    router.message.register(record)
+    dp = Dispatcher()
+    dp.include_router(router)
+    return UpdateProcessor(dp, bot, sessionmaker, workers=4, clock=lambda: NOW)
+
+
+async def test_each_update_is_handled_once_in_chat_order(
+    sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    seen: list[tuple[int, str]] = []
+    proc = _processor(sessionmaker, bot, seen)
+    batch = [_update(i, 100 + i % 2, f"m{i}") for i in range(1, 11)]
+    assert await proc.ingest(batch) == 10
+    assert await proc.ingest(batch[:3]) == 0  # redelivered: nothing new
+    await proc.drain()
+    assert sorted(seen) == sorted((100 + i % 2, f"m{i}") for i in range(1, 11))
+    for chat in (100, 101):
+        texts = [t for c, t in seen if c == chat]
+        assert texts == sorted(texts, key=lambda t: int(t[1:]))
+    async with sessionmaker() as s:
+        states = set((await s.scalars(select(InboxUpdate.state))).all())
+    assert states == {"done"}
+
+
+async def test_pending_updates_are_recovered_and_poison_ones_given_up(
+    sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    async with sessionmaker() as s:
+        s.add_all([
+            InboxUpdate(update_id=1, chat_id=7, payload=_update(1, 7, "left over"),
+                        state="pending", attempts=0, received_at=NOW),
+            InboxUpdate(update_id=2, chat_id=8, payload=_update(2, 8, "poison"),
+                        state="pending", attempts=MAX_ATTEMPTS, received_at=NOW),
+            InboxUpdate(update_id=3, chat_id=9, payload=_update(3, 9, "finished"),
+                        state="done", attempts=1, received_at=NOW),
+        ])
+        await s.commit()
+    seen: list[tuple[int, str]] = []
+    proc = _processor(sessionmaker, bot, seen)
+    assert await proc.recover() == 1
+    await proc.drain()
+    assert seen == [(7, "left over")]
+    async with sessionmaker() as s:
+        rows = {r.update_id: r for r in (await s.scalars(select(InboxUpdate))).all()}
+    assert rows[1].state == "done" and rows[1].attempts == 1
+    assert rows[2].state == "failed" and "repeated restarts" in (rows[2].error or "")
+    assert rows[3].state == "done"
+
+
+def test_chat_of() -> None:
+    assert chat_of(_update(1, 55)) == 55
+    assert chat_of({"update_id": 1, "callback_query": {
+        "id": "q", "from": {"id": 9}, "message": {"chat": {"id": -100}}}}) == -100
+    assert chat_of({"update_id": 1, "inline_query": {"id": "q", "from": {"id": 9}}}) == 9
