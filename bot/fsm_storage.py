@@ -1,8 +1,16 @@
-"""aiogram FSM storage in the database, so a half-finished conversation survives a restart."""
+"""aiogram FSM storage in the database, so a half-finished conversation survives a restart.
+
+While a handler runs, the storage works inside the handler's own session (set by the context
+middleware): a state change then commits together with what the handler did so far, and marks
+the update processed with it. This keeps conversation state and business data consistent, and
+on SQLite (one writer at a time) it avoids a second connection waiting for the handler's lock.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +19,9 @@ from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models.fsm import FsmRecord
+
+
+HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
 
 
 def _key(key: StorageKey) -> str:
@@ -26,8 +37,17 @@ class SqlStorage(BaseStorage):
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def _upsert(self, key: StorageKey, **values: Any) -> None:
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        current = HANDLER_SESSION.get()
+        if current is not None:
+            yield current
+            return
         async with self._sessionmaker() as session:
+            yield session
+
+    async def _upsert(self, key: StorageKey, **values: Any) -> None:
+        async with self._session() as session:
             record = await session.get(FsmRecord, _key(key))
             if record is None:
                 record = FsmRecord(key=_key(key), state=None, data={})
@@ -44,7 +64,7 @@ class SqlStorage(BaseStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         """The stored conversation state."""
-        async with self._sessionmaker() as session:
+        async with self._session() as session:
             record = await session.get(FsmRecord, _key(key))
             return record.state if record else None
 
@@ -54,7 +74,7 @@ class SqlStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         """The stored conversation data."""
-        async with self._sessionmaker() as session:
+        async with self._session() as session:
             record = await session.get(FsmRecord, _key(key))
             return dict(record.data) if record else {}
 

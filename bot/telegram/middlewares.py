@@ -11,6 +11,7 @@ from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.session_hooks import bind_update
+from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
 from bot.services import users as users_service
 from bot.services.access import load_principal
@@ -53,4 +54,8 @@ class ContextMiddleware(BaseMiddleware):
             if isinstance(event, Update):
                 bind_update(session, event.update_id)
             data["session"] = session
-            return await handler(event, data)
+            token = HANDLER_SESSION.set(session)
+            try:
+                return await handler(event, data)
+            finally:
+                HANDLER_SESSION.reset(token)
