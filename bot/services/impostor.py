@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,9 +26,11 @@ from bot.rendering import render
 from bot.services import audit, outbox
 from bot.services.access import OFFICE_ROLES, Principal
 from bot.services.errors import DomainError
+from bot.services.verification import RESULT_LABELS
 
 MAX_TEXT = 2000
 HANDLE_PREFIX = "imp:done:"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ async def recipients_for(session: AsyncSession, unit: Unit | None) -> tuple[list
 async def file_report(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int, lookup_id: int,
     text: str, photo_file_id: str | None, latitude: float | None, longitude: float | None,
-    catalogs: Catalogs,
+    catalogs: Catalogs, tz: ZoneInfo = SHANGHAI,
 ) -> Filed:
     """Store the report and queue a notice (with a "handled" button) to each office head."""
     lookup = await session.get(StaffLookup, lookup_id)
@@ -88,7 +91,9 @@ async def file_report(
                              person.telegram_language if person else None)
         t = catalogs.get(locale)
         notice = render("verify/report_notice.html.j2", t, report=report,
-                        unit=(unit.display_name(locale) if unit else unit_name))
+                        unit=(unit.display_name(locale) if unit else unit_name),
+                        result=t(RESULT_LABELS.get(report.lookup_result, report.lookup_result)),
+                        reported_at=now.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
         markup = {"inline_keyboard": [[{"text": t("Mark as handled"),
                                         "callback_data": f"{HANDLE_PREFIX}{report.id}"}]]}
         key = f"impostor:{report.id}:{head}"

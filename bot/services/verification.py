@@ -48,6 +48,31 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
+def N_(message: str) -> str:
+    """Mark a message id for translation (translated where it is shown)."""
+    return message
+
+
+ROLE_LABELS = {
+    "enumerator": N_("Enumerator"),
+    "supervisor": N_("Supervisor"),
+    "liaison": N_("County liaison"),
+    "office_head": N_("Census office head"),
+    "leader": N_("Leadership"),
+    "qa_desk": N_("Q&A desk"),
+}
+RESULT_LABELS = {
+    GENUINE: N_("genuine"),
+    SUSPENDED: N_("suspended"),
+    REVOKED: N_("revoked"),
+    EXPIRED: N_("expired"),
+    UNKNOWN: N_("not registered"),
+    FORGED: N_("forged badge"),
+    REFUSED: N_("refused (too many checks)"),
+}
+STATUS_LABELS = {"active": N_("active"), "suspended": N_("suspended"), "revoked": N_("revoked")}
+
+
 def normalize_query(text: str) -> str:
     """The ID as typed, in canonical form: full-width folded, dashes unified, upper case."""
     folded = unicodedata.normalize("NFKC", text or "").translate(_DASHES)
