@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from aiogram import F, Router
@@ -176,7 +177,7 @@ async def _submit(message: Message, user_id: int, state: FSMContext, session: As
             photo_file_id=data.get("photo"), latitude=latitude, longitude=longitude,
             catalogs=catalogs, tz=settings.tz)
     except DomainError as exc:
-        await message.answer(exc.render(i18n))
+        await message.answer(escape(exc.render(i18n)))
         return
     if filed.recipients:
         text = i18n("Thank you. Your report #%(id)s has been sent to the census office, which "

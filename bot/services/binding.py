@@ -316,8 +316,9 @@ async def redeem_code(
                               "Ask your county census office for a new one.")
     if problem is not None or row is None:
         session.add(BindingAttempt(user_id=user_id, at=now, success=False))
+        assert problem is not None
         raise await _refuse(session, now=now, user_id=user_id, staff=None,
-                            reason=f"code_{reason}", error=problem or DomainError("?"))
+                            reason=f"code_{reason}", error=problem)
     staff = await session.get(Staff, row.staff_id)
     if staff is None:  # pragma: no cover - cascade deletes codes with the record
         raise DomainError("This binding code is not valid. Check it and try again "
