@@ -102,7 +102,9 @@ async def deliver_outbox(bot: Bot, maker: async_sessionmaker[AsyncSession]) -> l
 # ---------------------------------------------------------------- public lookups
 
 
-async def test_genuine_id_shows_masked_card_and_warning(emu: Emulator, db: Any, app: BotApp) -> None:
+async def test_genuine_id_shows_masked_card_and_warning(
+    emu: Emulator, db: Any, app: BotApp
+) -> None:
     citizen = emu.user(id=PUBLIC, first_name="市民", language_code="zh-hans")
     reply = await ask(emu, citizen, "/verify ZZ-410102-0001")
     text = reply["text"]
