@@ -20,21 +20,22 @@ import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiogram import Bot, Dispatcher, Router  # noqa: E402
-from aiogram.types import Message  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+from aiogram import Bot, Dispatcher, Router
+from aiogram.types import Message
+from sqlalchemy import insert
 
-from bot.config import Settings  # noqa: E402
-from bot.db import migrate  # noqa: E402
-from bot.db.engine import create_engine, create_sessionmaker  # noqa: E402
-from bot.db.models.staff import Staff  # noqa: E402
-from bot.emulator import Emulator  # noqa: E402
-from bot.services import org as org_service  # noqa: E402
-from bot.telegram.app import BotApp, build_dispatcher  # noqa: E402
-from bot.telegram.factory import create_bot  # noqa: E402
+from bot.config import Settings
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.staff import Staff
+from bot.emulator import Emulator
+from bot.services import org as org_service
+from bot.telegram.app import BotApp, build_dispatcher
+from bot.telegram.factory import create_bot
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").exists() else Path("/work/shared")
@@ -118,10 +119,12 @@ async def drive(emu: Emulator, msgs: list[tuple[int, str]]) -> float:
 
 async def run_census_bot(emu: Emulator, url: str, msgs: list[tuple[int, str]]) -> float:
     """The real bot (inbox, middlewares, lookup service, audit) answering /verify."""
-    settings = Settings(BOT_TOKEN=emu.token, TELEGRAM_API_BASE=emu.base_url, DATABASE_URL=url,
-                        CENSUSBOT_SECRET="bench", CENSUSBOT_POLLING_TIMEOUT=1,
-                        CENSUSBOT_SCHEDULER=False, CENSUSBOT_LOOKUPS_PER_MINUTE=10**9,
-                        CENSUSBOT_LOOKUPS_PER_DAY=10**9)
+    values: dict[str, Any] = {
+        "BOT_TOKEN": emu.token, "TELEGRAM_API_BASE": emu.base_url, "DATABASE_URL": url,
+        "CENSUSBOT_SECRET": "bench", "CENSUSBOT_POLLING_TIMEOUT": 1, "CENSUSBOT_SCHEDULER": False,
+        "CENSUSBOT_LOOKUPS_PER_MINUTE": 10**9, "CENSUSBOT_LOOKUPS_PER_DAY": 10**9,
+    }
+    settings = Settings(**values)
     bot = create_bot(settings)
     app = BotApp(settings, bot, build_dispatcher(settings, components=False))
     await app.start()
@@ -133,7 +136,8 @@ async def run_census_bot(emu: Emulator, url: str, msgs: list[tuple[int, str]]) -
 
 async def run_echo_bot(emu: Emulator, msgs: list[tuple[int, str]]) -> float:
     """Baseline: a bare aiogram echo bot polling the same emulator."""
-    settings = Settings(BOT_TOKEN=emu.token, TELEGRAM_API_BASE=emu.base_url)
+    values: dict[str, Any] = {"BOT_TOKEN": emu.token, "TELEGRAM_API_BASE": emu.base_url}
+    settings = Settings(**values)
     bot: Bot = create_bot(settings)
     dp = Dispatcher()
     router = Router()

@@ -340,7 +340,8 @@ async def test_binding_code_is_single_use_and_moves_a_binding(
     # /unbind ends it and removes the role.
     assert "解除绑定" in (await ask(emu, new_phone, "/unbind"))["text"]
     async with db() as s:
-        assert (await s.get(Staff, "ZZ-410102-0002")).telegram_user_id is None  # type: ignore[union-attr]
+        unbound = await s.get(Staff, "ZZ-410102-0002")
+        assert unbound is not None and unbound.telegram_user_id is None
         assert (await s.scalars(select(RoleGrant.user_id).where(
             RoleGrant.role == "supervisor"))).all() == []
 
