@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     # Public lookups (anti-scraping).
     lookup_limit_per_minute: int = Field(default=10, alias="CENSUSBOT_LOOKUPS_PER_MINUTE")
     lookup_limit_per_day: int = Field(default=100, alias="CENSUSBOT_LOOKUPS_PER_DAY")
+    lookup_scan_window_minutes: int = Field(default=10, alias="CENSUSBOT_LOOKUP_SCAN_WINDOW")
+    lookup_scan_threshold: int = Field(default=4, alias="CENSUSBOT_LOOKUP_SCAN_THRESHOLD")
+
+    # Account binding with one-time codes.
+    binding_code_ttl_hours: int = Field(default=72, alias="CENSUSBOT_BINDING_CODE_TTL_HOURS")
+    binding_max_failures: int = Field(default=5, alias="CENSUSBOT_BINDING_MAX_FAILURES")
+    binding_lock_minutes: int = Field(default=60, alias="CENSUSBOT_BINDING_LOCK_MINUTES")
 
     # Outbox delivery limits (Telegram: ~30/s overall, 1/s per chat, 20/min per group).
     outbox_rate_per_second: float = Field(default=25.0, alias="CENSUSBOT_OUTBOX_RATE")

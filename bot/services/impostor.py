@@ -1,0 +1,149 @@
+"""Impostor reports: stored, forwarded through the outbox to the office heads concerned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models.org import Unit
+from bot.db.models.users import ChatUser
+from bot.db.models.verification import (
+    FAILED_RESULTS,
+    REPORT_HANDLED,
+    REPORT_OPEN,
+    ImpostorReport,
+    StaffLookup,
+)
+from bot.db.repo import units as units_repo
+from bot.db.repo import users as users_repo
+from bot.i18n import Catalogs, pick_locale
+from bot.rendering import render
+from bot.services import audit, outbox
+from bot.services.access import OFFICE_ROLES, Principal
+from bot.services.errors import DomainError
+from bot.services.verification import RESULT_LABELS
+
+MAX_TEXT = 2000
+HANDLE_PREFIX = "imp:done:"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A stored report and how many office heads it was forwarded to."""
+
+    report: ImpostorReport
+    recipients: int
+
+
+async def recipients_for(session: AsyncSession, unit: Unit | None) -> tuple[list[int], str | None]:
+    """Office heads of the unit, else of the nearest unit above that has some.
+
+    For an unknown ID (no unit) the office heads of the root unit(s). Returns (user ids,
+    the unit code the report is filed under).
+    """
+    if unit is None:
+        roots = await units_repo.roots(session)
+        ids: list[int] = []
+        for root in roots:
+            ids.extend(await users_repo.holders(session, ["office_head"], root.code))
+        return sorted(set(ids)), roots[0].code if roots else None
+    chain = [*await units_repo.ancestors(session, unit), unit]
+    for candidate in reversed(chain):
+        heads = await users_repo.holders(session, ["office_head"], candidate.code)
+        if heads:
+            return list(heads), unit.code
+    return [], unit.code
+
+
+async def file_report(
+    session: AsyncSession, *, now: datetime, user_id: int, chat_id: int, lookup_id: int,
+    text: str, photo_file_id: str | None, latitude: float | None, longitude: float | None,
+    catalogs: Catalogs, tz: ZoneInfo = SHANGHAI,
+) -> Filed:
+    """Store the report and queue a notice (with a "handled" button) to each office head."""
+    lookup = await session.get(StaffLookup, lookup_id)
+    if lookup is None or lookup.user_id != user_id or lookup.result not in FAILED_RESULTS:
+        raise DomainError("A report can only follow a check that failed. Please check the ID "
+                          "again and use the report button under the answer.")
+    body = (text or "").strip()[:MAX_TEXT]
+    if not body:
+        raise DomainError("Please describe what happened in a few words.")
+    unit = await session.get(Unit, lookup.unit_code) if lookup.unit_code else None
+    heads, unit_code = await recipients_for(session, unit)
+    report = ImpostorReport(
+        created_at=now, reporter_user_id=user_id, reporter_chat_id=chat_id, lookup_id=lookup.id,
+        claimed_id=lookup.query, lookup_result=lookup.result, staff_id=lookup.staff_id,
+        unit_code=unit_code, text=body, photo_file_id=photo_file_id, latitude=latitude,
+        longitude=longitude, status=REPORT_OPEN,
+    )
+    session.add(report)
+    await session.flush()
+    unit_name = unit.name if unit else ""
+    for head in heads:
+        person = await session.get(ChatUser, head)
+        locale = pick_locale(person.language if person else None,
+                             person.telegram_language if person else None)
+        t = catalogs.get(locale)
+        notice = render("verify/report_notice.html.j2", t, report=report,
+                        unit=(unit.display_name(locale) if unit else unit_name),
+                        result=t(RESULT_LABELS.get(report.lookup_result, report.lookup_result)),
+                        reported_at=now.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
+        markup = {"inline_keyboard": [[{"text": t("Mark as handled"),
+                                        "callback_data": f"{HANDLE_PREFIX}{report.id}"}]]}
+        key = f"impostor:{report.id}:{head}"
+        await outbox.enqueue(session, now=now, chat_id=head, kind="impostor_report",
+                             text=notice, reply_markup=markup, dedup_key=key,
+                             respect_quiet_hours=False)
+        if photo_file_id:
+            await outbox.enqueue(
+                session, now=now, chat_id=head, kind="impostor_report", method="sendPhoto",
+                payload={"photo": photo_file_id,
+                         "caption": t("Photo for impostor report #%(id)s") % {"id": report.id}},
+                dedup_key=f"{key}:photo", respect_quiet_hours=False)
+        if latitude is not None and longitude is not None:
+            await outbox.enqueue(
+                session, now=now, chat_id=head, kind="impostor_report", method="sendLocation",
+                payload={"latitude": latitude, "longitude": longitude},
+                dedup_key=f"{key}:location", respect_quiet_hours=False)
+    audit.record(session, now=now, action="impostor.report", actor_user_id=user_id,
+                 object_type="impostor_report", object_id=str(report.id), unit_code=unit_code,
+                 lookup_result=lookup.result, recipients=len(heads))
+    await session.commit()
+    return Filed(report, len(heads))
+
+
+async def mark_handled(
+    session: AsyncSession, *, now: datetime, principal: Principal, report_id: int,
+) -> ImpostorReport:
+    """An office head covering the report's unit marks it handled."""
+    report = await session.get(ImpostorReport, report_id)
+    unit = await session.get(Unit, report.unit_code) if report and report.unit_code else None
+    if report is None or unit is None or not principal.covers(OFFICE_ROLES, unit.path):
+        raise DomainError("Only an office head of the unit concerned can handle this report.")
+    if report.status == REPORT_HANDLED:
+        raise DomainError("Report #%(id)s was already marked handled.", id=report.id)
+    report.status = REPORT_HANDLED
+    report.handled_by = principal.user_id
+    report.handled_at = now
+    audit.record(session, now=now, action="impostor.handled", actor_user_id=principal.user_id,
+                 object_type="impostor_report", object_id=str(report.id),
+                 unit_code=report.unit_code)
+    await session.commit()
+    return report
+
+
+async def open_reports(
+    session: AsyncSession, unit_codes: Sequence[str]
+) -> Sequence[ImpostorReport]:
+    """Open reports filed under the given units."""
+    return (await session.scalars(
+        select(ImpostorReport).where(ImpostorReport.status == REPORT_OPEN,
+                                     ImpostorReport.unit_code.in_(list(unit_codes)))
+        .order_by(ImpostorReport.created_at)
+    )).all()
