@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models.fsm import FsmRecord
 
-
 HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
 
 

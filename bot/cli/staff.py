@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.cli.common import aware_datetime, database
+from bot.cli.staff_codes import add_codes_command
 from bot.config import Settings
 from bot.services import roster
 from bot.util.clock import utc_now
@@ -87,3 +88,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument("--now", type=aware_datetime, default=None,
                      help="record the import as made at this time (ISO 8601)")
     imp.set_defaults(func=_import)
+    add_codes_command(staff)

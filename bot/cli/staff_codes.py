@@ -1,4 +1,4 @@
-"""`censusbot staff-codes --unit CODE`: one-time binding codes for a unit's unbound staff."""
+"""`censusbot staff codes --unit CODE`: one-time binding codes for a unit's unbound staff."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ async def _codes(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `staff-codes` (to be folded under `staff codes`)."""
-    p = sub.add_parser("staff-codes", help="print one-time binding codes (CSV) for every "
+def add_codes_command(staff: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `codes` to the `staff` command group."""
+    p = staff.add_parser("codes", help="print one-time binding codes (CSV) for every "
                        "unbound active staff member of a unit and the units below it")
     p.add_argument("--unit", required=True, metavar="CODE")
     p.add_argument("--ttl-hours", type=int, default=None,

@@ -41,9 +41,10 @@ class ContextMiddleware(BaseMiddleware):
                     s, now=now, user_id=user.id, first_name=user.first_name,
                     username=user.username, telegram_language=user.language_code,
                 )
+                changed = bool(s.new or s.dirty)  # before the next query autoflushes them
                 locale = pick_locale(row.language, user.language_code)
                 principal = await load_principal(s, user.id, locale)
-                if s.new or s.dirty:
+                if changed:
                     await s.commit()
             data["principal"] = principal
         else:

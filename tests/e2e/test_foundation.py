@@ -187,3 +187,17 @@ async def test_webhook_mode_checks_the_secret(emu: Emulator, sqlite_url: str) ->
         assert len(emu.bot_messages(5001)) == 1
     finally:
         await app.stop()
+
+
+async def test_first_message_records_the_user(emu: Emulator, app: BotApp, sqlite_url: str) -> None:
+    from bot.db.models.users import ChatUser
+
+    user = emu.user(id=6001, first_name="新用户", language_code="zh-hans", username="newbie")
+    await emu.send_text(user, "/help")
+    await emu.wait_for_bot_message(6001)
+    engine = create_engine(sqlite_url)
+    async with create_sessionmaker(engine)() as s:
+        row = await s.get(ChatUser, 6001)
+    await engine.dispose()
+    assert row is not None and (row.first_name, row.username) == ("新用户", "newbie")
+    assert row.telegram_language == "zh-hans" and row.last_seen_at is not None
