@@ -35,6 +35,11 @@ VALUE_MAX = 1e12
 Value = float | str
 
 
+def N_(message: str) -> str:
+    """Mark a message id for extraction; it is translated when rendered."""
+    return message
+
+
 def data_dir() -> Path:
     """The data directory (CENSUSBOT_DATA_DIR, else the project's `data/`)."""
     return Path(os.environ.get("CENSUSBOT_DATA_DIR") or PROJECT_ROOT / "data")
@@ -244,27 +249,27 @@ def check_value(f: Field, value: Value, *, label: str, target: float | None) -> 
     """Rules on one value alone: type, sign, whole numbers, range, target, text length."""
     if f.type == "text":
         if not isinstance(value, str):
-            return [Problem(f.key, "%(field)s: free text is expected.", {"field": label})]
+            return [Problem(f.key, N_("%(field)s: free text is expected."), {"field": label})]
         if len(value) > TEXT_MAX:
-            return [Problem(f.key, "%(field)s: the text is too long (at most %(max)s characters).",
-                            {"field": label, "max": TEXT_MAX})]
+            msg = N_("%(field)s: the text is too long (at most %(max)s characters).")
+            return [Problem(f.key, msg, {"field": label, "max": TEXT_MAX})]
         return []
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return [Problem(f.key, "%(field)s: enter a number, for example 120.", {"field": label})]
+        return [Problem(f.key, N_("%(field)s: enter a number, for example 120."), {"field": label})]
     if value < 0:
-        return [Problem(f.key, "%(field)s cannot be negative.", {"field": label})]
+        return [Problem(f.key, N_("%(field)s cannot be negative."), {"field": label})]
     if value > VALUE_MAX:
-        return [Problem(f.key, "%(field)s: %(value)s is not a plausible value.",
+        return [Problem(f.key, N_("%(field)s: %(value)s is not a plausible value."),
                         {"field": label, "value": fmt(value)})]
     if f.type in WHOLE_TYPES and not float(value).is_integer():
-        return [Problem(f.key, "%(field)s: a whole number is expected.", {"field": label})]
+        return [Problem(f.key, N_("%(field)s: a whole number is expected."), {"field": label})]
     if f.type == "percent" and value > 100:
-        return [Problem(f.key, "%(field)s: a percentage must be between 0 and 100.",
+        return [Problem(f.key, N_("%(field)s: a percentage must be between 0 and 100."),
                         {"field": label})]
     if f.type == "money" and round(value, 2) != value:
-        return [Problem(f.key, "%(field)s: at most two decimals.", {"field": label})]
+        return [Problem(f.key, N_("%(field)s: at most two decimals."), {"field": label})]
     if f.type == "target_count" and target is not None and value > target:
-        return [Problem(f.key, "%(field)s: %(value)s is above the target of %(target)s.",
+        return [Problem(f.key, N_("%(field)s: %(value)s is above the target of %(target)s."),
                         {"field": label, "value": fmt(value), "target": fmt(target)})]
     return []
 
@@ -289,7 +294,7 @@ def validate(
         label = f.label_for(locale)
         if f.key not in values:
             if complete and f.required:
-                problems.append(Problem(f.key, "%(field)s is required.", {"field": label}))
+                problems.append(Problem(f.key, N_("%(field)s is required."), {"field": label}))
             continue
         value = values[f.key]
         found = check_value(f, value, label=label,
@@ -299,8 +304,8 @@ def validate(
         if (not found and f.monotonic and isinstance(prev, int | float)
                 and isinstance(value, int | float) and value < prev):
             problems.append(Problem(
-                f.key, "%(field)s: %(value)s is below the previous %(previous)s; cumulative "
-                "figures never go down. Confirm the correction and give the reason.",
+                f.key, N_("%(field)s: %(value)s is below the previous %(previous)s; cumulative "
+                "figures never go down. Confirm the correction and give the reason."),
                 {"field": label, "value": fmt(value), "previous": fmt(prev)}, confirmable=True))
     for check in template.checks:
         got = values.get(check.field)
@@ -314,7 +319,7 @@ def validate(
         if value > limit:
             names = " + ".join(template.field(k).label_for(locale) for k in check.le)
             problems.append(Problem(
-                check.field, "%(field)s (%(value)s) cannot be more than %(other)s (%(limit)s).",
+                check.field, N_("%(field)s (%(value)s) cannot be more than %(other)s (%(limit)s)."),
                 {"field": template.field(check.field).label_for(locale), "value": fmt(value),
                  "other": names, "limit": fmt(limit)}))
     return problems
