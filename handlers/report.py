@@ -8,8 +8,9 @@ conversation state in the FSM storage, so a restart loses nothing.
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
@@ -45,6 +46,7 @@ COMMANDS = (
 TEMPLATE_WORDS = {"template", "xlsx", "excel", "模板", "表格"}
 HELP_WORDS = {"help", "帮助", "?", "？"}
 MAX_UPLOAD = 2 * 1024 * 1024
+T = TypeVar("T")
 
 
 class ReportForm(StatesGroup):
@@ -205,8 +207,16 @@ async def _begin_values(message: Message, session: AsyncSession, state: FSMConte
                                  else principal.user_id, now=now, phase=phase,
                                  unit_code=unit_code, values=merged,
                                  cursor=len(ctx.template.fields), stage="confirm", source=source)
-    await state.set_state(ReportForm.active)
+    await _state(session, state.set_state(ReportForm.active))
     await _show_summary(message, session, ctx, draft, i18n, locale, settings, now)
+
+
+async def _state(session: AsyncSession, op: Awaitable[T]) -> T:
+    """Run an FSM-storage call after ending this session's transaction (SQLite allows one
+    writer: the storage's own session must not wait on ours)."""
+    if session.in_transaction():
+        await session.commit()
+    return await op
 
 
 def _refusal(i18n: Translator) -> str:
@@ -251,8 +261,8 @@ async def cmd_report(message: Message, command: CommandObject, session: AsyncSes
             await _quick(message, session, state, principal, found[0], args, i18n, locale,
                          settings, now)
             return
-        await state.set_state(ReportForm.active)
-        await state.update_data(quick=args)
+        await _state(session, state.set_state(ReportForm.active))
+        await _state(session, state.update_data(quick=args))
         await svc.discard_draft(session, principal.user_id)
         await message.answer(render("reports/choose_unit.html.j2", i18n),
                              reply_markup=_unit_buttons(found, "rpq", locale, i18n))
@@ -261,7 +271,7 @@ async def cmd_report(message: Message, command: CommandObject, session: AsyncSes
     if draft is not None and draft.unit_code is not None:
         unit = next((a.unit for a in found if a.unit.code == draft.unit_code), None)
         if unit is not None:
-            await state.set_state(ReportForm.active)
+            await _state(session, state.set_state(ReportForm.active))
             await message.answer(
                 render("reports/resume.html.j2", i18n, unit=unit.display_name(locale),
                        table=get_template(draft.phase).name_for(locale),
@@ -286,7 +296,7 @@ async def _start_guided(message: Message, session: AsyncSession, state: FSMConte
     draft = await svc.save_draft(session, user_id=principal.user_id, now=now, phase=phase,
                                  unit_code=unit_code, values={}, cursor=0, stage="fields",
                                  source="guided")
-    await state.set_state(ReportForm.active)
+    await _state(session, state.set_state(ReportForm.active))
     await message.answer(render(
         "reports/start.html.j2", i18n, unit=ctx.assignment.unit.display_name(locale),
         table=ctx.template.name_for(locale), start=ctx.period.start.isoformat(),
@@ -331,7 +341,7 @@ async def on_text(message: Message, session: AsyncSession, state: FSMContext,
     """A message while a report is open: the value asked for, or the reason for a decrease."""
     draft = await svc.get_draft(session, principal.user_id) if principal else None
     if draft is None or draft.unit_code is None:
-        await state.clear()
+        await _state(session, state.clear())
         await message.answer(i18n("There is no report open. Send /report to start one."))
         return
     try:
@@ -404,7 +414,7 @@ async def on_button(callback: CallbackQuery, session: AsyncSession, state: FSMCo
     draft = await svc.get_draft(session, principal.user_id)
     if action == "cancel":
         await svc.discard_draft(session, principal.user_id)
-        await state.clear()
+        await _state(session, state.clear())
         await callback.answer()
         await message.edit_reply_markup(reply_markup=None)
         await message.answer(i18n("Report cancelled; nothing was saved."))
@@ -428,7 +438,7 @@ async def on_button(callback: CallbackQuery, session: AsyncSession, state: FSMCo
         await _confirm(message, session, state, principal, ctx, draft, i18n, locale, now)
         return
     await message.edit_reply_markup(reply_markup=None)
-    await state.set_state(ReportForm.active)
+    await _state(session, state.set_state(ReportForm.active))
     if action == "resume":
         if draft.cursor >= len(fields):
             await _show_summary(message, session, ctx, draft, i18n, locale, settings, now)
@@ -483,7 +493,7 @@ async def _confirm(message: Message, session: AsyncSession, state: FSMContext,
     except DomainError as exc:
         await message.answer(exc.render(i18n))
         return
-    await state.clear()
+    await _state(session, state.clear())
     await message.edit_reply_markup(reply_markup=None)
     late = report.submitted_at > report.deadline and report.version == 1
     await message.answer(render(
@@ -510,7 +520,7 @@ async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: 
             await _send_template(message, session, principal, unit_code, phase, i18n, locale,
                                  now)
         elif kind == "rpq":
-            data = await state.get_data()
+            data = await _state(session, state.get_data())
             await _quick(message, session, state, principal, found, str(data.get("quick", "")),
                          i18n, locale, settings, now)
         else:
