@@ -86,7 +86,7 @@ def parse_chinese_number(text: str) -> float | None:
 
 def parse_number(text: str) -> float | None:
     """A whole cell or reply as a number: 1,200 / 1，200 / 一百二十 / 85% / 1.2万; else None."""
-    s = normalize(text).strip().replace(" ", "")
+    s = normalize(text).strip()
     if not s:
         return None
     value, end = _number_at(s, 0)
