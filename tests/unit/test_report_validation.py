@@ -104,7 +104,7 @@ def test_bad_templates_are_refused() -> None:
 
 
 values_strategy = st.dictionaries(
-    st.sampled_from(SURVEY.keys + ("unknown",)),
+    st.sampled_from((*SURVEY.keys, "unknown")),
     st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**15, 10**15),
               st.text(max_size=20), st.none(), st.booleans()),
     max_size=12)
