@@ -28,16 +28,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from bot.db import migrate  # noqa: E402
-from bot.db.engine import create_engine, create_sessionmaker  # noqa: E402
-from bot.db.models.reports import Report  # noqa: E402
-from bot.emulator import Emulator  # noqa: E402
-from bot.services import org as org_service  # noqa: E402
-from bot.services import users as users_service  # noqa: E402
-from tests.conftest import GUANGDONG, at  # noqa: E402
-from tests.e2e.harness import Clock, start_bot  # noqa: E402
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.reports import Report
+from bot.emulator import Emulator
+from bot.services import org as org_service
+from bot.services import users as users_service
+from tests.conftest import GUANGDONG, at
+from tests.e2e.harness import Clock, start_bot
 
 TEXT = ("/report 工业 {i} 工业录入 {e} 农业 30 农业录入 20 锅炉 一十 锅炉录入 8 集中式 5 "
         "集中式录入 5 移动源 十二 移动源录入 10 培训 2 采集率 85%")

@@ -84,9 +84,9 @@ def _problems_text(problems: list[Problem], i18n: Translator) -> list[str]:
 
 def _suggestion(ctx: svc.ReportContext, values: dict[str, Any], f: Field) -> Value | None:
     if f.key in values:
-        return values[f.key]  # type: ignore[no-any-return]
+        return values[f.key]
     if ctx.current is not None and f.key in ctx.current.values:
-        return ctx.current.values[f.key]  # type: ignore[no-any-return]
+        return ctx.current.values[f.key]
     if f.monotonic or f.type == "percent":
         prev = ctx.previous.get(f.key)
         return prev if isinstance(prev, int | float) else None

@@ -112,13 +112,13 @@ def _number_at(s: str, i: int) -> tuple[float | None, int]:
         return value, end
     m = CHINESE.match(s, i)
     if m:
-        value = parse_chinese_number(m.group())
-        if value is None:
+        cn_value = parse_chinese_number(m.group())
+        if cn_value is None:
             return None, i
         end = m.end()
         if end < len(s) and s[end] == "%":
             end += 1
-        return value, end
+        return cn_value, end
     return None, i
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import pytest
@@ -38,7 +39,7 @@ async def zz(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmak
 
 
 async def _submit(sm: async_sessionmaker[AsyncSession], principal: Principal, unit: str,
-                  when: str, values: dict[str, object], reason: str | None = None) -> int:
+                  when: str, values: Mapping[str, float | str], reason: str | None = None) -> int:
     async with sm() as s:
         report = await svc.submit(s, principal=principal, unit_code=unit, phase="survey",
                                   values=values, source="quick", now=at(when), locale="en",

@@ -280,7 +280,9 @@ async def test_spreadsheet_round_trip(emu: Emulator, ready: BotApp, sqlite_url: 
     await emu.send_document(user, "junk.xlsx", b"not a workbook")
     assert "not an Excel workbook" in _plain(await emu.wait_for_bot_message(LIAISON))
     other = Workbook()
-    other.active.append(["hello"])  # type: ignore[union-attr]
+    sheet = other.active
+    assert sheet is not None
+    sheet.append(["hello"])
     buf = io.BytesIO()
     other.save(buf)
     await emu.send_document(user, "other.xlsx", buf.getvalue())
