@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -175,3 +176,29 @@ async def test_report_depth_for_a_province(sessionmaker: async_sessionmaker[Asyn
     assert len(totals) == 1 + cities
     assert totals[0].units == 2 * cities and totals[0].by_status["missing"] == 2 * cities
     assert all(r.units == 2 for r in totals[1:])
+
+
+def test_cli_imports_targets_from_yaml_and_xlsx(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from openpyxl import Workbook
+
+    from bot.cli.main import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.sqlite3")
+    assert main(["org", "load", str(ZHENGZHOU)]) == 0
+    synthetic = data_dir() / "targets" / "zhengzhou.synthetic.yaml"
+    assert main(["report", "targets", str(synthetic)]) == 0
+    assert "176 imported, 0 rejected" in capsys.readouterr().out
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["单位代码", "阶段", "指标", "目标"])
+    ws.append(["410102", "survey", "industrial", "1,000"])
+    ws.append(["999999", "survey", "industrial", 5])
+    wb.save(tmp_path / "targets.xlsx")
+    assert main(["report", "targets", str(tmp_path / "targets.xlsx")]) == 1
+    out = capsys.readouterr().out
+    assert "rejected: 999999: unknown unit" in out and "1 imported, 1 rejected" in out
+    (tmp_path / "bad.xlsx").write_bytes(b"nope")
+    assert main(["report", "targets", str(tmp_path / "bad.xlsx")]) == 2

@@ -153,6 +153,7 @@ async def test_decrease_needs_reason_then_correction_is_version_2(
     await _confirm(emu, user, await _quick(emu, user, "/report " + FULL))
     summary = await _quick(emu, user, "/report 工业 110 工业录入 90")
     assert "这将是第 2 版" in _plain(summary)
+    assert "工业源 已填报: 110 份 (-10) / 883" in _plain(summary)  # the change is shown
     assert "累计数不会减少" in _plain(summary) and "rp:confirm" not in _buttons(summary)
     await emu.send_text(user, "重复统计了10家企业")
     summary = await emu.wait_for_bot_message(LIAISON)
@@ -348,6 +349,12 @@ async def test_status_and_export_match_the_submitted_numbers(
     assert len(rows) == 17  # 16 counties and the total
     tmpl = get_template("survey")
     assert len(header) == 5 + sum(1 for f in tmpl.fields if f.numeric) + 2
+
+
+async def test_report_help_lists_field_names(emu: Emulator, ready: BotApp) -> None:
+    user = emu.user(id=STRANGER, first_name="X", language_code="zh-hans")
+    text = _plain(await _quick(emu, user, "/report help"))
+    assert "工业源 已填报 *: 工业, 工业源" in text and "一千二百" in text
 
 
 async def test_cancel_discards_the_draft(emu: Emulator, ready: BotApp, sqlite_url: str) -> None:
