@@ -153,9 +153,10 @@ async def _show_summary(message: Message, session: AsyncSession, ctx: svc.Report
         stage = "confirm"
         buttons = [[(i18n("✅ Confirm and submit"), "rp:confirm")],
                    [(i18n("✏️ Edit"), "rp:edit"), (i18n("Cancel"), "rp:cancel")]]
-    await svc.save_draft(session, user_id=draft.user_id, now=now, phase=draft.phase,
-                         unit_code=draft.unit_code, values=values, cursor=draft.cursor,
-                         stage=stage, source=draft.source, reason=draft.reason)
+    if stage != draft.stage or draft in session.dirty:
+        await svc.save_draft(session, user_id=draft.user_id, now=now, phase=draft.phase,
+                             unit_code=draft.unit_code, values=values, cursor=draft.cursor,
+                             stage=stage, source=draft.source, reason=draft.reason)
     tz = settings.tz
     rate = ctx.template.completion_rate(values, ctx.targets)
     text = render(

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
@@ -204,16 +204,33 @@ def assignments_for(units: Sequence[Unit], config: CadenceConfig) -> list[Assign
     return out
 
 
+def _roots_of(units: Sequence[Unit]) -> set[str]:
+    return {u.path.strip("/").split("/")[0] for u in units}
+
+
 async def assignments(session: AsyncSession, *, root_code: str | None = None,
-                      phase: str | None = None) -> list[Assignment]:
-    """Reporting assignments in the database's units, optionally under one root and phase."""
-    units = (await session.scalars(select(Unit))).all()
-    found = assignments_for(units, load_config())
+                      phase: str | None = None,
+                      under: Sequence[str] | None = None) -> list[Assignment]:
+    """Reporting assignments, optionally under one root (or any of the paths `under`) and
+    for one phase. Only the units concerned (and their tree roots) are loaded."""
+    stmt = select(Unit)
     if root_code is not None:
-        root = next((u for u in units if u.code == root_code), None)
+        root = await session.get(Unit, root_code)
         if root is None:
             return []
-        found = [a for a in found if a.unit.path.startswith(root.path)]
+        under = [root.path]
+    if under is not None:
+        if not under:
+            return []
+        stmt = stmt.where(or_(*(Unit.path.startswith(p) for p in under)))
+    units = list((await session.scalars(stmt)).all())
+    have = {u.code for u in units}
+    missing = _roots_of(units) - have
+    extra = (await session.scalars(select(Unit).where(Unit.code.in_(missing)))).all() \
+        if missing else []
+    found = assignments_for([*units, *extra], load_config())
+    if have:
+        found = [a for a in found if a.unit.code in have]
     if phase is not None:
         found = [a for a in found if a.phase == phase]
     return found
@@ -221,7 +238,13 @@ async def assignments(session: AsyncSession, *, root_code: str | None = None,
 
 async def assignment(session: AsyncSession, unit_code: str, phase: str) -> Assignment | None:
     """The assignment of one unit and phase, or None when the unit does not report on it."""
-    for a in await assignments(session, root_code=unit_code, phase=phase):
-        if a.unit.code == unit_code:
+    unit = await session.get(Unit, unit_code)
+    if unit is None:
+        return None
+    root_code = unit.path.strip("/").split("/")[0]
+    root = unit if root_code == unit.code else await session.get(Unit, root_code)
+    units = [unit] if root is None or root is unit else [root, unit]
+    for a in assignments_for(units, load_config()):
+        if a.unit.code == unit_code and a.phase == phase:
             return a
     return None

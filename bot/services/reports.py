@@ -45,9 +45,9 @@ async def reportable(session: AsyncSession, principal: Principal | None) -> list
     """The (unit, phase) assignments this user may submit for: liaison/office head covering it."""
     if principal is None or not principal.has_any(REPORTING_ROLES):
         return []
-    found = [a for a in await assignments(session)
-             if principal.covers(REPORTING_ROLES, a.unit.path)]
-    return found
+    paths = [g.unit_path for g in principal.units_for(REPORTING_ROLES)]
+    return [a for a in await assignments(session, under=paths)
+            if principal.covers(REPORTING_ROLES, a.unit.path)]
 
 
 async def authorize(session: AsyncSession, principal: Principal | None, unit_code: str,
