@@ -10,6 +10,8 @@ Two runs side by side, each on a fresh SQLite database:
 - "spread": send times uniform over the window (default 60 s), as liaisons before 18:00;
 - "at once": all 120 within one second (the worst case).
 
+With --pg the same two runs are repeated on PostgreSQL (CENSUSBOT_TEST_PG, as the tests).
+
 Usage: python bench/report_burst.py [--window 60] [--liaisons 120] [--pg]
 """
 
@@ -133,6 +135,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--liaisons", type=int, default=120)
     parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--pg", action="store_true", help="also run on PostgreSQL")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rows = []
@@ -140,12 +143,25 @@ async def main() -> None:
         for name, window in (("spread", args.window), ("at once", 1.0)):
             url = f"sqlite+aiosqlite:///{tmp}/{name.replace(' ', '_')}.sqlite3"
             rows.append(await scenario(name, url, args.liaisons, window))
+            rows[-1]["db"] = "SQLite"
+    if args.pg:
+        from tests.conftest import _pg_admin, _pg_url
+
+        for name, window in (("spread", args.window), ("at once", 1.0)):
+            db = f"censusbot_bench_{name.replace(' ', '_')}"
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await _pg_admin(f'CREATE DATABASE "{db}"')
+            try:
+                rows.append(await scenario(name, _pg_url(db), args.liaisons, window))
+                rows[-1]["db"] = "PostgreSQL"
+            finally:
+                await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     print(f"report burst: {args.liaisons} SYNTHETIC county liaisons (Guangdong's 21 cities), "
-          "quick form + confirm, SQLite, emulator over HTTP")
-    print(f"{'scenario':<10}{'window s':>9}{'elapsed s':>10}{'stored':>8}"
+          "quick form + confirm, emulator over HTTP")
+    print(f"{'database':<11}{'scenario':<10}{'window s':>9}{'elapsed s':>10}{'stored':>8}"
           f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'summary p50':>13}{'summary p99':>13}")
     for r in rows:
-        print(f"{r['name']:<10}{r['window']:>9.0f}{r['elapsed']:>10.1f}{r['stored']:>8}"
+        print(f"{r['db']:<11}{r['name']:<10}{r['window']:>9.0f}{r['elapsed']:>10.1f}{r['stored']:>8}"
               f"{r['p50']:>9.0f}{r['p99']:>9.0f}{r['max']:>9.0f}{r['sum_p50']:>13.0f}"
               f"{r['sum_p99']:>13.0f}")
         if r["stored"] != r["n"]:
