@@ -1,0 +1,172 @@
+"""Burst of progress reports: 120 county liaisons submit by quick form within one minute.
+
+SYNTHETIC data: the Guangdong file lists the province and its 21 cities only; this script adds
+120 synthetic county-level units under them (codes <city>S<n>, names "合成县n", each with
+synthetic survey targets) and one liaison per county. Every liaison sends `/report ...`
+through the Bot API emulator, waits for the summary, presses Confirm and waits for the saved
+message; latency = message sent → saved confirmation received (including the click).
+
+Two runs side by side, each on a fresh SQLite database:
+- "spread": send times uniform over the window (default 60 s), as liaisons before 18:00;
+- "at once": all 120 within one second (the worst case).
+
+With --pg the same two runs are repeated on PostgreSQL (CENSUSBOT_TEST_PG, as the tests).
+
+Usage: python bench/report_burst.py [--window 60] [--liaisons 120] [--pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select
+
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.reports import Report
+from bot.emulator import Emulator
+from bot.services import org as org_service
+from bot.services import users as users_service
+from tests.conftest import GUANGDONG, at
+from tests.e2e.harness import Clock, start_bot
+
+TEXT = ("/report 工业 {i} 工业录入 {e} 农业 30 农业录入 20 锅炉 一十 锅炉录入 8 集中式 5 "
+        "集中式录入 5 移动源 十二 移动源录入 10 培训 2 采集率 85%")
+
+
+def synthetic_tree(n: int) -> tuple[dict[str, Any], list[str]]:
+    """Guangdong with `n` SYNTHETIC counties spread over its 21 cities."""
+    tree = org_service.read_tree(GUANGDONG)
+    tree["report_depth"] = 2
+    cities = tree["children"]
+    codes: list[str] = []
+    for k in range(n):
+        city = cities[k % len(cities)]
+        code = f"{city['code']}S{k // len(cities) + 1}"
+        city.setdefault("children", []).append({
+            "code": code, "name": f"合成县{k + 1}", "name_en": f"Synthetic county {k + 1}",
+            "level": "county", "synthetic": True,
+            "targets": {"survey": {"industrial": 1000, "livestock": 100, "domestic": 50,
+                                   "centralized": 10, "mobile": 40}},
+        })
+        codes.append(code)
+    return tree, codes
+
+
+async def prepare(url: str, n: int, clock: Clock) -> list[str]:
+    """Migrate, load the synthetic organisation and grant one liaison per county."""
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    sm = create_sessionmaker(engine)
+    tree, codes = synthetic_tree(n)
+    async with sm() as s:
+        await org_service.load_tree(s, tree, now=clock())
+    for i, code in enumerate(codes):
+        async with sm() as s:
+            await users_service.grant_role(s, now=clock(), user_id=900_000 + i, role="liaison",
+                                           unit_code=code)
+    await engine.dispose()
+    return codes
+
+
+async def one(emu: Emulator, i: int, delay: float) -> tuple[float, float]:
+    """One liaison: quick form, summary, confirm, saved. (total, summary) latencies in s."""
+    await asyncio.sleep(delay)
+    user = emu.user(id=900_000 + i, first_name=f"联络员{i}", language_code="zh-hans")
+    t0 = time.perf_counter()
+    await emu.send_text(user, TEXT.format(i=100 + i % 50, e=90 + i % 10))
+    summary = await emu.wait_for_bot_message(user["id"], timeout=120)
+    t1 = time.perf_counter()
+    buttons = [b["callback_data"] for row in (summary.get("reply_markup") or {})
+               .get("inline_keyboard", []) for b in row]
+    if "rp:confirm" not in buttons:
+        raise RuntimeError(f"liaison {i}: no confirm button: {summary['text'][:200]}")
+    await emu.click(user, summary, "rp:confirm")
+    await emu.wait_for_bot_message(user["id"], lambda m: "已提交" in m["text"], timeout=120)
+    return time.perf_counter() - t0, t1 - t0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+async def scenario(name: str, url: str, n: int, window: float) -> dict[str, Any]:
+    """Run one burst on a fresh database and return its figures."""
+    clock = Clock(at("2018-10-08 10:00"))
+    await prepare(url, n, clock)
+    emu = Emulator(bot_username="bench_bot")
+    await emu.start()
+    app = await start_bot(emu, url, clock=clock)
+    rng = random.Random(7)
+    delays = sorted(rng.uniform(0, window) for _ in range(n))
+    started = time.perf_counter()
+    try:
+        results = await asyncio.gather(*(one(emu, i, d) for i, d in enumerate(delays)))
+    finally:
+        elapsed = time.perf_counter() - started
+        await app.stop()
+        await emu.stop()
+    engine = create_engine(url)
+    async with create_sessionmaker(engine)() as s:
+        stored = await s.scalar(select(func.count(func.distinct(Report.unit_code))))
+    await engine.dispose()
+    total = [r[0] * 1000 for r in results]
+    first = [r[1] * 1000 for r in results]
+    return {"name": name, "n": n, "window": window, "elapsed": elapsed, "stored": stored,
+            "p50": statistics.median(total), "p99": pct(total, 99), "max": max(total),
+            "sum_p50": statistics.median(first), "sum_p99": pct(first, 99)}
+
+
+async def main() -> None:
+    """Both scenarios, printed side by side."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--liaisons", type=int, default=120)
+    parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--pg", action="store_true", help="also run on PostgreSQL")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, window in (("spread", args.window), ("at once", 1.0)):
+            url = f"sqlite+aiosqlite:///{tmp}/{name.replace(' ', '_')}.sqlite3"
+            rows.append(await scenario(name, url, args.liaisons, window))
+            rows[-1]["db"] = "SQLite"
+    if args.pg:
+        from tests.conftest import _pg_admin, _pg_url
+
+        for name, window in (("spread", args.window), ("at once", 1.0)):
+            db = f"censusbot_bench_{name.replace(' ', '_')}"
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await _pg_admin(f'CREATE DATABASE "{db}"')
+            try:
+                rows.append(await scenario(name, _pg_url(db), args.liaisons, window))
+                rows[-1]["db"] = "PostgreSQL"
+            finally:
+                await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    print(f"report burst: {args.liaisons} SYNTHETIC county liaisons (Guangdong's 21 cities), "
+          "quick form + confirm, emulator over HTTP")
+    print(f"{'database':<11}{'scenario':<10}{'window s':>9}{'elapsed s':>10}{'stored':>8}"
+          f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'summary p50':>13}{'summary p99':>13}")
+    for r in rows:
+        print(f"{r['db']:<11}{r['name']:<10}{r['window']:>9.0f}{r['elapsed']:>10.1f}{r['stored']:>8}"
+              f"{r['p50']:>9.0f}{r['p99']:>9.0f}{r['max']:>9.0f}{r['sum_p50']:>13.0f}"
+              f"{r['sum_p99']:>13.0f}")
+        if r["stored"] != r["n"]:
+            print(f"  !! only {r['stored']} of {r['n']} reports stored")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
