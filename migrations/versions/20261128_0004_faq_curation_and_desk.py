@@ -1,7 +1,7 @@
 """faq curation and desk
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-28 16:31:47.770448
 """
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 """reports: versions, drafts, targets
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-28 16:31:52.380924
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import bot.db.base
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0005'
-down_revision: str | None = '0001'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
