@@ -37,9 +37,10 @@ class EngineConfig:
     )
     term_weights: tuple[tuple[str, float], ...] = (("word", 1.0), ("bigram", 0.5), ("syn", 2.0))
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
-    # logistic calibration: intercept, bm25_norm, unit_overlap, margin, coverage, info, known
-    coef: tuple[float, ...] = (-3.298, 1.538, 0.243, 1.448, 1.325, 1.185, 1.044)
-    threshold: float = 0.43  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
+    # logistic calibration: intercept, bm25_norm, unit, margin, coverage, info, known,
+    # word_cov, miss_max
+    coef: tuple[float, ...] = (-3.34, 1.239, 0.832, 1.244, 1.016, 1.396, 0.324, 0.722, -0.071)
+    threshold: float = 0.50  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
     plausible: float = 0.1  # below the threshold but at least this: offer alternatives
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
@@ -70,10 +71,13 @@ class _Features:
     coverage: float
     info: float = 0.0  # how specific the matched part is (saturating matched IDF mass)
     known: float = 0.0  # share of the query's word mass the index knows at all
+    word_cov: float = 0.0  # IDF-weighted share of the query's words found in the entry
+    miss_max: float = 0.0  # IDF (relative to an unseen word) of the best word the entry lacks
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
-        return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known]
+        return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known,
+                self.word_cov, self.miss_max]
 
 
 @dataclass
@@ -224,6 +228,13 @@ class FaqIndex:
         known = (sum(self.postings[t].idf for t in words if t in self.postings) / word_mass
                  if word_mass else 1.0)
         d0 = ranked[0][0]
+        hit_mass, miss_max = 0.0, 0.0
+        for t in words:
+            p = self.postings.get(t)
+            if p is not None and bool(np.any(p.docs == d0)):
+                hit_mass += p.idf
+            else:
+                miss_max = max(miss_max, (p.idf if p is not None else oov) / oov)
         top = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         feats = {d0: _Features(
@@ -233,6 +244,8 @@ class FaqIndex:
             coverage=float(matched[d0] / q_mass) if q_mass else 0.0,
             info=1.0 - math.exp(-float(matched[d0]) / cfg.info_scale),
             known=known,
+            word_cov=hit_mass / word_mass if word_mass else 1.0,
+            miss_max=miss_max,
         )}
         return ranked, feats
 
