@@ -39,7 +39,7 @@ class EngineConfig:
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
     # logistic calibration: intercept, bm25_norm, unit, margin, coverage, info, known,
     # word_cov, miss_max
-    coef: tuple[float, ...] = (-3.34, 1.239, 0.832, 1.244, 1.016, 1.396, 0.324, 0.722, -0.071)
+    coef: tuple[float, ...] = (-3.353, 1.207, 0.834, 1.305, 1.013, 1.374, 0.34, 0.73, -0.054)
     threshold: float = 0.50  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
     plausible: float = 0.1  # below the threshold but at least this: offer alternatives
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
