@@ -10,10 +10,10 @@ threshold that maximises accuracy of the answer/abstain decision on this set.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,24 +48,19 @@ def negative_samples(index: FaqIndex) -> list[tuple[list[float], int]]:
 
 def fit(samples: list[tuple[list[float], int]], l2: float = 0.01) -> list[float]:
     """Logistic regression by gradient descent (balanced classes), returns [b, w...]."""
-    n_feat = len(samples[0][0])
-    w = [0.0] * (n_feat + 1)
-    pos = sum(y for _, y in samples)
-    neg = len(samples) - pos
-    weight = {1: len(samples) / (2 * max(pos, 1)), 0: len(samples) / (2 * max(neg, 1))}
-    for _ in range(4000):
-        grad = [0.0] * (n_feat + 1)
-        for x, y in samples:
-            z = w[0] + sum(a * b for a, b in zip(w[1:], x, strict=True))
-            p = 1 / (1 + math.exp(-max(-50, min(50, z))))
-            g = (p - y) * weight[y]
-            grad[0] += g
-            for k, xv in enumerate(x):
-                grad[k + 1] += g * xv
-        for k in range(n_feat + 1):
-            reg = l2 * w[k] if k else 0.0
-            w[k] -= 0.5 * (grad[k] / len(samples) + reg)
-    return w
+    x = np.array([[1.0, *f] for f, _ in samples])
+    y = np.array([float(lab) for _, lab in samples])
+    pos = y.sum()
+    neg = len(y) - pos
+    sw = np.where(y == 1, len(y) / (2 * max(pos, 1)), len(y) / (2 * max(neg, 1)))
+    w = np.zeros(x.shape[1])
+    reg = np.full(x.shape[1], l2)
+    reg[0] = 0.0
+    for _ in range(20000):
+        p = 1 / (1 + np.exp(-np.clip(x @ w, -50, 50)))
+        grad = x.T @ ((p - y) * sw) / len(y) + reg * w
+        w -= 0.5 * grad
+    return [float(v) for v in w]
 
 
 def main() -> None:

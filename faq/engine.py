@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.content import FaqEntry
 
@@ -35,9 +37,10 @@ class EngineConfig:
     )
     term_weights: tuple[tuple[str, float], ...] = (("word", 1.0), ("bigram", 0.5), ("syn", 2.0))
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
-    # logistic calibration: intercept, bm25_norm, unit_overlap, margin, coverage, info, known
-    coef: tuple[float, ...] = (-3.298, 1.538, 0.243, 1.448, 1.325, 1.185, 1.044)
-    threshold: float = 0.43  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
+    # logistic calibration: intercept, bm25_norm, unit, margin, coverage, info, known,
+    # word_cov, miss_max
+    coef: tuple[float, ...] = (-3.353, 1.207, 0.834, 1.305, 1.013, 1.374, 0.34, 0.73, -0.054)
+    threshold: float = 0.50  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
     plausible: float = 0.1  # below the threshold but at least this: offer alternatives
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
@@ -68,28 +71,48 @@ class _Features:
     coverage: float
     info: float = 0.0  # how specific the matched part is (saturating matched IDF mass)
     known: float = 0.0  # share of the query's word mass the index knows at all
+    word_cov: float = 0.0  # IDF-weighted share of the query's words found in the entry
+    miss_max: float = 0.0  # IDF (relative to an unseen word) of the best word the entry lacks
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
-        return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known]
+        return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known,
+                self.word_cov, self.miss_max]
+
+
+@dataclass
+class _Posting:
+    """Precomputed postings of one term: documents with their BM25 term factor, and units."""
+
+    idf: float
+    docs: np.ndarray  # int64 document indices (unique)
+    factor: np.ndarray  # tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg_len)) per document
+    units: np.ndarray  # int64 indices of the question/phrasing units containing the term
+
+
+_EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
 class FaqIndex:
-    """Inverted index over FAQ entries; `search` is pure and synchronous."""
+    """Inverted index over FAQ entries; `search` is pure and synchronous.
+
+    Document-side BM25 factors are precomputed per term, so a query costs a few vectorised
+    operations per query term instead of a Python loop over every matching document.
+    """
 
     entries: list[FaqEntry]
     analyzer: Analyzer
     config: EngineConfig
-    doc_tf: list[dict[str, float]]
-    doc_len: list[float]
-    avg_len: float
-    postings: dict[str, list[int]]
-    idf: dict[str, float]
-    units: list[tuple[int, frozenset[str]]]  # (entry index, terms of one question/phrasing)
-    unit_postings: dict[str, list[int]]
-    unit_mass: list[float]
+    postings: dict[str, _Posting]
+    unit_doc: np.ndarray  # entry index of each unit
+    unit_mass: np.ndarray  # weighted IDF mass of each unit
     by_id: dict[str, FaqEntry] = field(default_factory=dict)
+
+    @property
+    def idf(self) -> dict[str, float]:
+        """IDF of every indexed term."""
+        return {t: p.idf for t, p in self.postings.items()}
 
     @classmethod
     def build(
@@ -104,7 +127,8 @@ class FaqIndex:
         weights = dict(config.field_weights)
         analyzer.segmenter.add_words(k for e in entries for k in e.keywords)
         doc_tf: list[dict[str, float]] = []
-        units: list[tuple[int, frozenset[str]]] = []
+        unit_terms: list[frozenset[str]] = []
+        unit_doc: list[int] = []
         for n, entry in enumerate(entries):
             weighted: dict[str, float] = defaultdict(float)
             for fname, items in _field_texts(entry).items():
@@ -113,35 +137,43 @@ class FaqIndex:
                     for t in terms:
                         weighted[t] += weights[fname]
                     if fname in ("question", "phrasings") and terms:
-                        units.append((n, frozenset(terms)))
+                        unit_terms.append(frozenset(terms))
+                        unit_doc.append(n)
             doc_tf.append(dict(weighted))
         n_docs = max(len(entries), 1)
-        df: Counter[str] = Counter()
-        postings: dict[str, list[int]] = defaultdict(list)
-        for n, doc in enumerate(doc_tf):
-            for t in doc:
-                df[t] += 1
-                postings[t].append(n)
-        idf = {t: math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         doc_len = [sum(doc.values()) for doc in doc_tf]
-        unit_postings: dict[str, list[int]] = defaultdict(list)
+        avg_len = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
+        by_term: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
+        for n, doc in enumerate(doc_tf):
+            norm = config.k1 * (1 - config.b + config.b * doc_len[n] / avg_len)
+            for t, tf in doc.items():
+                docs, factors = by_term[t]
+                docs.append(n)
+                factors.append(tf * (config.k1 + 1) / (tf + norm))
+        idf = {t: math.log(1 + (n_docs - len(d) + 0.5) / (len(d) + 0.5))
+               for t, (d, _f) in by_term.items()}
+        unit_lists: dict[str, list[int]] = defaultdict(list)
         unit_mass = []
-        for u, (_, unit_terms) in enumerate(units):
-            for t in unit_terms:
-                unit_postings[t].append(u)
-            unit_mass.append(sum(idf.get(t, 0.0) * config.term_weight(t) for t in unit_terms))
+        for u, terms_u in enumerate(unit_terms):
+            for t in terms_u:
+                unit_lists[t].append(u)
+            unit_mass.append(sum(idf.get(t, 0.0) * config.term_weight(t) for t in terms_u))
+        postings = {
+            t: _Posting(
+                idf=idf[t],
+                docs=np.asarray(d, dtype=np.int64),
+                factor=np.asarray(f, dtype=np.float64),
+                units=np.asarray(unit_lists[t], dtype=np.int64) if t in unit_lists else _EMPTY_I,
+            )
+            for t, (d, f) in by_term.items()
+        }
         return cls(
             entries=list(entries),
             analyzer=analyzer,
             config=config,
-            doc_tf=doc_tf,
-            doc_len=doc_len,
-            avg_len=(sum(doc_len) / len(doc_len)) if doc_len else 1.0,
-            postings=dict(postings),
-            idf=idf,
-            units=units,
-            unit_postings=dict(unit_postings),
-            unit_mass=unit_mass,
+            postings=postings,
+            unit_doc=np.asarray(unit_doc, dtype=np.int64),
+            unit_mass=np.asarray(unit_mass, dtype=np.float64),
             by_id={e.id: e for e in entries},
         )
 
@@ -150,59 +182,71 @@ class FaqIndex:
         n = max(len(self.entries), 1)
         return math.log(1 + (n + 0.5) / 0.5)
 
-    def rank(self, text: str) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
-        """Ranking scores for all matching entries (best first) and their features."""
+    def rank(
+        self, text: str, limit: int | None = None
+    ) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
+        """Ranking scores of matching entries (best first, at most `limit`) and the best's
+        features (the margin is set on the best only)."""
         cfg = self.config
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
         if not qtf or not self.entries:
             return [], {}
         oov = self._oov_idf()
         qw = {t: cfg.term_weight(t) for t in qtf}
-        q_mass = sum(self.idf.get(t, oov) * qw[t] for t in qtf)
-        upper = sum(self.idf.get(t, oov) * qw[t] * (cfg.k1 + 1) for t in qtf)
-        bm25: dict[int, float] = defaultdict(float)
-        matched_mass: dict[int, float] = defaultdict(float)
+        q_mass = sum((self.postings[t].idf if t in self.postings else oov) * qw[t] for t in qtf)
+        upper = q_mass * (cfg.k1 + 1)
+        n = len(self.entries)
+        bm25 = np.zeros(n)
+        matched = np.zeros(n)
+        hits = np.zeros(len(self.unit_mass))
         for t in qtf:
-            docs = self.postings.get(t)
-            if not docs:
+            p = self.postings.get(t)
+            if p is None:
                 continue
-            idf = self.idf[t]
-            for d in docs:
-                tf = self.doc_tf[d][t]
-                norm = cfg.k1 * (1 - cfg.b + cfg.b * self.doc_len[d] / self.avg_len)
-                bm25[d] += idf * qw[t] * tf * (cfg.k1 + 1) / (tf + norm)
-                matched_mass[d] += idf * qw[t]
-        unit_hits: dict[int, float] = defaultdict(float)
-        for t in qtf:
-            for u in self.unit_postings.get(t, ()):
-                unit_hits[u] += self.idf[t] * qw[t]
-        best_unit: dict[int, float] = defaultdict(float)
-        for u, hit in unit_hits.items():
-            dice = 2 * hit / (q_mass + self.unit_mass[u]) if q_mass + self.unit_mass[u] else 0.0
-            d = self.units[u][0]
-            best_unit[d] = max(best_unit[d], dice)
+            w = p.idf * qw[t]
+            bm25[p.docs] += w * p.factor  # docs are unique within one posting list
+            matched[p.docs] += w
+            hits[p.units] += w
+        touched = np.flatnonzero(hits)
+        best_unit = np.zeros(n)
+        if touched.size:
+            denom = q_mass + self.unit_mass[touched]
+            dice = np.where(denom > 0, 2 * hits[touched] / np.maximum(denom, 1e-12), 0.0)
+            np.maximum.at(best_unit, self.unit_doc[touched], dice)
+        score = bm25 / upper if upper else bm25 * 0.0
+        if cfg.unit_weight:
+            score = score + cfg.unit_weight * best_unit
+        cand = np.flatnonzero(bm25 > 0)
+        if not cand.size:
+            return [], {}
+        order = cand[np.argsort(-score[cand], kind="stable")]
+        if limit is not None:
+            order = order[: max(limit, 2)]
+        ranked = [(int(d), float(score[d])) for d in order]
         words = [t for t in qtf if not t.startswith((BIGRAM, SYNONYM))]
-        word_mass = sum(self.idf.get(t, oov) for t in words)
-        known = (sum(self.idf[t] for t in words if t in self.idf) / word_mass
+        word_mass = sum(self.postings[t].idf if t in self.postings else oov for t in words)
+        known = (sum(self.postings[t].idf for t in words if t in self.postings) / word_mass
                  if word_mass else 1.0)
-        feats: dict[int, _Features] = {}
-        ranked: list[tuple[int, float]] = []
-        for d, s in bm25.items():
-            f = _Features(
-                bm25_norm=s / upper if upper else 0.0,
-                unit=best_unit.get(d, 0.0),
-                margin=0.0,
-                coverage=matched_mass[d] / q_mass if q_mass else 0.0,
-                info=1.0 - math.exp(-matched_mass[d] / cfg.info_scale),
-                known=known,
-            )
-            feats[d] = f
-            ranked.append((d, f.bm25_norm + cfg.unit_weight * f.unit))
-        ranked.sort(key=lambda x: (-x[1], x[0]))
-        if ranked:
-            top = ranked[0][1]
-            second = ranked[1][1] if len(ranked) > 1 else 0.0
-            feats[ranked[0][0]].margin = (top - second) / top if top > 0 else 0.0
+        d0 = ranked[0][0]
+        hit_mass, miss_max = 0.0, 0.0
+        for t in words:
+            p = self.postings.get(t)
+            if p is not None and bool(np.any(p.docs == d0)):
+                hit_mass += p.idf
+            else:
+                miss_max = max(miss_max, (p.idf if p is not None else oov) / oov)
+        top = ranked[0][1]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        feats = {d0: _Features(
+            bm25_norm=float(bm25[d0] / upper) if upper else 0.0,
+            unit=float(best_unit[d0]),
+            margin=(top - second) / top if top > 0 else 0.0,
+            coverage=float(matched[d0] / q_mass) if q_mass else 0.0,
+            info=1.0 - math.exp(-float(matched[d0]) / cfg.info_scale),
+            known=known,
+            word_cov=hit_mass / word_mass if word_mass else 1.0,
+            miss_max=miss_max,
+        )}
         return ranked, feats
 
     def calibrate(self, f: _Features) -> float:
@@ -219,7 +263,7 @@ class FaqIndex:
     def search(self, text: str, limit: int = 3) -> SearchResult:
         """Find the entry answering `text`; abstain (topic None) when not confident."""
         limit = max(1, limit)
-        ranked, feats = self.rank(text)
+        ranked, feats = self.rank(text, limit=max(limit, 3))
         if not ranked or ranked[0][1] <= 0:
             return SearchResult(topic=None, score=0.0, alternatives=[], confident=False,
                                 candidates=[])
@@ -244,7 +288,7 @@ class FaqIndex:
 
     def features(self, text: str) -> tuple[str | None, list[float]]:
         """Best id and its calibration features (for bench/faq_calibrate.py)."""
-        ranked, feats = self.rank(text)
+        ranked, feats = self.rank(text, limit=2)
         if not ranked:
             return None, [0.0] * (len(self.config.coef) - 1)
         return self.entries[ranked[0][0]].id, feats[ranked[0][0]].vector()
