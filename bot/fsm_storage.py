@@ -4,10 +4,16 @@ While a handler runs, the storage works inside the handler's own session (set by
 middleware): a state change then commits together with what the handler did so far, and marks
 the update processed with it. This keeps conversation state and business data consistent, and
 on SQLite (one writer at a time) it avoids a second connection waiting for the handler's lock.
+
+Reads are served from a bounded write-through cache (aiogram reads the state of every update);
+the database stays the truth after a restart. Run one bot process per database, or set
+REDIS_URL so that several processes share Redis instead.
 """
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -33,8 +39,27 @@ def _key(key: StorageKey) -> str:
 class SqlStorage(BaseStorage):
     """FSM state and data in the `fsm_state` table; each call is its own short transaction."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
+                 cache_size: int = 10_000) -> None:
         self._sessionmaker = sessionmaker
+        self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _remember(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        self._cache[key] = (state, copy.deepcopy(data))
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def _load(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
+        name = _key(key)
+        hit = self._cache.get(name)
+        if hit is None:
+            async with self._session() as session:
+                record = await session.get(FsmRecord, name)
+                hit = (record.state, dict(record.data)) if record else (None, {})
+            self._remember(name, *hit)
+        return hit[0], copy.deepcopy(hit[1])
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -54,7 +79,9 @@ class SqlStorage(BaseStorage):
             for name, value in values.items():
                 setattr(record, name, value)
             record.updated_at = datetime.now(UTC)
+            state, data = record.state, dict(record.data)
             await session.commit()
+        self._remember(_key(key), state, data)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         """Store the conversation state (None clears it)."""
@@ -63,9 +90,7 @@ class SqlStorage(BaseStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         """The stored conversation state."""
-        async with self._session() as session:
-            record = await session.get(FsmRecord, _key(key))
-            return record.state if record else None
+        return (await self._load(key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         """Store the conversation data (must be JSON-serialisable)."""
@@ -73,9 +98,7 @@ class SqlStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         """The stored conversation data."""
-        async with self._session() as session:
-            record = await session.get(FsmRecord, _key(key))
-            return dict(record.data) if record else {}
+        return (await self._load(key))[1]
 
     async def close(self) -> None:
         """Nothing to release: sessions are per call."""
