@@ -7,16 +7,21 @@ Seeding is idempotent: starting the demo again changes nothing it already made.
 from __future__ import annotations
 
 import logging
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
 from bot.demo.personas import PERSONAS
+from bot.demo.reports import seed_reports
+from bot.demo.roster import synthetic_roster, write_csv
 from bot.services import org as org_service
 from bot.services import users as users_service
+from bot.services.roster import import_roster
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,19 @@ async def seed_persona_staff(session: AsyncSession, now: datetime) -> None:
     await session.commit()
 
 
+async def seed_roster(session: AsyncSession, now: datetime) -> None:
+    """A synthetic roster for every county (imported once, through the real importer)."""
+    if len((await session.scalars(select(Staff.staff_id).limit(10))).all()) > 1:
+        return
+    counties = (await session.scalars(
+        select(Unit.code).where(Unit.parent_code == "410100").order_by(Unit.code))).all()
+    rows = synthetic_roster(counties, per_unit=12, seed=1, valid_to=f"{now.year + 1}-12-31")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_csv(rows, Path(tmp) / "roster.csv").read_bytes()
+    result = await import_roster(session, data, now=now, file_name="synthetic-demo-roster.csv")
+    log.info("demo: synthetic roster: %d imported, %d rejected", result.imported, result.rejected)
+
+
 async def seed_grants(session: AsyncSession, now: datetime) -> None:
     """Give each persona its role."""
     for p in PERSONAS:
@@ -52,7 +70,10 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], org_file: Path,
     async with sessionmaker() as s:
         await seed_persona_staff(s, now)
     async with sessionmaker() as s:
+        await seed_roster(s, now)
+    async with sessionmaker() as s:
         await seed_grants(s, now)
+    await seed_reports(sessionmaker, now=now)
     async with sessionmaker() as s:
         count = len((await s.scalars(select(Staff.staff_id))).all())
     log.info("demo data ready: %d staff records (synthetic)", count)
