@@ -1,7 +1,7 @@
 """bulletins: series and numbered bulletins
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-28 16:32:14.712281
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import bot.db.base
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0007'
-down_revision: str | None = '0001'
+down_revision: str | None = '0005'  # merged after reports (0005); the lead re-chains
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
