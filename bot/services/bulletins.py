@@ -538,8 +538,9 @@ async def _send_draft(session: AsyncSession, series: BulletinSeries, bulletin: B
     return queued, chats
 
 
-async def _draft_for_action(session: AsyncSession, bulletin_id: int,
-                            actor: Principal | None) -> tuple[BulletinSeries, Bulletin]:
+async def draft_for_action(session: AsyncSession, bulletin_id: int,
+                           actor: Principal | None) -> tuple[BulletinSeries, Bulletin]:
+    """The bulletin and its series, if `actor` may approve it (DomainError otherwise)."""
     bulletin = await session.get(Bulletin, bulletin_id, populate_existing=True)
     if bulletin is None:
         raise DomainError("There is no such bulletin.")
@@ -557,7 +558,7 @@ async def publish(session: AsyncSession, bulletin_id: int, *, now: datetime,
     Publishing an already published bulletin returns it unchanged (created=False); a
     discarded one cannot be published.
     """
-    series, bulletin = await _draft_for_action(session, bulletin_id, actor)
+    series, bulletin = await draft_for_action(session, bulletin_id, actor)
     outcome = await _publish_locked(session, series, bulletin, now=now, actor=actor)
     await session.commit()
     return outcome
@@ -618,7 +619,7 @@ async def _deliver(session: AsyncSession, series: BulletinSeries, bulletin: Bull
 async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: datetime,
                    actor: Principal | None) -> Bulletin:
     """Set the office head's "next steps" note on a draft; commits."""
-    series, bulletin = await _draft_for_action(session, bulletin_id, actor)
+    series, bulletin = await draft_for_action(session, bulletin_id, actor)
     if bulletin.state != DRAFT:
         raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
                           "issue a correction with /bulletin correct %(number)s.",
@@ -640,7 +641,7 @@ async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: d
 async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
                   actor: Principal | None) -> Bulletin:
     """Discard a draft (it never had a number, so no gap); commits."""
-    series, bulletin = await _draft_for_action(session, bulletin_id, actor)
+    series, bulletin = await draft_for_action(session, bulletin_id, actor)
     result = await session.execute(
         update(Bulletin).where(Bulletin.id == bulletin.id, Bulletin.state == DRAFT)
         .values(state=DISCARDED, revision=None, discarded_at=now,
