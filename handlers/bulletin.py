@@ -96,6 +96,7 @@ async def _list(message: Message, session: AsyncSession, principal: Principal | 
             "drafts": [{"start": b.period_start.isoformat(), "end": b.period_end.isoformat(),
                         "corrects": b.corrects_number} for b in pending],
         })
+    await session.commit()  # end the read transaction before talking to Telegram
     await message.answer(render("bulletins/list.html.j2", i18n, series=listing))
 
 
@@ -109,6 +110,7 @@ async def _resend(message: Message, session: AsyncSession, principal: Principal 
     if b is None:
         raise DomainError("There is no published bulletin No. %(number)s.", number=number)
     r = svc.render_bulletin(b, i18n, svc.series_config(row).tz)
+    await session.commit()  # end the read transaction before talking to Telegram
     await _reply_rendition(message, r, i18n("Bulletin No. %(number)s") % {"number": number})
 
 
@@ -187,6 +189,7 @@ async def on_note(callback: CallbackQuery, state: FSMContext, session: AsyncSess
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
         return
+    await session.commit()  # release the database before the FSM storage writes
     await state.set_state(BulletinNote.text)
     await state.update_data(bulletin_id=bid)
     await callback.answer()
@@ -205,6 +208,7 @@ async def on_note_text(message: Message, state: FSMContext, session: AsyncSessio
     try:
         b = await svc.add_note(session, bid, message.text or "", now=now, actor=principal)
     except DomainError as exc:
+        await session.rollback()
         await message.answer(exc.render(i18n))
         if "published" in exc.message or "no such" in exc.message.lower():
             await state.clear()
@@ -212,6 +216,7 @@ async def on_note_text(message: Message, state: FSMContext, session: AsyncSessio
     await state.clear()
     series = await svc.get_series(session, b.series_id)
     r = svc.render_bulletin(b, i18n, svc.series_config(series).tz)
+    await session.commit()
     await message.answer(i18n("Note saved. The draft now reads:"))
     await _reply_rendition(message, r, i18n("Draft for approval"),
                            reply_markup=svc.draft_keyboard(b.id, i18n))

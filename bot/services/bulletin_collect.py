@@ -87,6 +87,8 @@ async def collect(session: AsyncSession, series: BulletinSeries, period: tuple[d
         if late or missing:
             for k in range(window):
                 lo, hi = start - timedelta(days=7 * k), end - timedelta(days=7 * k)
+                if cfg.start is not None and hi < cfg.start:
+                    break  # no reporting before the series started
                 if sum(offences(code, lo, hi)):
                     offence_weeks += 1
         if previous_bulletin is not None:
