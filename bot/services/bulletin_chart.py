@@ -10,6 +10,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from bot.services.bulletin_content import BulletinData, ranked
 from bot.services.fonts import cjk_font_family
@@ -56,7 +57,8 @@ def build_chart(data: BulletinData, t: Any) -> Figure:
 def bar_heights(fig: Figure) -> list[float]:
     """The heights of the completion bars in a chart built by `build_chart` (for checks)."""
     ax = fig.axes[0]
-    return [float(p.get_height()) for p in ax.patches if p.get_gid() == "completion"]
+    return [float(p.get_height()) for p in ax.patches
+            if isinstance(p, Rectangle) and p.get_gid() == "completion"]
 
 
 def chart_png(data: BulletinData, t: Any) -> bytes:

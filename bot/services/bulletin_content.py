@@ -149,7 +149,7 @@ def ranked(data: BulletinData) -> list[RankedUnit]:
 
 def praised(data: BulletinData) -> list[RankedUnit]:
     """The leaders: the top units that reported on time and are at or ahead of plan."""
-    out = []
+    out: list[RankedUnit] = []
     for r in ranked(data):
         if r.rank is None or len(out) >= data.praise_count:
             break

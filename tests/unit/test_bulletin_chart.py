@@ -1,4 +1,4 @@
-"""The bulletin chart: bars match the data, the plan line is drawn, the PNG is valid, CJK renders."""
+"""The bulletin chart: bars match the data, the plan line is drawn, the PNG is valid, CJK."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Bulletin rendering: golden files of the message and document, ranking rules, long bulletins.
 
-Regenerate the golden files with `CENSUSBOT_REGEN_GOLDEN=1 pytest tests/unit/test_bulletin_render.py`
+Regenerate the golden files with
+`CENSUSBOT_REGEN_GOLDEN=1 pytest tests/unit/test_bulletin_render.py`,
 and review the diff before committing.
 """
 
