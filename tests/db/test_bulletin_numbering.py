@@ -17,7 +17,7 @@ from bot.db.models.outbox import OutboxMessage
 from bot.services import bulletins as svc
 from bot.services import org as org_service
 from bot.services import users as users_service
-from bot.services.bulletin_content import BulletinData
+from bot.services.bulletin_content import BulletinData, ranked
 from bot.services.errors import DomainError
 from tests.conftest import ZHENGZHOU, at
 from tests.unit.test_bulletin_render import fixed_data
@@ -229,3 +229,85 @@ async def test_database_refuses_a_repeated_number(ready: None, sessionmaker:
                             .values(number=1, state=PUBLISHED))
             await s.flush()
         await s.rollback()
+
+
+# ----------------------------------------------------------------- content from real reports
+
+async def test_collect_from_report_rows(ready: None, sessionmaker:
+                                        async_sessionmaker[AsyncSession]) -> None:
+    """Real report rows: rates, late and missing counts, repeat offenders, source totals."""
+    from bot.db.models.reports import Report
+    from bot.services.reports import import_targets, read_targets_file
+    from tests.conftest import SHANGHAI
+
+    async with sessionmaker() as s:
+        rows = read_targets_file(svc.PROJECT_ROOT / "data/targets/zhengzhou.synthetic.yaml")
+        await import_targets(s, rows, source="test", now=NOW)
+    cfg = dataclasses.replace(SERIES, id="s2", plan_start=date(2018, 10, 1),
+                              plan_end=date(2018, 12, 31))
+    async with sessionmaker() as s:
+        await svc.sync_series(s, [cfg], now=NOW)
+
+    def report(code: str, day: date, industrial: int, late: bool) -> Report:
+        deadline = datetime(day.year, day.month, day.day, 18, 0, tzinfo=SHANGHAI)
+        when = deadline + timedelta(hours=2) if late else deadline - timedelta(hours=3)
+        values = {"industrial_filled": industrial, "industrial_entered": 0,
+                  "livestock_filled": 0, "livestock_entered": 0, "domestic_filled": 0,
+                  "domestic_entered": 0, "centralized_filled": 0, "centralized_entered": 0,
+                  "mobile_filled": 0, "mobile_entered": 0}
+        return Report(unit_code=code, phase="survey", period_start=day, period_end=day,
+                      deadline=deadline, version=1, values=values, source="quick",
+                      submitted_by=1, submitted_at=when)
+
+    async with sessionmaker() as s:
+        for d in range(14):  # weeks of 1-7 and 8-14 October
+            day = date(2018, 10, 1) + timedelta(days=d)
+            s.add(report("410105", day, 100 + 40 * d, late=False))
+            # Erqi: late on two days of the second week, late once in the first
+            s.add(report("410103", day, 50 + 10 * d, late=d in (3, 9, 11)))
+            if d < 7:  # Zhongmu stops reporting in the second week
+                s.add(report("410122", day, 30 + 5 * d, late=False))
+        await s.commit()
+    async with sessionmaker() as s:
+        series = await s.get(BulletinSeries, "s2")
+        assert series is not None
+        data = await svc.collect(s, series, (date(2018, 10, 8), date(2018, 10, 14)),
+                                 at("2018-10-15 09:00"))
+    units = {u.code: u for u in data.units}
+    assert len(units) == 16  # every county-level unit reports on the survey by default
+    jinshui, erqi, zhongmu = units["410105"], units["410103"], units["410122"]
+    assert (jinshui.status, jinshui.late_count, jinshui.missing_count) == ("submitted", 0, 0)
+    assert (erqi.late_count, erqi.missing_count) == (2, 0)
+    assert erqi.offence_periods == 2  # late in both weeks: a repeat offender
+    assert (zhongmu.missing_count, zhongmu.status, zhongmu.offence_periods) == (7, "missing", 1)
+    counted_410105 = 100 + 40 * 13
+    assert jinshui.completion_rate is not None and jinshui.completion_rate > 0
+    assert jinshui.previous_rate is not None and jinshui.previous_rate < jinshui.completion_rate
+    industrial = next(src for src in data.sources if src.key == "industrial")
+    assert industrial.done == counted_410105 + (50 + 10 * 13) + (30 + 5 * 6)
+    assert industrial.target == pytest.approx(12616)  # the synthetic split keeps the city total
+    assert data.plan_rate == pytest.approx(14 / 92)
+    assert ranked(data)[0].unit.code == "410105"
+    jinshui_target = sum(r.value for r in rows if r.unit_code == "410105" and r.phase == "survey")
+    assert jinshui.completion_rate == pytest.approx(counted_410105 / jinshui_target, abs=1e-4)
+
+
+
+async def test_job_generates_once_per_period_and_demo_publishes(
+    ready: None, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    from bot.config import Settings
+    from scheduling.jobs import JobContext, all_jobs
+
+    job = all_jobs()["bulletin"]
+    ctx = JobContext(sessionmaker, Settings())
+    first = await job.run(ctx, at("2018-10-15 09:00"))
+    again = await job.run(ctx, at("2018-10-15 09:05"))
+    detail = first.details["zz-survey-weekly"]
+    assert detail["period"] == "2018-10-08..2018-10-14" and detail["new"] is True
+    assert again.details["zz-survey-weekly"]["bulletin"] == detail["bulletin"]
+    assert again.details["zz-survey-weekly"]["new"] is False and again.enqueued == 0
+    async with sessionmaker() as s:
+        published = await svc.publish_demo_bulletin(s, at("2018-10-15 09:10"))
+        assert published is not None and published.number == 1
+        assert published.id == detail["bulletin"]
