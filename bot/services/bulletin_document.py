@@ -1,0 +1,188 @@
+"""Render a bulletin in the reader's language: Telegram HTML message(s) and the HTML document.
+
+Every line of the message template is self-contained HTML (tags open and close on the line),
+so a long bulletin is split cleanly between lines into messages of at most 4,096 characters.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bot.rendering import render
+from bot.services.bulletin_content import (
+    LATE,
+    MISSING,
+    NOT_DUE,
+    SUBMITTED,
+    BulletinData,
+    lagging_units,
+    late_units,
+    missing_units,
+    number_text,
+    overall_rate,
+    pct,
+    praised,
+    ranked,
+    repeat_offenders,
+    signed_points,
+)
+
+TELEGRAM_LIMIT = 4096
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation without translating it now."""
+    return message
+
+
+STATUS_MSGIDS = {
+    SUBMITTED: N_("on time"),
+    LATE: N_("late"),
+    MISSING: N_("missing"),
+    NOT_DUE: N_("not due"),
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """What identifies a bulletin beyond its data: number, date, note, what it corrects."""
+
+    number: int | None
+    issued_on: date
+    note: str | None = None
+    corrects_number: int | None = None
+    correction_reason: str | None = None
+
+
+def heading(data: BulletinData, number: int | None, t: Any) -> str:
+    """The title with its number: 关于全市入户调查情况的通报（第N期） / Bulletin No. N on ..."""
+    title = data.title(t.locale)
+    if number is None:
+        return str(t("Draft bulletin on %(title)s") % {"title": title})
+    return str(t("Bulletin No. %(number)s on %(title)s") % {"number": number, "title": title})
+
+
+def context(data: BulletinData, issue: Issue, t: Any) -> dict[str, Any]:
+    """The template context: every figure already formatted for the reader."""
+    loc = t.locale
+    rows = ranked(data)
+    plan = data.plan_rate
+    issuer = t("%(unit)s census office") % {"unit": data.root_display(loc)}
+
+    def row_view(r: Any) -> dict[str, Any]:
+        u = r.unit
+        behind = plan is not None and (u.completion_rate is None
+                                       or u.completion_rate < plan - data.lag_margin)
+        flags = []
+        if u.late_count or u.status == LATE:
+            flags.append(t("late"))
+        if u.missing_count or u.status == MISSING:
+            flags.append(t("missing"))
+        return {
+            "rank": r.rank if r.rank is not None else "—",
+            "name": u.display_name(loc),
+            "rate": pct(u.completion_rate),
+            "delta": signed_points(r.delta),
+            "late": u.late_count,
+            "missing": u.missing_count,
+            "status": t(STATUS_MSGIDS.get(u.status, u.status)),
+            "behind": behind,
+            "flag": "、".join(flags) if loc.startswith("zh") else ", ".join(flags),
+        }
+
+    full_table = [row_view(r) for r in rows]
+    total = sum(s.target for s in data.sources)
+    note = (issue.note or "").strip() or None
+    return {
+        "draft": issue.number is None,
+        "heading": heading(data, issue.number, t),
+        "issuer": issuer,
+        "issued_on": issue.issued_on.isoformat(),
+        "period_start": data.period_start.isoformat(),
+        "period_end": data.period_end.isoformat(),
+        "correction": ({"number": issue.corrects_number, "reason": issue.correction_reason}
+                       if issue.corrects_number else None),
+        "overall": {
+            "done": number_text(sum(s.done for s in data.sources)),
+            "target": number_text(total),
+            "rate": pct(overall_rate(data)) if total else None,
+            "plan": pct(plan),
+        },
+        "sources": [{"label": s.label(loc), "done": number_text(s.done),
+                     "target": number_text(s.target), "rate": pct(s.rate)}
+                    for s in data.sources],
+        "table": full_table if len(rows) <= data.table_in_message_max else None,
+        "full_table": full_table,
+        "unit_count": len(rows),
+        "praised": [{"name": r.unit.display_name(loc), "rate": pct(r.unit.completion_rate),
+                     "rank": r.rank} for r in praised(data)],
+        "late": [{"name": u.display_name(loc), "count": max(u.late_count, 1)}
+                 for u in late_units(data)],
+        "missing": [{"name": u.display_name(loc), "count": max(u.missing_count, 1)}
+                    for u in missing_units(data)],
+        "lagging": [{"name": r.unit.display_name(loc), "rate": pct(r.unit.completion_rate),
+                     "gap": f"{((plan or 0.0) - (r.unit.completion_rate or 0.0)) * 100:.1f}"}
+                    for r in lagging_units(data)],
+        "repeat": [{"name": u.display_name(loc), "periods": u.offence_periods}
+                   for u in repeat_offenders(data)],
+        "note": note,
+        "note_lines": note.splitlines() if note else [],
+        "html_lang": "en" if loc.startswith("en") else "zh-CN",
+    }
+
+
+def split_lines(text: str, limit: int = TELEGRAM_LIMIT, header: str = "") -> list[str]:
+    """Pack whole lines into messages of at most `limit` characters.
+
+    Continuation messages start with `header` and a "(k/n)" marker is not added here: the
+    header is the bulletin title, so a reader always knows what a part belongs to.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        if len(line) > limit - len(header) - 1:
+            line = line[: limit - len(header) - 2] + "…"
+        extra = len(line) + (1 if current else 0)
+        if current and size + extra > limit:
+            chunks.append("\n".join(current).strip("\n"))
+            current = [header] if header else []
+            size = len(header)
+            extra = len(line) + (1 if current else 0)
+        current.append(line)
+        size += extra
+    if current:
+        chunks.append("\n".join(current).strip("\n"))
+    return [c for c in chunks if c.strip()]
+
+
+def render_messages(data: BulletinData, issue: Issue, t: Any,
+                    limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """The Telegram summary: one message, or several split cleanly between lines."""
+    ctx = context(data, issue, t)
+    text = render("bulletins/message.html.j2", t, **ctx)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    header = f"<b>{_escape(ctx['heading'])}</b> " + str(t("(continued)"))
+    return split_lines(text, limit, header=header)
+
+
+def render_document(data: BulletinData, issue: Issue, t: Any, chart: bytes | None = None) -> str:
+    """The full bulletin as a standalone HTML document (the chart embedded as a data URI)."""
+    ctx = context(data, issue, t)
+    chart_uri = ("data:image/png;base64," + base64.b64encode(chart).decode("ascii")
+                 if chart else None)
+    return render("bulletins/document.html.j2", t, chart_uri=chart_uri, **ctx) + "\n"
+
+
+def document_filename(data: BulletinData, number: int | None, locale: str, ext: str) -> str:
+    """A file name such as survey-weekly-no-3-zh_CN.html (ASCII, safe everywhere)."""
+    tag = f"no-{number}" if number is not None else f"draft-{data.period_start.isoformat()}"
+    return f"{data.series_id}-{tag}-{locale}.{ext}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
