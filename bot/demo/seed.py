@@ -21,6 +21,7 @@ from bot.demo.reports import seed_reports
 from bot.demo.roster import synthetic_roster, write_csv
 from bot.services import org as org_service
 from bot.services import users as users_service
+from bot.services.bulletins import publish_demo_bulletin
 from bot.services.roster import import_roster
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,11 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], org_file: Path,
     async with sessionmaker() as s:
         await seed_grants(s, now)
     await seed_reports(sessionmaker, now=now)
+    async with sessionmaker() as s:
+        bulletin = await publish_demo_bulletin(s, now)
+        if bulletin is not None:
+            log.info("demo: bulletin No. %s published for %s", bulletin.number,
+                     bulletin.period_start)
     async with sessionmaker() as s:
         count = len((await s.scalars(select(Staff.staff_id))).all())
     log.info("demo data ready: %d staff records (synthetic)", count)
