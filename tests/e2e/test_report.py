@@ -329,7 +329,7 @@ async def test_status_and_export_match_the_submitted_numbers(
 
     head = emu.user(id=HEAD, first_name="主任", language_code="zh-hans")
     status = _plain(await _quick(emu, head, "/status"))
-    assert "按时 1 · ⏰ 逾期 1 · ❌ 未报 14" in status
+    assert "按时 1 · ⏰ 迟报 1 · ❌ 未报 14" in status
     assert "工业源 已填报: 420 / 12,616 (3.3%)" in status  # 120 + 300 against the city total
     assert "逾期： 二七区" in status
     ranking = status.split("排名")[1]
