@@ -105,6 +105,7 @@ async def test_crash_after_ack_is_processed_once_after_restart(
     app._stop.set()
     await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
     await app.bot.session.close()
+    await app.dp["engine"].dispose()  # a dead process holds no connections
     assert emu.bot_messages(2001) == []
 
     restarted = await start_bot(emu, sqlite_url, clock=clock)

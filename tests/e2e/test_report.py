@@ -331,7 +331,7 @@ async def test_status_and_export_match_the_submitted_numbers(
     status = _plain(await _quick(emu, head, "/status"))
     assert "按时 1 · ⏰ 迟报 1 · ❌ 未报 14" in status
     assert "工业源 已填报: 420 / 12,616 (3.3%)" in status  # 120 + 300 against the city total
-    assert "逾期： 二七区" in status
+    assert "迟报： 二七区" in status
     ranking = status.split("排名")[1]
     assert ranking.index("二七区") < ranking.index("中原区")  # 300/1011 ahead of 177/1114
 
@@ -343,7 +343,7 @@ async def test_status_and_export_match_the_submitted_numbers(
     header = next(ws.iter_rows(min_row=2, max_row=2, values_only=True))
     col = next(i for i, h in enumerate(header) if str(h).startswith("工业源 已填报"))
     assert rows["410102"][2] == "已提交" and rows["410102"][col] == 120
-    assert rows["410103"][2] == "逾期" and rows["410103"][col] == 300
+    assert rows["410103"][2] == "迟报" and rows["410103"][col] == 300
     assert rows["410104"][2] == "未报" and rows["410104"][col] is None
     assert rows["410100"][1] == "合计" and rows["410100"][col] == 420
     assert len(rows) == 17  # 16 counties and the total
