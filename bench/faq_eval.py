@@ -19,7 +19,8 @@ from faq.content import FaqEntry, load_entries
 from faq.engine import FaqIndex
 from faq.text import normalize
 
-DEV = Path("/work/shared/faq/dev_questions.yaml")
+# The development set lives beside the checkout (shared/), never in the repo: it measures.
+DEV = Path(__file__).resolve().parents[2] / "shared" / "faq" / "dev_questions.yaml"
 BASELINE_THRESHOLD = 0.3  # Jaccard overlap below which the baseline abstains
 
 

@@ -15,7 +15,7 @@ from faq.content import (
     load_entries,
 )
 
-TOPICS = Path("/work/shared/faq/topics.yaml")
+TOPICS = Path(__file__).resolve().parents[2] / "faq" / "topics.yaml"  # copy of shared/faq
 
 
 def _entry(eid: str, **over: object) -> dict[str, object]:
