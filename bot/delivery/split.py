@@ -59,54 +59,74 @@ def _break_at(toks: list[_Tok], start: int, end: int) -> tuple[int, int]:
     return end, end
 
 
+def _cost(tok: _Tok) -> int:
+    """What a token uses of the budget: raw characters, or visible UTF-16 units if more."""
+    return max(len(tok.raw), tok.width)
+
+
+def _apply(stack: list[_Tok], toks: list[_Tok]) -> list[_Tok]:
+    out = list(stack)
+    for t in toks:
+        if t.kind == "open":
+            out.append(t)
+        elif t.kind == "close":
+            for k in range(len(out) - 1, -1, -1):
+                if out[k].name == t.name:
+                    del out[k]
+                    break
+    return out
+
+
+def _closing(stack: list[_Tok]) -> str:
+    return "".join(f"</{t.name}>" for t in reversed(stack))
+
+
 def split_html(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
-    """Split HTML text into parts of at most `limit` visible characters, markup kept valid."""
-    if limit < 16:
+    """Split HTML text into parts within `limit`, markup kept valid in every part.
+
+    A part fits when both its raw length (markup included, as strict servers count) and its
+    visible length in UTF-16 units (what Telegram counts) are within `limit`.
+    """
+    if limit < 64:
         raise ValueError("limit too small")
     toks = _tokens(text)
-    if sum(t.width for t in toks) <= limit:
+    if len(text) <= limit and sum(t.width for t in toks) <= limit:
         return [text]
     parts: list[str] = []
     stack: list[_Tok] = []  # open tags at the current position
     i = 0
     while i < len(toks):
-        reopen = list(stack)
-        width = 0
-        j = i
-        while j < len(toks) and width + toks[j].width <= limit:
-            width += toks[j].width
-            j += 1
-        if j >= len(toks):
-            cut, nxt = len(toks), len(toks)
-        else:
-            cut, nxt = _break_at(toks, i, j)
-            if cut <= i:  # nothing fits before a break: take what fits
-                cut, nxt = j, j
-        body = toks[i:cut]
-        for t in toks[i:nxt]:
-            if t.kind == "open":
-                stack.append(t)
-            elif t.kind == "close":
-                for k in range(len(stack) - 1, -1, -1):
-                    if stack[k].name == t.name:
-                        del stack[k]
-                        break
-        # tags open at `cut` (before the separator) are the ones to close here
-        open_at_cut = list(reopen)
-        for t in body:
-            if t.kind == "open":
-                open_at_cut.append(t)
-            elif t.kind == "close":
-                for k in range(len(open_at_cut) - 1, -1, -1):
-                    if open_at_cut[k].name == t.name:
-                        del open_at_cut[k]
-                        break
-        chunk = "".join(t.raw for t in reopen) + "".join(t.raw for t in body)
-        chunk += "".join(f"</{t.name}>" for t in reversed(open_at_cut))
+        budget = limit
+        while True:
+            chunk, nxt, after = _part(toks, i, stack, budget)
+            over = max(len(chunk), visible_length(chunk)) - limit
+            if over <= 0:
+                break
+            budget -= over
         if _has_text(chunk):
             parts.append(chunk)
+        stack = after
         i = nxt
     return parts
+
+
+def _part(toks: list[_Tok], i: int, stack: list[_Tok], budget: int) -> tuple[str, int, list[_Tok]]:
+    """The part starting at token i: (its HTML, index of the next part, open tags after it)."""
+    reopen = "".join(t.raw for t in stack)
+    width = len(reopen) + len(_closing(stack))
+    j = i
+    while j < len(toks) and width + _cost(toks[j]) <= budget:
+        width += _cost(toks[j])
+        j += 1
+    if j >= len(toks):
+        cut, nxt = len(toks), len(toks)
+    else:
+        cut, nxt = _break_at(toks, i, j)
+        if cut <= i:
+            cut, nxt = max(j, i + 1), max(j, i + 1)
+    at_cut = _apply(stack, toks[i:cut])
+    chunk = reopen + "".join(t.raw for t in toks[i:cut]) + _closing(at_cut)
+    return chunk, nxt, _apply(stack, toks[i:nxt])
 
 
 def _has_text(chunk: str) -> bool:
