@@ -1,0 +1,176 @@
+"""Reports in the database (SQLite and PostgreSQL): versions, drafts, targets, progress API."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.services import org as org_service
+from bot.services import reports as svc
+from bot.services.access import Grant, Principal
+from bot.services.errors import DomainError
+from bot.services.progress import due_units, progress_snapshot, reporting_status, rollup
+from bot.services.report_templates import data_dir
+from tests.conftest import GUANGDONG, ZHENGZHOU, at
+
+LIAISON = Principal(1, "zh_CN", (Grant("liaison", "410102", "/410100/410102/"),))
+HEAD = Principal(2, "en", (Grant("office_head", "410100", "/410100/"),))
+OTHER = Principal(3, "zh_CN", (Grant("liaison", "410103", "/410100/410103/"),))
+ENUMERATOR = Principal(4, "zh_CN", (Grant("enumerator", "410102", "/410100/410102/"),))
+FULL = {"industrial_filled": 120, "industrial_entered": 100, "livestock_filled": 30,
+        "livestock_entered": 20, "domestic_filled": 10, "domestic_entered": 8,
+        "centralized_filled": 5, "centralized_entered": 5, "mobile_filled": 12,
+        "mobile_entered": 10}
+
+
+@pytest.fixture
+async def zz(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Zhengzhou with the synthetic targets."""
+    async with sessionmaker() as s:
+        await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=at("2018-10-01 08:00"))
+    async with sessionmaker() as s:
+        rows = svc.read_targets_file(data_dir() / "targets" / "zhengzhou.synthetic.yaml")
+        count, errors = await svc.import_targets(s, rows, source="t", now=at("2018-10-01 08:00"))
+    assert errors == [] and count == 16 * 11
+    return sessionmaker
+
+
+async def _submit(sm: async_sessionmaker[AsyncSession], principal: Principal, unit: str,
+                  when: str, values: dict[str, object], reason: str | None = None) -> int:
+    async with sm() as s:
+        report = await svc.submit(s, principal=principal, unit_code=unit, phase="survey",
+                                  values=values, source="quick", now=at(when), locale="en",
+                                  reason=reason)
+        return report.version
+
+
+async def test_synthetic_targets_add_up_to_the_published_city_totals(zz: async_sessionmaker[
+        AsyncSession]) -> None:
+    async with zz() as s:
+        snap = await progress_snapshot(s, root_code="410100", phase="survey",
+                                       now=at("2018-10-08 09:00"))
+    assert len(snap) == 16
+    assert sum(p.targets["industrial"] for p in snap) == 12616
+    assert sum(p.targets["livestock"] for p in snap) == 1617
+    assert sum(p.targets["mobile"] for p in snap) == 654
+    assert {p.status for p in snap} == {"not_due"}
+
+
+async def test_statuses_late_missing_and_rollup(zz: async_sessionmaker[AsyncSession]) -> None:
+    assert await _submit(zz, LIAISON, "410102", "2018-10-08 17:59", FULL) == 1
+    assert await _submit(zz, OTHER, "410103", "2018-10-08 18:01",
+                         {**FULL, "industrial_filled": 300}) == 1
+    async with zz() as s:
+        snap = await progress_snapshot(s, root_code="410100", phase="survey",
+                                       now=at("2018-10-08 18:30"))
+        by = {p.unit_code: p for p in snap}
+        assert by["410102"].status == "submitted" and by["410103"].status == "late"
+        assert by["410104"].status == "missing" and by["410104"].values == {}
+        assert by["410102"].values["industrial_filled"] == 120
+        # completion = (120+30+10+5+12) / (883+113+57+15+46) = 177/1114
+        assert by["410102"].completion_rate == pytest.approx(100 * 177 / 1114, abs=0.01)
+        totals = await rollup(s, "410100", snap)
+        assert [r.unit_code for r in totals] == ["410100"]
+        city = totals[0]
+        assert city.values["industrial_filled"] == 420 and city.targets["industrial"] == 12616
+        assert city.by_status == {"submitted": 1, "late": 1, "missing": 14, "not_due": 0}
+        one = await reporting_status(s, unit_code="410102", phase="survey",
+                                     now=at("2018-10-08 18:30"))
+        assert one.submitted_at == at("2018-10-08 17:59")
+        with pytest.raises(DomainError):
+            await reporting_status(s, unit_code="410100", phase="survey",
+                                   now=at("2018-10-08 18:30"))
+
+
+async def test_next_period_carries_cumulative_values_and_previous_rate(
+        zz: async_sessionmaker[AsyncSession]) -> None:
+    await _submit(zz, LIAISON, "410102", "2018-10-08 10:00",
+                  {**FULL, "training_sessions": 3, "problems": "x"})
+    async with zz() as s:
+        p = await reporting_status(s, unit_code="410102", phase="survey",
+                                   now=at("2018-10-09 19:00"))
+    assert p.status == "missing" and p.period_start == date(2018, 10, 9)
+    assert p.values["industrial_filled"] == 120 and "training_sessions" not in p.values
+    assert p.previous_rate == pytest.approx(100 * 177 / 1114, abs=0.01)
+    async with zz() as s:  # a bulletin about the earlier period
+        snap = await progress_snapshot(s, root_code="410102", phase="survey",
+                                       now=at("2018-10-09 19:00"), period_end=date(2018, 10, 8))
+    assert snap[0].status == "submitted" and snap[0].text == {"problems": "x"}
+
+
+async def test_corrections_are_versions_and_decreases_need_a_reason(
+        zz: async_sessionmaker[AsyncSession]) -> None:
+    await _submit(zz, LIAISON, "410102", "2018-10-08 10:00", FULL)
+    with pytest.raises(DomainError, match="give the reason"):
+        await _submit(zz, LIAISON, "410102", "2018-10-08 11:00",
+                      {**FULL, "industrial_filled": 110})
+    assert await _submit(zz, HEAD, "410102", "2018-10-08 11:00",
+                         {**FULL, "industrial_filled": 110}, reason="duplicates") == 2
+    with pytest.raises(DomainError, match="above the target"):
+        await _submit(zz, LIAISON, "410102", "2018-10-08 12:00",
+                      {**FULL, "industrial_filled": 5000})
+    async with zz() as s:
+        versions = await svc.versions(s, "410102", "survey", date(2018, 10, 8))
+        assert [(v.version, v.submitted_by, v.values["industrial_filled"]) for v in versions] \
+            == [(1, 1, 120), (2, 2, 110)]
+        p = await reporting_status(s, unit_code="410102", phase="survey",
+                                   now=at("2018-10-08 20:00"))
+        assert p.version == 2 and p.values["industrial_filled"] == 110
+        assert p.submitted_at == at("2018-10-08 10:00")  # on time: the first version counts
+
+
+@pytest.mark.parametrize("who", [OTHER, ENUMERATOR, None])
+async def test_only_liaisons_and_heads_of_the_unit_submit(
+        zz: async_sessionmaker[AsyncSession], who: Principal | None) -> None:
+    with pytest.raises(DomainError, match="Only a liaison or office head"):
+        await _submit(zz, who, "410102", "2018-10-08 10:00", FULL)  # type: ignore[arg-type]
+    async with zz() as s:
+        assert [a.unit.code for a in await svc.reportable(s, HEAD)][:2] == ["410102", "410103"]
+        assert [a.unit.code for a in await svc.reportable(s, LIAISON)] == ["410102"]
+        assert await svc.reportable(s, ENUMERATOR) == []
+
+
+async def test_drafts_survive_sessions(zz: async_sessionmaker[AsyncSession]) -> None:
+    async with zz() as s:
+        await svc.save_draft(s, user_id=1, now=at("2018-10-08 10:00"), phase="survey",
+                             unit_code="410102", values={"industrial_filled": 1.0}, cursor=1)
+    async with zz() as s:
+        draft = await svc.get_draft(s, 1)
+        assert draft is not None and draft.cursor == 1
+        assert draft.values == {"industrial_filled": 1}
+    await _submit(zz, LIAISON, "410102", "2018-10-08 10:05", FULL)
+    async with zz() as s:
+        assert await svc.get_draft(s, 1) is None  # submitting clears it
+
+
+async def test_due_units_and_unknown_targets(zz: async_sessionmaker[AsyncSession]) -> None:
+    async with zz() as s:
+        due = await due_units(s, now=at("2018-10-08 09:00"))
+        assert len(due) == 16 and due[0][2].deadline == at("2018-10-08 18:00")
+        count, errors = await svc.import_targets(
+            s, [svc.TargetRow("999", "survey", "industrial", 1),
+                svc.TargetRow("410102", "survey", "bogus", 1),
+                svc.TargetRow("410102", "nophase", "industrial", 1)],
+            source="t", now=at("2018-10-08 09:00"))
+        assert count == 0 and len(errors) == 3
+
+
+async def test_report_depth_for_a_province(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    tree = org_service.read_tree(GUANGDONG)
+    tree["report_depth"] = 2
+    for city in tree["children"]:  # SYNTHETIC counties: two under each city
+        city["children"] = [{"code": f"{city['code']}S{i}", "name": f"合成县{i}",
+                             "level": "county"} for i in (1, 2)]
+    async with sessionmaker() as s:
+        await org_service.load_tree(s, tree, now=at("2018-10-01 08:00"))
+    cities = len(tree["children"])
+    async with sessionmaker() as s:
+        snap = await progress_snapshot(s, root_code=str(tree["code"]), phase="survey",
+                                       now=at("2018-10-08 19:00"))
+        assert len(snap) == 2 * cities and all(p.unit_code[-2] == "S" for p in snap)
+        totals = await rollup(s, str(tree["code"]), snap)
+    assert len(totals) == 1 + cities
+    assert totals[0].units == 2 * cities and totals[0].by_status["missing"] == 2 * cities
+    assert all(r.units == 2 for r in totals[1:])
