@@ -170,7 +170,7 @@ async def notify(session: AsyncSession, *, now: datetime, users: list[int], kind
     locales = await outbox.recipients_locales(session, users)
     added = 0
     for uid in sorted(set(users)):
-        text = outbox.render_notice(template, locales[uid], locale=locales[uid], **context)
+        text = outbox.render_notice(template, locales[uid], **context)
         if await outbox.enqueue(session, now=now, chat_id=uid, kind=kind, text=text,
                                 dedup_key=f"{key}:{uid}"):
             added += 1
@@ -215,6 +215,7 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
                         result: EscalationResult) -> None:
     due = await due_units(session, now=now)
     units = await _units(session, {code for code, _, _ in due})
+    digest: dict[tuple[str, str, date, datetime], list[UnitProgress]] = {}
     for code, phase, period in due:
         unit = units[code]
         cfg = settings.for_root(root_of(unit.path))
@@ -226,8 +227,8 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
             continue
         [p] = [x for x in await progress_snapshot(session, root_code=code, phase=phase, now=now)
                if x.unit_code == code]
-        if p.status != "missing":
-            continue
+        if p.submitted_at is not None or p.status in ("submitted", "late"):
+            continue  # at the deadline itself the reports side still says "not_due"
         ctx = {"unit": unit, "phase": phase, "deadline": deadline, "period_end": p.period_end}
         key = f"esc:{code}:{phase}:{p.period_end}"
         if now < deadline + timedelta(minutes=cfg.parent_after):
@@ -242,13 +243,19 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
             await _record(session, p, "deadline", now, n)
             result.enqueued += n
         elif unit.parent_code is not None:
-            heads = await office_heads(session, unit.parent_code)
-            parent = await session.get(Unit, unit.parent_code)
-            n = await notify(session, now=now, users=heads, kind="escalation",
-                             template="notices/overdue_parent.html.j2", key=f"{key}:parent",
-                             parent=parent, **ctx)
-            await _record(session, p, "parent", now, n)
-            result.enqueued += n
+            digest.setdefault((unit.parent_code, phase, p.period_end, deadline), []).append(p)
+    for (parent_code, phase, period_end, deadline), late in sorted(
+            digest.items(), key=lambda kv: kv[0][0]):
+        heads = await office_heads(session, parent_code)
+        parent = await session.get(Unit, parent_code)
+        late_units = [units[x.unit_code] for x in late]
+        n = await notify(session, now=now, users=heads, kind="escalation",
+                         template="notices/overdue_parent.html.j2",
+                         key=f"esc-parent:{parent_code}:{phase}:{period_end}", parent=parent,
+                         late_units=late_units, deadline=deadline, period_end=period_end)
+        for x in late:
+            await _record(session, x, "parent", now, n)
+        result.enqueued += n
 
 
 async def _next_morning(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
