@@ -278,10 +278,7 @@ class OutboxSender:
         if self.limiter.cooling():
             wait = min(wait, self.config.per_chat_interval / 4)
         wait = max(wait, self.limiter.global_wait(), 0.01)
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=wait)
-        except TimeoutError:
-            pass
+        await self.sleep(min(wait, self.config.idle_poll))  # the injected clock's sleep
 
     async def due_count(self) -> int:
         """Pending rows due now."""
