@@ -21,15 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import Settings  # noqa: E402
-from bot.db import migrate  # noqa: E402
-from bot.db.engine import create_engine, create_sessionmaker  # noqa: E402
-from bot.delivery.sender import OutboxSender, SenderConfig  # noqa: E402
-from bot.delivery.telegram import TelegramTransport  # noqa: E402
-from bot.emulator import Emulator  # noqa: E402
-from bot.emulator.faults import FloodLimits  # noqa: E402
-from bot.services.outbox import enqueue  # noqa: E402
-from bot.util.clock import utc_now  # noqa: E402
+from bot.config import Settings
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.delivery.sender import OutboxSender, SenderConfig
+from bot.delivery.telegram import TelegramTransport
+from bot.emulator import Emulator
+from bot.emulator.faults import FloodLimits
+from bot.services.outbox import enqueue
+from bot.util.clock import utc_now
 
 
 def busiest_second(times: list[float]) -> int:

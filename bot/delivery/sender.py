@@ -232,6 +232,9 @@ class OutboxSender:
                                         error=exc.description, code=exc.code)
             except Transient as exc:
                 await self._retry_or_fail(session, row, attempts, exc.description, exc.code)
+            except Exception as exc:  # an error the transport did not sort: retry, bounded
+                log.exception("outbox row %s: unexpected send error", row.id)
+                await self._retry_or_fail(session, row, attempts, repr(exc)[:300], None)
             else:
                 await queue.mark_sent(session, row_id=row.id, now=self.clock(),
                                       message_id=sent.message_id)

@@ -9,6 +9,7 @@ from aiogram import Bot, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -67,6 +68,10 @@ class TelegramTransport:
             raise Transient(exc.message, 500) from exc
         except (TimeoutError, TelegramNetworkError, aiohttp.ClientError) as exc:
             raise Transient(f"network: {type(exc).__name__}: {exc}") from exc
+        except TelegramAPIError as exc:  # e.g. a 429 whose retry_after is 0
+            if "too many requests" in exc.message.lower():
+                raise RetryAfter(0.0, exc.message) from exc
+            raise Transient(exc.message) from exc
         except ValueError as exc:  # payload that does not fit the method (pydantic)
             raise Permanent(f"invalid payload: {exc}"[:300]) from exc
         message_id = getattr(result, "message_id", None)
