@@ -1,0 +1,123 @@
+"""Leases: only one process sends (or schedules) at a time; a dead holder's lease expires.
+
+The lease lives in the database (table `leases`), or in Redis when REDIS_URL is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models.scheduling import Lease
+from bot.db.upsert import insert_ignore
+from bot.util.clock import utc_now
+
+log = logging.getLogger(__name__)
+
+
+def holder_id() -> str:
+    """A name for this process, unique across hosts and restarts."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LeaseLock(Protocol):
+    """A renewable lease."""
+
+    holder: str
+
+    async def acquire(self) -> bool:
+        """Take or renew the lease; True while this process holds it."""
+        ...
+
+    async def release(self) -> None:
+        """Give the lease up."""
+        ...
+
+
+class DbLease:
+    """A lease row: taken when free or expired, renewed by its holder, released on stop."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
+                 ttl: float = 30.0, holder: str | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        """Lease `name` for `ttl` seconds at a time."""
+        self.sessionmaker = sessionmaker
+        self.name = name
+        self.ttl = ttl
+        self.holder = holder or holder_id()
+        self.clock = clock
+
+    async def acquire(self) -> bool:
+        """Take the lease if free, expired or already ours; extend it by ttl."""
+        now = self.clock()
+        expires = now + timedelta(seconds=self.ttl)
+        async with self.sessionmaker() as session:
+            result = await session.execute(
+                update(Lease)
+                .where(Lease.name == self.name,
+                       (Lease.holder == self.holder) | (Lease.expires_at < now))
+                .values(holder=self.holder, expires_at=expires)
+                .execution_options(synchronize_session=False)
+            )
+            got = bool(getattr(result, "rowcount", 0))
+            if not got:
+                row = {"name": self.name, "holder": self.holder, "expires_at": expires}
+                got = await insert_ignore(session, Lease, [row], ["name"]) > 0
+            await session.commit()
+        return got
+
+    async def release(self) -> None:
+        """Delete the lease row if it is ours."""
+        async with self.sessionmaker() as session:
+            await session.execute(delete(Lease).where(Lease.name == self.name,
+                                                      Lease.holder == self.holder))
+            await session.commit()
+
+
+class RedisLease:
+    """The same lease in Redis (SET NX PX, renewed only by its holder)."""
+
+    _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+              "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+    _RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                "return redis.call('del', KEYS[1]) else return 0 end")
+
+    def __init__(self, url: str, name: str, *, ttl: float = 30.0,
+                 holder: str | None = None) -> None:
+        """Lease `censusbot:lease:<name>` in the Redis at `url`."""
+        from redis.asyncio import Redis
+
+        self.redis: Any = Redis.from_url(url)
+        self.key = f"censusbot:lease:{name}"
+        self.ttl_ms = int(ttl * 1000)
+        self.holder = holder or holder_id()
+
+    async def acquire(self) -> bool:
+        """Take the key if absent, or extend it if ours."""
+        if await self.redis.set(self.key, self.holder, nx=True, px=self.ttl_ms):
+            return True
+        return bool(await self.redis.eval(self._RENEW, 1, self.key, self.holder, self.ttl_ms))
+
+    async def release(self) -> None:
+        """Delete the key if ours and close the connection."""
+        try:
+            await self.redis.eval(self._RELEASE, 1, self.key, self.holder)
+        finally:
+            await self.redis.aclose()
+
+
+def make_lease(sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
+               redis_url: str | None, ttl: float, clock: Callable[[], datetime] = utc_now,
+               ) -> DbLease | RedisLease:
+    """A Redis lease when REDIS_URL is set, else a database one."""
+    if redis_url:
+        return RedisLease(redis_url, name, ttl=ttl)
+    return DbLease(sessionmaker, name, ttl=ttl, clock=clock)

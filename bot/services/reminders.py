@@ -1,0 +1,62 @@
+"""Reminders before the deadline, to the liaisons of units that have not reported yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.repo import users as users_repo
+from bot.services.escalation import EscalationSettings, _units, notify, root_of
+from bot.services.progress import due_units, progress_snapshot
+
+
+@dataclass
+class ReminderResult:
+    """What a run queued."""
+
+    enqueued: int = 0
+    reminded_units: list[str] = field(default_factory=list)
+    skipped_holiday: int = 0
+
+
+async def run(session: AsyncSession, *, now: datetime,
+              settings: EscalationSettings) -> ReminderResult:
+    """Remind, once per offset, every unit due today that has not reported; commits.
+
+    Only the latest offset whose time has come is sent (after downtime, one reminder rather
+    than two at once); nothing after the deadline (that is the ladder's job).
+    """
+    result = ReminderResult()
+    due = await due_units(session, now=now)
+    units = await _units(session, {code for code, _, _ in due})
+    for code, phase, period in due:
+        unit = units[code]
+        cfg = settings.for_root(root_of(unit.path))
+        deadline = cfg.calendar.effective_deadline(period.deadline, cfg.holiday_policy)
+        if deadline is None:
+            result.skipped_holiday += 1
+            continue
+        if now >= deadline:
+            continue
+        current = [m for m in cfg.reminders_before if deadline - timedelta(minutes=m) <= now]
+        if not current:
+            continue
+        offset = min(current)
+        [p] = [x for x in await progress_snapshot(session, root_code=code, phase=phase, now=now)
+               if x.unit_code == code]
+        if p.status in ("submitted", "late"):
+            continue
+        liaisons = list(await users_repo.holders(session, ["liaison"], code))
+        minutes_left = max(1, int((deadline - now).total_seconds() // 60))
+        n = await notify(session, now=now, users=liaisons, kind="reminder",
+                         template="notices/reminder.html.j2",
+                         key=f"remind:{code}:{phase}:{p.period_end}:{offset}", unit=unit,
+                         phase=phase, deadline=deadline, minutes_left=minutes_left,
+                         period_end=p.period_end)
+        if n:
+            result.reminded_units.append(code)
+        result.enqueued += n
+    await session.commit()
+    return result

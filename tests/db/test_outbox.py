@@ -1,0 +1,138 @@
+"""Outbox queue and sender logic with a fake transport and injected clocks (no sleeping)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models.outbox import OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OutboxMessage
+from bot.delivery.sender import OutboxSender, SenderConfig
+from bot.delivery.transport import Sent
+from bot.services import outbox
+from tests.conftest import at
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+class FakeTransport:
+    """Records sends; never fails."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    async def send(self, method: str, chat_id: int, payload: dict[str, Any]) -> Sent:
+        self.sent.append((chat_id, payload["text"]))
+        return Sent(len(self.sent))
+
+    async def close(self) -> None:
+        return None
+
+
+class Clock:
+    def __init__(self, value: datetime) -> None:
+        self.value = value
+        self.mono = 0.0
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    async def sleep(self, seconds: float) -> None:  # time passes instantly
+        self.mono += seconds
+        self.value += timedelta(seconds=seconds)
+
+
+def _sender(sm: async_sessionmaker[AsyncSession], clock: Clock,
+            transport: FakeTransport) -> OutboxSender:
+    cfg = SenderConfig(quiet_start=time(22), quiet_end=time(7, 30), tz=SH)
+    return OutboxSender(sm, transport, cfg, clock=clock, mono=lambda: clock.mono,
+                        sleep=clock.sleep)
+
+
+async def test_quiet_hours_defer_until_morning(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock(at("2018-10-08 23:10"))
+    async with sessionmaker() as s:
+        await outbox.enqueue(s, now=clock(), chat_id=1, kind="reminder", text="night notice")
+        await outbox.enqueue(s, now=clock(), chat_id=2, kind="alert", text="urgent",
+                             respect_quiet_hours=False)
+        await s.commit()
+    transport = FakeTransport()
+    sender = _sender(sessionmaker, clock, transport)
+    assert await sender.drain()
+    assert transport.sent == [(2, "urgent")]  # only the one that may wake people
+    async with sessionmaker() as s:
+        row = (await s.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == 1))).one()
+    assert row.state == OUTBOX_PENDING and row.not_before == at("2018-10-09 07:30")
+    clock.value = at("2018-10-09 07:29")
+    assert await sender.drain()
+    assert len(transport.sent) == 1
+    clock.value = at("2018-10-09 07:30")
+    assert await sender.drain()
+    assert transport.sent[-1] == (1, "night notice")
+
+
+async def test_per_chat_order_and_interval_with_a_fake_clock(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock(at("2018-10-08 10:00"))
+    async with sessionmaker() as s:
+        for n in range(3):
+            for chat in (1, 2):
+                await outbox.enqueue(s, now=clock(), chat_id=chat, kind="n", text=f"{chat}-{n}")
+        await s.commit()
+    transport = FakeTransport()
+    sender = _sender(sessionmaker, clock, transport)
+    assert await sender.drain()
+    assert [t for c, t in transport.sent if c == 1] == ["1-0", "1-1", "1-2"]
+    assert clock.mono >= 2.0  # three sends to one chat need two full intervals
+
+
+async def test_interrupted_rows_are_resent_flagged_or_dropped(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    now = at("2018-10-08 10:00")
+    async with sessionmaker() as s:
+        for chat in (1, 2):
+            await outbox.enqueue(s, now=now, chat_id=chat, kind="n", text=f"m{chat}",
+                                 dedup_key=f"k{chat}")
+        await s.commit()
+    async with sessionmaker() as s:
+        ids = (await s.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id))).all()
+        assert await outbox.claim(s, row_id=ids[0], holder="dead", now=now)
+        assert not await outbox.claim(s, row_id=ids[0], holder="other", now=now)
+    async with sessionmaker() as s:
+        assert await outbox.recover_interrupted(s, holder="new", now=now) == [ids[0]]
+        row = await s.get(OutboxMessage, ids[0])
+        assert row is not None and row.state == OUTBOX_PENDING and row.duplicate_risk
+    async with sessionmaker() as s:
+        assert await outbox.claim(s, row_id=ids[1], holder="dead", now=now)
+    async with sessionmaker() as s:
+        await outbox.recover_interrupted(s, holder="new", now=now, policy=outbox.DROP)
+        row = await s.get(OutboxMessage, ids[1])
+        assert row is not None and row.state == "failed"
+        assert (await s.scalars(select(OutboxMessage.state).where(
+            OutboxMessage.state == OUTBOX_SENDING))).all() == []
+
+
+async def test_enqueue_is_idempotent_and_splits_long_texts(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    now = at("2018-10-08 10:00")
+    text = "\n\n".join("段落" * 1500 for _ in range(3))
+    async with sessionmaker() as s:
+        assert await outbox.enqueue(s, now=now, chat_id=9, kind="bulletin", text=text,
+                                    dedup_key="b1", reply_markup={"inline_keyboard": []})
+        assert not await outbox.enqueue(s, now=now, chat_id=9, kind="bulletin", text=text,
+                                        dedup_key="b1")
+        await s.commit()
+        rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    assert [(r.part, r.parts) for r in rows] == [(1, 3), (2, 3), (3, 3)]
+    assert "reply_markup" in rows[-1].payload and "reply_markup" not in rows[0].payload
+    transport = FakeTransport()
+    clock = Clock(now)
+    assert await _sender(sessionmaker, clock, transport).drain()
+    assert [t for _, t in transport.sent] == text.split("\n\n")
+    async with sessionmaker() as s:
+        states = (await s.scalars(select(OutboxMessage.state))).all()
+    assert set(states) == {OUTBOX_SENT}
