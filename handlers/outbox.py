@@ -1,7 +1,4 @@
 """/outbox for office heads: queue length, recent rate, failures, unreachable recipients.
-
-Importing this module also registers the outbox sender and the scheduler as bot components
-(handler modules are discovered when the dispatcher is built).
 """
 
 from __future__ import annotations
@@ -14,14 +11,11 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.delivery.component import install
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services import outbox as outbox_service
 from bot.services.access import OFFICE_ROLES, Principal
 from handlers.commands import N_, CommandInfo
-
-install()
 
 ORDER = 40
 COMMANDS = (CommandInfo("outbox", N_("Delivery queue: backlog, rate, failures, unreachable"),

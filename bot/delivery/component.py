@@ -29,12 +29,3 @@ async def scheduler_component(dispatcher: Dispatcher, bot: Bot) -> Any:
     from scheduling.scheduler import make_scheduler
 
     return make_scheduler(settings, dispatcher["sessionmaker"], clock=dispatcher["clock"])
-
-
-def install() -> None:
-    """Append both factories once."""
-    from bot.telegram.app import COMPONENT_FACTORIES
-
-    for factory in (sender_component, scheduler_component):
-        if factory not in COMPONENT_FACTORIES:
-            COMPONENT_FACTORIES.append(factory)

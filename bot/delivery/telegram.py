@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.types import BufferedInputFile
 
 from bot.config import Settings
 from bot.delivery.transport import Permanent, RetryAfter, Sent, Transient, Unreachable
@@ -25,6 +27,18 @@ from bot.delivery.transport import Permanent, RetryAfter, Sent, Transient, Unrea
 UNREACHABLE_HINTS = ("chat not found", "user not found", "bot was kicked", "user is deactivated",
                      "peer_id_invalid", "have no rights to send")
 
+
+
+def _with_files(payload: dict[str, Any]) -> dict[str, Any]:
+    """Turn stored uploads ({"filename", "mime_type", "data_b64"}) into files to send."""
+    out: dict[str, Any] = {}
+    for name, value in payload.items():
+        if isinstance(value, dict) and "data_b64" in value:
+            out[name] = BufferedInputFile(base64.b64decode(value["data_b64"]),
+                                          filename=str(value.get("filename") or name))
+        else:
+            out[name] = value
+    return out
 
 class TelegramTransport:
     """Sends outbox rows through the Bot API; 429s are raised, never slept through here."""
@@ -51,7 +65,7 @@ class TelegramTransport:
         if method_cls is None:
             raise Permanent(f"unknown Bot API method {method}")
         try:
-            call = method_cls(chat_id=chat_id, **payload)
+            call = method_cls(chat_id=chat_id, **_with_files(payload))
             result = await self.bot(call)
         except TelegramRetryAfter as exc:
             raise RetryAfter(float(exc.retry_after), exc.message) from exc

@@ -38,7 +38,14 @@ class Component(Protocol):
 
 
 ComponentFactory = Callable[[Dispatcher, Bot], Awaitable[Component | None]]
-COMPONENT_FACTORIES: list[ComponentFactory] = []
+COMPONENT_FACTORIES: list[ComponentFactory] = []  # extra components, after the built-in ones
+
+
+def component_factories() -> list[ComponentFactory]:
+    """The outbox sender and the scheduler, then any extra registered components."""
+    from bot.delivery.component import scheduler_component, sender_component
+
+    return [sender_component, scheduler_component, *COMPONENT_FACTORIES]
 
 
 def build_dispatcher(
@@ -83,7 +90,7 @@ async def _on_startup(dispatcher: Dispatcher, bot: Bot, settings: Settings, engi
     await publish_command_menu(bot, dispatcher["catalogs"])
     started: list[Component] = []
     if dispatcher["with_components"]:
-        for factory in COMPONENT_FACTORIES:
+        for factory in component_factories():
             component = await factory(dispatcher, bot)
             if component is not None:
                 await component.start()

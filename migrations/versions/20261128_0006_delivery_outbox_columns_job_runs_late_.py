@@ -1,7 +1,7 @@
 """delivery outbox columns, job runs, late marks, escalations, leases
 
 Revision ID: 0006
-Revises: 0005 (0001 before the merge of reports)
+Revises: 0007
 Create Date: 2026-11-28 16:32:40.167257
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import bot.db.base
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0006'
-down_revision: str | None = '0005'  # '0001' on its own; chained after reports (0005) here
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
