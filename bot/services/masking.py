@@ -19,7 +19,9 @@ def mask_name(name: str) -> str:
     张三 → 张*, 张小华 → 张*华, 欧阳娜娜 → 欧**娜; Latin names show initials only:
     John Smith → J* S*, Madonna → M*. Never returns the full name.
     """
-    text = unicodedata.normalize("NFKC", name or "").strip()
+    # The mask character is never part of a name: dropping it means a masked result can
+    # never be mistaken for (or equal) the name it hides.
+    text = unicodedata.normalize("NFKC", name or "").replace("*", "").strip()
     if not text:
         return "*"
     if _is_cjk_name(text):
@@ -33,7 +35,7 @@ def mask_name(name: str) -> str:
     if not words:
         return "*"
     if len(words) == 1:
-        return words[0][0].upper() + "*"
+        return words[0][0].upper() + "*" if len(words[0]) > 1 else "*"
     return f"{words[0][0].upper()}* {words[-1][0].upper()}*"
 
 

@@ -49,3 +49,9 @@ def test_mask_phone() -> None:
     assert mask_phone("+8613800001234") == "*********1234"
     assert "138" not in mask_phone("+8613800001234")
     assert mask_phone("123") == "***"
+
+
+@pytest.mark.parametrize("name", ["0*", "A*", "A", "**"])
+def test_names_made_of_the_mask_character_still_hide_the_name(name: str) -> None:
+    """Found by hypothesis: '0*' used to mask to itself."""
+    assert mask_name(name) == "*"
