@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import uuid
@@ -114,3 +115,11 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One session on the test's database."""
     async with sessionmaker() as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect garbage after every test, so that a leaked connection fails the test that
+    leaked it (unclosed resources warn, and warnings are errors) rather than a later one."""
+    yield
+    gc.collect()

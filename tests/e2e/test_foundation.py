@@ -105,6 +105,8 @@ async def test_crash_after_ack_is_processed_once_after_restart(
     app._stop.set()
     await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
     await app.bot.session.close()
+    for component in app.dp["components"]:  # the outbox sender has its own connections
+        await component.stop()
     await app.dp["engine"].dispose()  # a dead process holds no connections
     assert emu.bot_messages(2001) == []
 

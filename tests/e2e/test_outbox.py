@@ -67,6 +67,21 @@ async def _queue(sm: async_sessionmaker[AsyncSession], items: list[tuple[int, st
         await session.commit()
 
 
+async def _drain_all(sender: OutboxSender, sm: async_sessionmaker[AsyncSession],
+                     max_seconds: float = 30.0) -> None:
+    """Drain until no row waits any more (retries are scheduled a little later, so one drain,
+    which stops when nothing is due *now*, may return before a backed-off retry)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_seconds
+    while True:
+        assert await sender.drain(max_seconds=max_seconds)
+        states = await _states(sm)
+        if not states.get("pending") and not states.get("sending"):
+            return
+        assert loop.time() < deadline, f"rows still waiting: {states}"
+        await asyncio.sleep(0.05)
+
+
 async def _states(sm: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     async with sm() as session:
         rows = (await session.execute(select(OutboxMessage.state, func.count())
@@ -176,7 +191,7 @@ async def test_5xx_and_dropped_connections_retried_then_bounded(emu: Emulator, s
     await _queue(sm, [(5001, "a1"), (5001, "a2"), (5002, "b1")])
     sender = _sender(emu, sm, sqlite_url, max_attempts=4)
     try:
-        assert await sender.drain(max_seconds=30)
+        await _drain_all(sender, sm)
     finally:
         await sender.stop()
     assert [m["text"] for m in emu.bot_messages(5001)] == ["a1", "a2"]  # order kept
