@@ -56,6 +56,8 @@ class Demo:
             "BOT_TOKEN": self._emu.token, "TELEGRAM_API_BASE": base,
             "DATABASE_URL": self.database_url, "CENSUSBOT_POLLING_TIMEOUT": 10,
             "CENSUSBOT_SECRET": "demo-only-secret-not-for-production",
+            # No quiet hours in the demo, so that notices show at once whatever the time.
+            "CENSUSBOT_QUIET_START": "00:00", "CENSUSBOT_QUIET_END": "00:00",
         })
         bot = create_bot(settings)
         self._app = BotApp(settings, bot, build_dispatcher(settings))
