@@ -211,22 +211,53 @@ async def _units(session: AsyncSession, codes: set[str]) -> dict[str, Unit]:
     return {u.code: u for u in rows.all()}
 
 
-async def _ladder_today(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
-                        result: EscalationResult) -> None:
+@dataclass(frozen=True)
+class DueToday:
+    """A unit whose reporting period ends today, with its holiday-adjusted deadline."""
+
+    unit: Unit
+    phase: str
+    config: EscalationConfig
+    deadline: datetime
+
+
+async def due_today(session: AsyncSession, *, now: datetime,
+                    settings: EscalationSettings) -> tuple[list[DueToday], int]:
+    """Units due today with their deadlines, and how many were skipped for a holiday."""
     due = await due_units(session, now=now)
     units = await _units(session, {code for code, _, _ in due})
-    digest: dict[tuple[str, str, date, datetime], list[UnitProgress]] = {}
+    out: list[DueToday] = []
+    skipped = 0
     for code, phase, period in due:
         unit = units[code]
         cfg = settings.for_root(root_of(unit.path))
         deadline = cfg.calendar.effective_deadline(period.deadline, cfg.holiday_policy)
         if deadline is None:
-            result.skipped_holiday += 1
+            skipped += 1
             continue
+        out.append(DueToday(unit, phase, cfg, deadline))
+    return out, skipped
+
+
+async def unit_progress(session: AsyncSession, *, unit_code: str, phase: str,
+                        now: datetime) -> UnitProgress:
+    """The progress of one reporting unit in its current period."""
+    [p] = [x for x in await progress_snapshot(session, root_code=unit_code, phase=phase, now=now)
+           if x.unit_code == unit_code]
+    return p
+
+
+async def _ladder_today(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
+                        result: EscalationResult) -> None:
+    due, skipped = await due_today(session, now=now, settings=settings)
+    result.skipped_holiday += skipped
+    units = {d.unit.code: d.unit for d in due}
+    digest: dict[tuple[str, str, date, datetime], list[UnitProgress]] = {}
+    for d in due:
+        unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
         if now < deadline + timedelta(minutes=cfg.deadline_after):
             continue
-        [p] = [x for x in await progress_snapshot(session, root_code=code, phase=phase, now=now)
-               if x.unit_code == code]
+        p = await unit_progress(session, unit_code=code, phase=phase, now=now)
         if p.submitted_at is not None or p.status in ("submitted", "late"):
             continue  # at the deadline itself the reports side still says "not_due"
         ctx = {"unit": unit, "phase": phase, "deadline": deadline, "period_end": p.period_end}

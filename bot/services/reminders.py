@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repo import users as users_repo
-from bot.services.escalation import EscalationSettings, _units, notify, root_of
-from bot.services.progress import due_units, progress_snapshot
+from bot.services.escalation import EscalationSettings, due_today, notify, unit_progress
 
 
 @dataclass
@@ -29,23 +28,16 @@ async def run(session: AsyncSession, *, now: datetime,
     than two at once); nothing after the deadline (that is the ladder's job).
     """
     result = ReminderResult()
-    due = await due_units(session, now=now)
-    units = await _units(session, {code for code, _, _ in due})
-    for code, phase, period in due:
-        unit = units[code]
-        cfg = settings.for_root(root_of(unit.path))
-        deadline = cfg.calendar.effective_deadline(period.deadline, cfg.holiday_policy)
-        if deadline is None:
-            result.skipped_holiday += 1
-            continue
+    due, result.skipped_holiday = await due_today(session, now=now, settings=settings)
+    for d in due:
+        unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
         if now >= deadline:
             continue
         current = [m for m in cfg.reminders_before if deadline - timedelta(minutes=m) <= now]
         if not current:
             continue
         offset = min(current)
-        [p] = [x for x in await progress_snapshot(session, root_code=code, phase=phase, now=now)
-               if x.unit_code == code]
+        p = await unit_progress(session, unit_code=code, phase=phase, now=now)
         if p.status in ("submitted", "late"):
             continue
         liaisons = list(await users_repo.holders(session, ["liaison"], code))
