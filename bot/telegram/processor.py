@@ -121,13 +121,6 @@ class UpdateProcessor:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def last_update_id(self) -> int | None:
-        """The highest update id stored, for the polling offset."""
-        async with self._sessionmaker() as session:
-            from sqlalchemy import func
-
-            return await session.scalar(select(func.max(InboxUpdate.update_id)))
-
     def _schedule(self, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> None:
         if update_id in self._in_hand:  # already scheduled in this process
             return
