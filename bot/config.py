@@ -73,8 +73,13 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     def signing_key(self) -> bytes:
-        """The badge-signing key; a development key is derived from the token when unset."""
+        """The key that signs badge tokens and binding codes; refused when unset.
+
+        Badges and codes made with one key verify only with the same key, so a process
+        without CENSUSBOT_SECRET must not make up a key of its own.
+        """
         secret = self.censusbot_secret.get_secret_value()
-        if secret:
-            return secret.encode()
-        return ("dev-only:" + self.bot_token.get_secret_value()).encode()
+        if not secret:
+            raise ValueError("CENSUSBOT_SECRET is not set (it signs badge QR codes and "
+                             "binding codes; use the same long random value as the bot)")
+        return secret.encode()

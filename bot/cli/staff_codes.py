@@ -16,6 +16,11 @@ from bot.util.clock import utc_now
 
 async def _codes(args: argparse.Namespace) -> int:
     settings = Settings()
+    try:
+        key = settings.signing_key()
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     now = args.now or utc_now()
     policy = binding.CodePolicy(
         ttl=timedelta(hours=args.ttl_hours or settings.binding_code_ttl_hours),
@@ -24,7 +29,7 @@ async def _codes(args: argparse.Namespace) -> int:
     async with database(settings) as sessionmaker, sessionmaker() as session:
         try:
             issued = await binding.issue_codes_for_unit(
-                session, now=now, unit_code=args.unit, key=settings.signing_key(), policy=policy)
+                session, now=now, unit_code=args.unit, key=key, policy=policy)
         except DomainError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 2

@@ -110,3 +110,11 @@ def test_unusable_file_exit_2(db: str, tmp_path: Path, capsys: pytest.CaptureFix
 def test_missing_file_exit_2(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["staff", "import", str(tmp_path / "nope.csv")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_codes_refused_without_the_secret(db: str, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Codes made with a made-up key would never verify in the bot: refuse instead."""
+    monkeypatch.delenv("CENSUSBOT_SECRET", raising=False)
+    assert main(["staff", "codes", "--unit", "410100"]) == 2
+    assert "CENSUSBOT_SECRET is not set" in capsys.readouterr().err
