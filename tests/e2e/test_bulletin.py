@@ -1,70 +1,28 @@
 """Bulletin approval round trip through the emulator: /bulletin new, draft to the approver,
 Add note, Publish, delivery to every leadership chat, /bulletin and /bulletin N.
 
-The outbox sender belongs to another feature; `deliver_outbox` below sends pending outbox rows
-with the running bot and marks them sent, as the sender would.
+The bot's own outbox sender delivers; `wait_delivered` waits for it and returns the rows it sent.
 """
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.bulletins import Bulletin
-from bot.db.models.outbox import OUTBOX_PENDING, OUTBOX_SENT, OutboxMessage
 from bot.emulator import Emulator
 from bot.services import bulletins as svc
 from bot.services import org as org_service
 from bot.services import users as users_service
 from bot.telegram.app import BotApp
 from tests.conftest import ZHENGZHOU, at
-from tests.e2e.harness import Clock
+from tests.e2e.harness import Clock, wait_delivered
 
 HEAD, LEADER, COUNTY_HEAD, GROUP = 7001, 7002, 7003, -1001234567
 SERIES = svc.SeriesConfig(
     id="zz", title_zh="关于全市入户调查情况的通报", title_en="the city-wide household survey",
     root_code="410100", phase="survey", start=None,
     chats=(svc.ChatTarget(GROUP, "zh_CN"),))
-
-
-async def deliver_outbox(app: BotApp, db_url: str, clock: Clock) -> list[OutboxMessage]:
-    """Send every pending outbox row with the bot (in id order) and mark it sent."""
-    engine = create_engine(db_url)
-    sent = []
-    try:
-        async with create_sessionmaker(engine)() as s:
-            rows = (await s.scalars(select(OutboxMessage).where(
-                OutboxMessage.state == OUTBOX_PENDING).order_by(OutboxMessage.id))).all()
-            for row in rows:
-                await _send(app, row.chat_id, row.method, dict(row.payload))
-                row.state, row.sent_at = OUTBOX_SENT, clock()
-                sent.append(row)
-            await s.commit()
-    finally:
-        await engine.dispose()
-    return sent
-
-
-def _file(spec: dict[str, Any]) -> BufferedInputFile:
-    return BufferedInputFile(base64.b64decode(spec["data_b64"]), spec["filename"])
-
-
-async def _send(app: BotApp, chat_id: int, method: str, p: dict[str, Any]) -> None:
-    markup = (InlineKeyboardMarkup.model_validate(p["reply_markup"])
-              if p.get("reply_markup") else None)
-    if method == "sendMessage":
-        await app.bot.send_message(chat_id, p["text"], parse_mode=p.get("parse_mode"),
-                                   reply_markup=markup)
-    elif method == "sendPhoto":
-        await app.bot.send_photo(chat_id, _file(p["photo"]), caption=p.get("caption"))
-    elif method == "sendDocument":
-        await app.bot.send_document(chat_id, _file(p["document"]), caption=p.get("caption"))
-    else:
-        raise AssertionError(f"unexpected outbox method {method}")
 
 
 async def _setup(db_url: str, clock: Clock) -> None:
@@ -106,7 +64,7 @@ async def test_draft_note_publish_and_delivery(emu: Emulator, app: BotApp, sqlit
     await emu.send_text(head, "/bulletin new")
     reply = await emu.wait_for_bot_message(HEAD, timeout=60)  # first chart: matplotlib loads
     assert "2018-10-08 至 2018-10-14" in reply["text"] and "1 位普查办主任" in reply["text"]
-    drafts = await deliver_outbox(app, sqlite_url, clock)
+    drafts = await wait_delivered(app)
     assert {r.chat_id for r in drafts} == {HEAD}  # only the approver sees the draft
     draft_msg = await emu.wait_for_bot_message(HEAD, lambda m: "reply_markup" in m)
     assert "草稿" in draft_msg["text"] and "第1期" not in draft_msg["text"]
@@ -124,7 +82,7 @@ async def test_draft_note_publish_and_delivery(emu: Emulator, app: BotApp, sqlit
     await emu.click(head, updated, f"bl:pub:{bid}")
     confirm = await emu.wait_for_bot_message(HEAD, lambda m: "第1期" in (m.get("text") or ""))
     assert "4 个领导会话" in confirm["text"]
-    delivered = await deliver_outbox(app, sqlite_url, clock)
+    delivered = await wait_delivered(app)
     assert {r.chat_id for r in delivered} == {HEAD, LEADER, COUNTY_HEAD, GROUP}
     assert len({r.dedup_key for r in delivered}) == len(delivered)
 
@@ -147,7 +105,7 @@ async def test_draft_note_publish_and_delivery(emu: Emulator, app: BotApp, sqlit
     again = await emu.wait_for_bot_message(HEAD, lambda m: "已作为第1期发布" in (m.get("text")
                                                                              or ""))
     assert "正在发送" not in again["text"]
-    assert await deliver_outbox(app, sqlite_url, clock) == []
+    assert await wait_delivered(app) == []
 
     # the leader lists and rereads it, in English
     await emu.send_text(leader, "/bulletin")

@@ -1,8 +1,8 @@
 """The FAQ through the emulator: answers with feedback, alternatives, the Q&A desk round trip,
 inline mode, and content changes picked up without a restart.
 
-The outbox SENDER is another feature; here `deliver_outbox` (below) stands in for it: it sends
-the pending OutboxMessage rows with the bot and marks them sent, as the sender would.
+Notices to the desk and answers to the asker go through the outbox, delivered by the bot's own
+sender; `wait_delivered` waits for it and tells which chats it sent to.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.faq import DeskExchange, FaqFeedback, FaqQuestion
-from bot.db.models.outbox import OUTBOX_PENDING, OUTBOX_SENT, OutboxMessage
 from bot.emulator import Emulator
 from bot.services import org as org_service
 from bot.services import users as users_service
@@ -25,37 +23,11 @@ from bot.telegram.app import BotApp
 from faq.content import DEFAULT_CONTENT_DIR
 from faq.loader import FaqStore
 from tests.conftest import ZHENGZHOU, at
-from tests.e2e.harness import Clock, start_bot
+from tests.e2e.harness import Clock, start_bot, wait_delivered
 
 CONFIDENT_Q = "怎么核实普查员的身份"
 UNSURE_Q = "普查员工资多少"
 UNKNOWN_Q = "今天郑州天气怎么样"
-
-
-async def deliver_outbox(app: BotApp, db_url: str, clock: Clock) -> list[int]:
-    """Stand-in for the outbox sender: send every pending row with the bot, mark it sent."""
-    engine = create_engine(db_url)
-    sent: list[int] = []
-    try:
-        async with create_sessionmaker(engine)() as s:
-            rows = (await s.scalars(select(OutboxMessage).where(
-                OutboxMessage.state == OUTBOX_PENDING).order_by(OutboxMessage.id))).all()
-            for row in rows:
-                payload: dict[str, Any] = dict(row.payload)
-                markup = payload.get("reply_markup")
-                msg = await app.bot.send_message(
-                    chat_id=row.chat_id, text=payload["text"],
-                    parse_mode=payload.get("parse_mode"),
-                    reply_markup=InlineKeyboardMarkup.model_validate(markup) if markup else None,
-                )
-                row.state = OUTBOX_SENT
-                row.sent_at = clock()
-                row.telegram_message_id = msg.message_id
-                sent.append(row.chat_id)
-            await s.commit()
-    finally:
-        await engine.dispose()
-    return sent
 
 
 async def _setup_org(db_url: str, clock: Clock, grants: list[tuple[int, str, str]]) -> None:
@@ -162,7 +134,7 @@ async def test_unknown_goes_to_the_county_desk_and_the_answer_comes_back(
     await emu.click(asker, reply, _button(reply, "faq:h:"))
     sent_note = await emu.wait_for_bot_message(6001)
     assert "help desk of Zhongyuan" in sent_note["text"]
-    assert await deliver_outbox(app, sqlite_url, clock) == [6101]
+    assert [r.chat_id for r in await wait_delivered(app)] == [6101]
     forwarded = await emu.wait_for_bot_message(6101)
     assert UNKNOWN_Q in forwarded["text"] and "Tom" in forwarded["text"]
     # A desk member of another county may not answer it.
@@ -176,7 +148,7 @@ async def test_unknown_goes_to_the_county_desk_and_the_answer_comes_back(
     await emu.send_text(desk, "天气请看气象台；普查不受天气影响，照常入户。")
     done = await emu.wait_for_bot_message(6101)
     assert "正在发送给提问人" in done["text"]
-    assert await deliver_outbox(app, sqlite_url, clock) == [6001]
+    assert [r.chat_id for r in await wait_delivered(app)] == [6001]
     delivered = await emu.wait_for_bot_message(6001)
     assert delivered["text"].startswith("<b>Answer from the help desk of Zhongyuan</b>")
     assert "照常入户" in delivered["text"] and UNKNOWN_Q in delivered["text"]
@@ -196,14 +168,14 @@ async def test_public_question_goes_to_city_desk_and_reply_answers_it(
     await emu.click(asker, reply, _button(reply, "faq:h:"))
     note = await emu.wait_for_bot_message(6201)
     assert "郑州市答疑组" in note["text"]
-    assert await deliver_outbox(app, sqlite_url, clock) == [6202]
+    assert [r.chat_id for r in await wait_delivered(app)] == [6202]
     forwarded = await emu.wait_for_bot_message(6202)
     upd = await emu.click(desk, forwarded, _button(forwarded, "desk:cand:"))
     marked = await emu.wait_for_callback_answer(upd["callback_query"]["id"])
     assert marked["text"] == "已标记为常见问题候选条目。"
     await emu.send_text(desk, "请关注市普查办公众号通知。", reply_to=forwarded["message_id"])
     assert "正在发送给提问人" in (await emu.wait_for_bot_message(6202))["text"]
-    assert await deliver_outbox(app, sqlite_url, clock) == [6201]
+    assert [r.chat_id for r in await wait_delivered(app)] == [6201]
     delivered = await emu.wait_for_bot_message(6201)
     assert "郑州市答疑组的回复" in delivered["text"] and "公众号" in delivered["text"]
 
