@@ -83,35 +83,44 @@ class DbLease:
 
 
 class RedisLease:
-    """The same lease in Redis (SET NX PX, renewed only by its holder)."""
+    """The same lease in Redis: one key holding the holder's name, with a millisecond TTL.
 
-    _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-              "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+    Every operation is one atomic script on a connection of its own (opened and closed per
+    call), so a stand-by process that never releases leaves no connection behind.
+    """
+
+    # Take the key if absent, extend it if ours; 1 when we hold it afterwards.
+    _ACQUIRE = ("local v = redis.call('get', KEYS[1]) "
+                "if not v then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+                "if v == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end "
+                "return 0")
     _RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
                 "return redis.call('del', KEYS[1]) else return 0 end")
 
     def __init__(self, url: str, name: str, *, ttl: float = 30.0,
                  holder: str | None = None) -> None:
         """Lease `censusbot:lease:<name>` in the Redis at `url`."""
-        from redis.asyncio import Redis
-
-        self.redis: Any = Redis.from_url(url)
+        self.url = url
         self.key = f"censusbot:lease:{name}"
-        self.ttl_ms = int(ttl * 1000)
+        self.ttl_ms = max(1, round(ttl * 1000))
         self.holder = holder or holder_id()
 
+    async def _eval(self, script: str, *args: str | int) -> int:
+        from redis.asyncio import Redis
+
+        client: Any = Redis.from_url(self.url)
+        try:
+            return int(await client.eval(script, 1, self.key, *args))
+        finally:
+            await client.aclose()
+
     async def acquire(self) -> bool:
-        """Take the key if absent, or extend it if ours."""
-        if await self.redis.set(self.key, self.holder, nx=True, px=self.ttl_ms):
-            return True
-        return bool(await self.redis.eval(self._RENEW, 1, self.key, self.holder, self.ttl_ms))
+        """Take the key if absent, or extend it if ours (atomically)."""
+        return bool(await self._eval(self._ACQUIRE, self.holder, self.ttl_ms))
 
     async def release(self) -> None:
-        """Delete the key if ours and close the connection."""
-        try:
-            await self.redis.eval(self._RELEASE, 1, self.key, self.holder)
-        finally:
-            await self.redis.aclose()
+        """Delete the key if it is ours."""
+        await self._eval(self._RELEASE, self.holder)
 
 
 def make_lease(sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
