@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from bot.config import Settings
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.outbox import OUTBOX_FAILED, OUTBOX_SENDING, OUTBOX_SENT, OutboxMessage
 from bot.db.models.users import ChatUser
-from bot.delivery.lease import DbLease
+from bot.delivery.lease import DbLease, RedisLease
 from bot.delivery.sender import LEASE_NAME, OutboxSender, SenderConfig
 from bot.delivery.telegram import TelegramTransport
 from bot.emulator import Emulator
@@ -37,6 +38,7 @@ from bot.util.clock import utc_now
 from tests.conftest import ZHENGZHOU
 
 ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("CENSUSBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def _settings(emu: Emulator, url: str) -> Settings:
@@ -233,14 +235,22 @@ async def test_limits_respected_against_an_enforcing_emulator(sqlite_url: str) -
         await emu.stop()
 
 
+@pytest.mark.parametrize("store", ["database", "redis"])
 async def test_second_sender_stands_by_while_the_first_holds_the_lease(
-        emu: Emulator, sm: Any, sqlite_url: str) -> None:
+        emu: Emulator, sm: Any, sqlite_url: str, store: str) -> None:
     emu.user(7001)
     await _queue(sm, [(7001, "only once")])
+    name = LEASE_NAME if store == "database" else f"{LEASE_NAME}-test-{uuid.uuid4().hex}"
+
+    def lease() -> DbLease | RedisLease:
+        if store == "database":
+            return DbLease(sm, name, ttl=30)
+        return RedisLease(REDIS_URL, name, ttl=30)
+
     first = OutboxSender(sm, TelegramTransport.from_settings(_settings(emu, sqlite_url)),
-                         SenderConfig(quiet_start=None), lease=DbLease(sm, LEASE_NAME, ttl=30))
+                         SenderConfig(quiet_start=None), lease=lease())
     second = OutboxSender(sm, TelegramTransport.from_settings(_settings(emu, sqlite_url)),
-                          SenderConfig(quiet_start=None), lease=DbLease(sm, LEASE_NAME, ttl=30))
+                          SenderConfig(quiet_start=None), lease=lease())
     try:
         assert await first.lease.acquire()  # type: ignore[union-attr]
         assert not await second.drain(max_seconds=1)
