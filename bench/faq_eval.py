@@ -15,8 +15,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faq.content import FaqEntry, load_entries
-from faq.engine import FaqIndex
+from faq.content import FaqEntry, load_content
+from faq.loader import build_index
 from faq.text import normalize
 
 # The development set lives beside the checkout (shared/), never in the repo: it measures.
@@ -69,9 +69,9 @@ def main() -> None:
     parser.add_argument("--errors", action="store_true", help="list the engine's misses")
     args = parser.parse_args()
     questions = yaml.safe_load(args.dev.read_text(encoding="utf-8"))["questions"]
-    entries = load_entries()
-    index = FaqIndex.build(entries)
-    baseline = Baseline(entries)
+    content = load_content()
+    index = build_index(content)
+    baseline = Baseline(content.entries)
     ins = [q for q in questions if q.get("topic")]
     oos = [q for q in questions if not q.get("topic")]
     stats = {"engine": [0, 0, 0, 0], "baseline": [0, 0, 0, 0]}  # answered ok, ranked ok, abstain

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # (seconds) content files are checked for changes, and the Q&A desk's reminders.
     faq_dir: Path | None = Field(default=None, alias="CENSUSBOT_FAQ_DIR")
     faq_reload_seconds: float = Field(default=5.0, alias="CENSUSBOT_FAQ_RELOAD_SECONDS")
+    # where the embeddings of the FAQ texts are cached between restarts (None = ~/.cache)
+    faq_cache: Path | None = Field(default=None, alias="CENSUSBOT_FAQ_CACHE")
     desk_remind_after_minutes: int = Field(default=240, alias="CENSUSBOT_DESK_REMIND_AFTER")
     desk_reminder_rounds: int = Field(default=3, alias="CENSUSBOT_DESK_REMINDER_ROUNDS")
 

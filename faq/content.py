@@ -134,28 +134,55 @@ def _parse_entry(raw: Any, where: str, problems: list[str]) -> FaqEntry | None:
     )
 
 
-def _read(path: Path) -> tuple[list[FaqEntry], list[str]]:
-    """Parse every content file; return entries and the problems found."""
+def _read(path: Path) -> tuple[list[FaqEntry], list[str], list[str]]:
+    """Parse every content file; return entries, not-covered questions and the problems."""
     problems: list[str] = []
     entries: list[FaqEntry] = []
+    not_covered: list[str] = []
     files = content_files(path)
     if not files:
-        return [], [f"{path}: no content files found"]
+        return [], [], [f"{path}: no content files found"]
     for file in files:
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             problems.append(f"{file.name}: cannot read: {exc}")
             continue
-        raw_entries = data.get("entries") if isinstance(data, dict) else None
-        if not isinstance(raw_entries, list):
-            problems.append(f"{file.name}: top level must be a mapping with an 'entries' list")
+        data = data if isinstance(data, dict) else {}
+        raw_entries = data.get("entries")
+        raw_not_covered = data.get("not_covered")
+        if raw_entries is None and raw_not_covered is None:
+            problems.append(f"{file.name}: top level must be a mapping with an 'entries' list "
+                            "(or a 'not_covered' list)")
             continue
-        for n, raw in enumerate(raw_entries, 1):
+        if raw_entries is not None and not isinstance(raw_entries, list):
+            problems.append(f"{file.name}: 'entries' must be a list")
+        for n, raw in enumerate(raw_entries if isinstance(raw_entries, list) else [], 1):
             entry = _parse_entry(raw, f"{file.name} entry {n}", problems)
             if entry is not None:
                 entries.append(entry)
-    return entries, problems
+        if raw_not_covered is not None:
+            not_covered.extend(_parse_not_covered(raw_not_covered, file.name, problems))
+    return entries, not_covered, problems
+
+
+def _parse_not_covered(raw: Any, where: str, problems: list[str]) -> list[str]:
+    """Questions the FAQ deliberately does not answer (plain strings, no duplicates)."""
+    if not isinstance(raw, list):
+        problems.append(f"{where}: 'not_covered' must be a list of questions")
+        return []
+    out: list[str] = []
+    seen: set[str] = set()
+    for n, item in enumerate(raw, 1):
+        text = _text(item) if isinstance(item, str | int | float) else ""
+        if not text:
+            problems.append(f"{where}: not_covered item {n} must be a non-empty question")
+        elif text in seen:
+            problems.append(f"{where}: not_covered item {n} repeats {text!r}")
+        else:
+            seen.add(text)
+            out.append(text)
+    return out
 
 
 def _cross_check(entries: list[FaqEntry], topic_ids: list[str] | None) -> list[str]:
@@ -188,15 +215,28 @@ def load_topic_ids(topics_path: Path) -> list[str]:
 
 def check_content(path: Path = DEFAULT_CONTENT_DIR, topics: Path | None = None) -> list[str]:
     """All problems in the content at `path` (empty list when it is fine)."""
-    entries, problems = _read(Path(path))
+    entries, _not_covered, problems = _read(Path(path))
     topic_ids = load_topic_ids(Path(topics)) if topics is not None else None
     return problems + _cross_check(entries, topic_ids)
 
 
 def load_entries(path: Path = DEFAULT_CONTENT_DIR) -> list[FaqEntry]:
-    """Load the content at `path`; raise ContentError listing every problem if invalid."""
-    entries, problems = _read(Path(path))
+    """Load the entries at `path`; raise ContentError listing every problem if invalid."""
+    return load_content(path).entries
+
+
+@dataclass(frozen=True)
+class FaqContent:
+    """Everything the search is built from: the entries and the known not-covered questions."""
+
+    entries: list[FaqEntry]
+    not_covered: list[str]
+
+
+def load_content(path: Path = DEFAULT_CONTENT_DIR) -> FaqContent:
+    """Load entries and not-covered questions; raise ContentError listing every problem."""
+    entries, not_covered, problems = _read(Path(path))
     problems += _cross_check(entries, None)
     if problems:
         raise ContentError(problems)
-    return entries
+    return FaqContent(entries=entries, not_covered=not_covered)

@@ -13,6 +13,7 @@ import numpy as np
 
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.content import FaqEntry
+from faq.semantic import Embedder, shared_embedder
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,14 @@ class EngineConfig:
     )
     term_weights: tuple[tuple[str, float], ...] = (("word", 1.0), ("bigram", 0.5), ("syn", 2.0))
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
-    # logistic calibration: intercept, bm25_norm, unit, margin, coverage, info, known,
-    # word_cov, miss_max
-    coef: tuple[float, ...] = (-3.353, 1.207, 0.834, 1.305, 1.013, 1.374, 0.34, 0.73, -0.054)
-    threshold: float = 0.50  # answer at this score (our OOS abstain >= 85%, faq_calibrate)
+    # logistic calibration: intercept, then one coefficient per _Features.vector() item
+    coef: tuple[float, ...] = (
+        -6.0456, 2.996, -1.8323, 1.6972, 1.3994, 1.8431, -0.8575, 0.2222, 0.0766, 0.2669,
+        -1.1518, -0.0397, 0.8397, -0.0292, -0.9173, 0.1376, -0.1793, 0.1231, 2.1946, 24.5981,
+        21.1297,
+    )
+    # answer at this score: chosen by bench/faq_calibrate.py on our held-out validation set
+    threshold: float = 0.40
     plausible: float = 0.1  # below the threshold but at least this: offer alternatives
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
@@ -73,11 +78,25 @@ class _Features:
     known: float = 0.0  # share of the query's word mass the index knows at all
     word_cov: float = 0.0  # IDF-weighted share of the query's words found in the entry
     miss_max: float = 0.0  # IDF (relative to an unseen word) of the best word the entry lacks
+    n_words: float = 0.0  # log(1 + number of distinct query words)
+    oov_share: float = 0.0  # share of the query's words that no entry contains
+    missed: float = 0.0  # number of the query's words the entry lacks
+    bigram_share: float = 0.0  # share of the query's character bigrams found in the entry
+    synonyms: float = 0.0  # synonym groups shared with the entry (saturating at 3)
+    single: float = 0.0  # 1 when the query has at most one word
+    length: float = 0.0  # log(1 + characters of the query)
+    neg_unit: float = 0.0  # best phrasing overlap with a known not-covered question
+    neg_cov: float = 0.0  # word coverage by the closest known not-covered question
+    sem_best: float = 0.0  # embedding cosine of the query with the entry's closest phrasing
+    sem_neg_gap: float = 0.0  # sem_best minus the closest not-covered question's cosine
+    sem_other_gap: float = 0.0  # sem_best minus the closest other entry's phrasing cosine
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
         return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known,
-                self.word_cov, self.miss_max]
+                self.word_cov, self.miss_max, self.n_words, self.oov_share, self.missed,
+                self.bigram_share, self.synonyms, self.single, self.length, self.neg_unit,
+                self.neg_cov, self.sem_best, self.sem_neg_gap, self.sem_other_gap]
 
 
 @dataclass
@@ -91,6 +110,40 @@ class _Posting:
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class _Semantic:
+    """Embeddings of every question/phrasing (with its entry) and of the not-covered list."""
+
+    embedder: Embedder
+    unit_vecs: np.ndarray  # (units, dim), L2-normalised
+    unit_doc: np.ndarray  # entry index of each row
+    neg_vecs: np.ndarray  # (not-covered questions, dim)
+
+    @classmethod
+    def build(cls, embedder: Embedder, entries: list[FaqEntry],
+              not_covered: list[str]) -> _Semantic:
+        """Embed the entries' questions and phrasings and the not-covered questions."""
+        texts, docs = [], []
+        for n, entry in enumerate(entries):
+            for text in [*entry.question.values(), *_field_texts(entry)["phrasings"]]:
+                texts.append(text)
+                docs.append(n)
+        return cls(embedder=embedder, unit_vecs=embedder.embed(texts),
+                   unit_doc=np.asarray(docs, dtype=np.int64),
+                   neg_vecs=embedder.embed(not_covered))
+
+    def features(self, text: str, doc: int) -> tuple[float, float, float]:
+        """(best cosine with `doc`, its gap to not-covered, its gap to other entries)."""
+        q = self.embedder.embed_query(text)
+        sims = self.unit_vecs @ q if len(self.unit_vecs) else np.zeros(0)
+        mine = self.unit_doc == doc
+        best = float(sims[mine].max()) if mine.any() else 0.0
+        # with nothing to compare against, a gap is neutral (0) rather than the whole score
+        other = float(sims[~mine].max()) if (~mine).any() else best
+        neg = float((self.neg_vecs @ q).max()) if len(self.neg_vecs) else best
+        return best, best - neg, best - other
 
 
 @dataclass
@@ -108,6 +161,8 @@ class FaqIndex:
     unit_doc: np.ndarray  # entry index of each unit
     unit_mass: np.ndarray  # weighted IDF mass of each unit
     by_id: dict[str, FaqEntry] = field(default_factory=dict)
+    negatives: FaqIndex | None = None  # index of the known not-covered questions
+    semantic: _Semantic | None = None  # sentence embeddings (None: lexical features only)
 
     @property
     def idf(self) -> dict[str, float]:
@@ -120,9 +175,22 @@ class FaqIndex:
         entries: list[FaqEntry],
         analyzer: Analyzer | None = None,
         config: EngineConfig | None = None,
+        not_covered: Iterable[str] = (),
+        semantic: bool = True,
+        embedder: Embedder | None = None,
     ) -> FaqIndex:
-        """Analyse the entries and build the index."""
+        """Analyse the entries (and the known not-covered questions) and build the index;
+        with `semantic`, also embed them (default: the shared e5 embedder)."""
         analyzer = analyzer or default_analyzer()
+        not_covered = list(not_covered)
+        negatives = None
+        if not_covered:
+            negatives = cls.build(
+                [FaqEntry(id=f"not_covered:{n}", category="not_covered", question={"zh": q},
+                          answer={"zh": ""}) for n, q in enumerate(not_covered)],
+                analyzer=analyzer, config=config, semantic=False)
+        sem = (_Semantic.build(embedder or shared_embedder(), list(entries), not_covered)
+               if semantic else None)
         config = config or EngineConfig()
         weights = dict(config.field_weights)
         analyzer.segmenter.add_words(k for e in entries for k in e.keywords)
@@ -175,6 +243,8 @@ class FaqIndex:
             unit_doc=np.asarray(unit_doc, dtype=np.int64),
             unit_mass=np.asarray(unit_mass, dtype=np.float64),
             by_id={e.id: e for e in entries},
+            negatives=negatives,
+            semantic=sem,
         )
 
     def _oov_idf(self) -> float:
@@ -228,15 +298,21 @@ class FaqIndex:
         known = (sum(self.postings[t].idf for t in words if t in self.postings) / word_mass
                  if word_mass else 1.0)
         d0 = ranked[0][0]
-        hit_mass, miss_max = 0.0, 0.0
+        hit_mass, miss_max, missed, unseen = 0.0, 0.0, 0, 0
         for t in words:
             p = self.postings.get(t)
-            if p is not None and bool(np.any(p.docs == d0)):
+            unseen += p is None
+            if p is not None and _contains(p.docs, d0):
                 hit_mass += p.idf
             else:
+                missed += 1
                 miss_max = max(miss_max, (p.idf if p is not None else oov) / oov)
+        grams = [t for t in qtf if t.startswith(BIGRAM)]
+        syns = [t for t in qtf if t.startswith(SYNONYM)]
         top = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
+        neg_unit, neg_cov = self._not_covered_similarity(text)
+        sem = self.semantic.features(text, d0) if self.semantic is not None else (0.0, 0.0, 0.0)
         feats = {d0: _Features(
             bm25_norm=float(bm25[d0] / upper) if upper else 0.0,
             unit=float(best_unit[d0]),
@@ -246,8 +322,36 @@ class FaqIndex:
             known=known,
             word_cov=hit_mass / word_mass if word_mass else 1.0,
             miss_max=miss_max,
+            n_words=math.log1p(len(words)),
+            oov_share=unseen / len(words) if words else 0.0,
+            missed=float(missed),
+            bigram_share=(sum(1 for t in grams if self._has(t, d0)) / len(grams)
+                          if grams else 0.0),
+            synonyms=min(sum(1 for t in syns if self._has(t, d0)), 3) / 3,
+            single=1.0 if len(words) <= 1 else 0.0,
+            length=math.log1p(len(text.strip())),
+            neg_unit=neg_unit,
+            neg_cov=neg_cov,
+            sem_best=sem[0],
+            sem_neg_gap=sem[1],
+            sem_other_gap=sem[2],
         )}
         return ranked, feats
+
+    def _has(self, term: str, doc: int) -> bool:
+        """Whether entry `doc` contains `term`."""
+        p = self.postings.get(term)
+        return p is not None and _contains(p.docs, doc)
+
+    def _not_covered_similarity(self, text: str) -> tuple[float, float]:
+        """Phrasing overlap and word coverage of the closest known not-covered question."""
+        if self.negatives is None:
+            return 0.0, 0.0
+        ranked, feats = self.negatives.rank(text, limit=1)
+        if not ranked:
+            return 0.0, 0.0
+        f = feats[ranked[0][0]]
+        return f.unit, f.word_cov
 
     def calibrate(self, f: _Features) -> float:
         """Calibrated confidence in [0, 1] from the best candidate's features."""
@@ -292,6 +396,11 @@ class FaqIndex:
         if not ranked:
             return None, [0.0] * (len(self.config.coef) - 1)
         return self.entries[ranked[0][0]].id, feats[ranked[0][0]].vector()
+
+
+def _contains(docs: np.ndarray, doc: int) -> bool:
+    """Whether a posting list holds `doc`."""
+    return bool(np.any(docs == doc))
 
 
 def _clamp(x: float) -> float:

@@ -7,8 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from faq.content import DEFAULT_CONTENT_DIR, ContentError, content_files, load_entries
+from faq.content import DEFAULT_CONTENT_DIR, ContentError, FaqContent, content_files, load_content
 from faq.engine import EngineConfig, FaqIndex, SearchResult
+from faq.semantic import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,17 @@ class FaqStore:
         path: Path = DEFAULT_CONTENT_DIR,
         check_interval: float = 1.0,
         config: EngineConfig | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         """Load the content at `path` now; re-check file mtimes at most every interval s."""
         self.path = Path(path)
+        self.embedder = embedder
         self.check_interval = check_interval
         self.config = config
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self._signature: Signature = self._scan()
-        self._index = FaqIndex.build(load_entries(self.path), config=config)
+        self._index = build_index(load_content(self.path), config, embedder)
 
     def _scan(self) -> Signature:
         """Names, mtimes and sizes of the content files (cheap stat calls)."""
@@ -60,14 +63,22 @@ class FaqStore:
                 return False
             self._signature = sig
             try:
-                entries = load_entries(self.path)
+                content = load_content(self.path)
             except ContentError as exc:
                 log.error("FAQ content not reloaded, keeping previous version: %s", exc)
                 return False
-            self._index = FaqIndex.build(entries, config=self.config)
-            log.info("FAQ content reloaded: %d entries", len(entries))
+            self._index = build_index(content, self.config, self.embedder)
+            log.info("FAQ content reloaded: %d entries", len(content.entries))
             return True
 
     def search(self, text: str, limit: int = 3) -> SearchResult:
         """Search the current index."""
         return self.index().search(text, limit)
+
+
+def build_index(
+    content: FaqContent, config: EngineConfig | None = None, embedder: Embedder | None = None
+) -> FaqIndex:
+    """The search index over loaded content (entries and known not-covered questions)."""
+    return FaqIndex.build(content.entries, config=config, not_covered=content.not_covered,
+                          embedder=embedder)

@@ -32,6 +32,7 @@ from bot.services.errors import DomainError
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.engine import SearchResult
 from faq.loader import FaqStore
+from faq.semantic import DEFAULT_CACHE, shared_embedder
 from handlers.commands import N_, CommandInfo
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,8 @@ async def answer_question(
 ) -> None:
     """Search the FAQ, store the question and reply: answer, alternatives or "ask a person"."""
     text = text.strip()[:MAX_QUESTION_CHARS]
-    index = faq.index()
-    result = index.search(text)
+    index = await asyncio.to_thread(faq.index)  # may reload; the search embeds the question
+    result = await asyncio.to_thread(index.search, text)
     asked = _asked(result)
     qid = await faq_log.record_question(
         session, now=now, user_id=message.from_user.id if message.from_user else None,
@@ -190,7 +191,7 @@ async def on_alternative(callback: CallbackQuery, faq: FaqStore, i18n: Translato
     except ValueError:
         await callback.answer()
         return
-    index = faq.index()
+    index = await asyncio.to_thread(faq.index)
     entry = index.entry(topic)
     if entry is None:
         await callback.answer(i18n("This answer is no longer in the FAQ; please ask again."),
@@ -228,10 +229,10 @@ async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Tr
 
 async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None:
     """Inline mode: the FAQ entries matching the query, each sending its answer."""
-    index = faq.index()
+    index = await asyncio.to_thread(faq.index)
     text = query.query.strip()
     if text:
-        ranked, _ = index.rank(text)
+        ranked, _ = await asyncio.to_thread(index.rank, text)
         entries = [index.entries[d] for d, _s in ranked[:INLINE_RESULTS]]
     else:
         entries = index.entries[:INLINE_RESULTS]
@@ -255,7 +256,8 @@ async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
     if "faq" in dispatcher.workflow_data:
         return
     path = settings.faq_dir or DEFAULT_CONTENT_DIR
-    store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds)
+    embedder = shared_embedder(settings.faq_cache or DEFAULT_CACHE)
+    store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds, None, embedder)
     dispatcher["faq"] = store
     log.info("FAQ loaded from %s: %d entries", path, len(store.index().entries))
 

@@ -31,11 +31,11 @@ def _questions(args: argparse.Namespace, stdin: TextIO) -> list[str] | None:
 
 def _ask(args: argparse.Namespace) -> int:
     """Answer TEXT or each line of stdin; one JSON object (or line) per question."""
-    from faq.content import ContentError, load_entries
-    from faq.engine import FaqIndex
+    from faq.content import ContentError, load_content
+    from faq.loader import build_index
 
     try:
-        index = FaqIndex.build(load_entries(_content_dir(args)))
+        index = build_index(load_content(_content_dir(args)))
     except ContentError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -60,7 +60,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """Validate the content (and topic coverage with --topics); exit 1 on problems."""
-    from faq.content import check_content, load_entries
+    from faq.content import check_content, load_content
 
     path = _content_dir(args)
     problems = check_content(path, topics=args.topics)
@@ -69,8 +69,9 @@ def _check(args: argparse.Namespace) -> int:
         for p in problems:
             sys.stderr.write(f"  - {p}\n")
         return 1
-    entries = load_entries(path)
-    sys.stdout.write(f"{path}: {len(entries)} entries, no problems found\n")
+    content = load_content(path)
+    sys.stdout.write(f"{path}: {len(content.entries)} entries, {len(content.not_covered)} "
+                     "not-covered questions, no problems found\n")
     return 0
 
 

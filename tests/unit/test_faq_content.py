@@ -12,6 +12,7 @@ from faq.content import (
     MAX_ANSWER_CHARS,
     ContentError,
     check_content,
+    load_content,
     load_entries,
 )
 
@@ -97,3 +98,31 @@ def test_bad_html_and_yaml(tmp_path: Path) -> None:
     assert any("bare '&'" in p for p in problems)
     (tmp_path / "z.yaml").write_text("entries: [unclosed", "utf-8")
     assert any("z.yaml: cannot read" in p for p in check_content(tmp_path))
+
+
+def test_not_covered_list_loads_beside_entries(tmp_path: Path) -> None:
+    _write(tmp_path, [_entry("x")])
+    (tmp_path / "not_covered.yaml").write_text(
+        "not_covered:\n  - 普查员工资多少\n  - how much do enumerators earn\n", "utf-8")
+    content = load_content(tmp_path)
+    assert [e.id for e in content.entries] == ["x"]
+    assert content.not_covered == ["普查员工资多少", "how much do enumerators earn"]
+    assert load_content().not_covered, "the shipped content has a not-covered list"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("not_covered: 普查员工资多少\n", "'not_covered' must be a list"),
+        ("not_covered:\n  - ''\n", "not_covered item 1 must be a non-empty question"),
+        ("not_covered:\n  - 工资\n  - 工资\n", "not_covered item 2 repeats '工资'"),
+        ("other: 1\n", "top level must be a mapping with an 'entries' list"),
+    ],
+)
+def test_not_covered_problems_are_named(tmp_path: Path, body: str, problem: str) -> None:
+    _write(tmp_path, [_entry("x")])
+    (tmp_path / "not_covered.yaml").write_text(body, "utf-8")
+    problems = check_content(tmp_path)
+    assert any(problem in p and p.startswith("not_covered.yaml") for p in problems), problems
+    with pytest.raises(ContentError):
+        load_content(tmp_path)

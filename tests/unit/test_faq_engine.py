@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faq.content import DEFAULT_CONTENT_DIR, load_entries
+from faq.content import DEFAULT_CONTENT_DIR, load_content
 from faq.engine import FaqIndex
-from faq.loader import FaqStore
+from faq.loader import FaqStore, build_index
 from faq.text import normalize
 
 
 @pytest.fixture(scope="module")
 def index() -> FaqIndex:
-    return FaqIndex.build(load_entries())
+    return build_index(load_content())
 
 
 def test_normalize_folds_width_case_and_traditional() -> None:
@@ -98,3 +98,30 @@ def test_store_reloads_changed_content(tmp_path: Path) -> None:
     target.write_text("entries: [", "utf-8")
     os.utime(target, ns=(st_.st_atime_ns, st_.st_mtime_ns + 2_000_000_000))
     assert store.search("食堂菜单有什么菜").topic == "bot_badge_qr"
+
+
+def test_a_question_like_a_not_covered_one_abstains() -> None:
+    """The not-covered list turns a lexically close but unanswered question into "ask a
+    person": "enumerator pay" shares 普查员 with the staff entries."""
+    content = load_content()
+    question = "当普查员一个月能挣多少钱"
+    without = FaqIndex.build(content.entries, not_covered=[])
+    listed = FaqIndex.build(content.entries, not_covered=["普查员一个月工资多少"])
+    assert listed.search(question).topic is None
+    assert listed.search(question).score < without.search(question).score
+    # an answerable question is not pushed away by the list
+    assert listed.search("普查员上门要收费吗").topic == "census_fee"
+
+
+def test_store_picks_up_a_new_not_covered_question(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(DEFAULT_CONTENT_DIR, content)
+    store = FaqStore(content, check_interval=0)
+    question = "普查员证件丢了去哪补办"
+    before = store.search(question).score
+    target = content / "not_covered.yaml"
+    target.write_text(target.read_text("utf-8") + "  - 普查员证件丢了怎么补办\n", "utf-8")
+    st_ = target.stat()
+    os.utime(target, ns=(st_.st_atime_ns, st_.st_mtime_ns + 1_000_000_000))
+    after = store.search(question)
+    assert after.topic is None and after.score < before

