@@ -33,3 +33,6 @@ if [ "$want_browser" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# Embed the FAQ content once (about a minute on a fresh machine; cached in ~/.cache/censusbot),
+# so the first start of the bot or the demo does not wait for it.
+.venv/bin/python -c "from faq.loader import FaqStore; FaqStore()" >/dev/null
