@@ -289,6 +289,15 @@ def test_no_two_template_lines_run_together(monkeypatch: pytest.MonkeyPatch, tem
     assert list(_joins(marked)) == [], f"{template} ({variant}, {locale}): lines run together"
 
 
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("template", "variant", "context"), CASES,
+                         ids=[f"{t}:{v}" for t, v, _ in CASES])
+def test_no_two_blank_lines_in_a_row(template: str, variant: str, context: dict[str, Any],
+                                     locale: str) -> None:
+    text = _render(template, locale, context)
+    assert "\n\n\n" not in text, f"{template} ({variant}, {locale}): two blank lines in a row"
+
+
 def test_every_template_is_rendered() -> None:
     names = {p.relative_to(TEMPLATES).as_posix() for p in Path(TEMPLATES).rglob("*.j2")}
     covered = {t for t, _, _ in CASES} | {"verify/_card.html.j2"}  # included by genuine
