@@ -37,6 +37,7 @@ from bot.delivery.split import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, spli
 from bot.i18n import Catalogs
 from bot.i18n.catalogs import DEFAULT_LOCALE, pick_locale
 from bot.rendering import render
+from bot.services.verification import ROLE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,8 @@ async def _tell_office_unreachable(session: AsyncSession, *, user: ChatUser, now
     for head, roles in sorted(heads.items()):
         text = render_notice("notices/unreachable.html.j2", locales[head],
                              name=user.first_name or str(user.id), user_id=user.id,
-                             username=user.username, roles=sorted(roles))
+                             username=user.username,
+                             roles=[ROLE_LABELS.get(r, r) for r in sorted(roles)])
         if await enqueue(session, now=now, chat_id=head, kind="unreachable", text=text,
                          dedup_key=f"unreachable:{user.id}:{head}:{day}"):
             queued += 1

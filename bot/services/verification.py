@@ -60,6 +60,7 @@ ROLE_LABELS = {
     "office_head": N_("Census office head"),
     "leader": N_("Leadership"),
     "qa_desk": N_("Q&A desk"),
+    "admin": N_("Administrator"),
 }
 RESULT_LABELS = {
     GENUINE: N_("genuine"),
