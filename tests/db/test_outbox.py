@@ -241,3 +241,33 @@ async def test_batched_claims_after_a_crash_resend_or_drop_only_rows_in_doubt(
     for chat in range(100, 100 + chats):  # each recipient's order kept across the restart
         seen = [int(t[1:]) for c, t in sent if c == chat]
         assert seen == sorted(seen)
+
+
+async def test_settle_and_claim_records_outcomes_and_claims_pending_rows_in_one_go(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    now = at("2018-10-08 10:00")
+    async with sessionmaker() as s:
+        for chat in (1, 2, 3, 4):
+            await outbox.enqueue(s, now=now, chat_id=chat, kind="n", text=f"m{chat}")
+        await s.commit()
+        ids = list((await s.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id))).all())
+    async with sessionmaker() as s:
+        assert await outbox.settle_and_claim(s, settled=[], claim_ids=ids[:3], holder="me",
+                                             now=now) == ids[:3]
+    later = now + timedelta(seconds=5)
+    async with sessionmaker() as s:
+        claimed = await outbox.settle_and_claim(s, settled=[
+            outbox.Settled(ids[0], OUTBOX_SENT, later, message_id=77),
+            outbox.Settled(ids[1], OUTBOX_PENDING, later, error="Too Many Requests", code=429,
+                           count_attempt=False),
+            outbox.Settled(ids[2], OUTBOX_PENDING, now, count_attempt=False),  # given back unsent
+        ], claim_ids=[ids[0], ids[3]], holder="me", now=later)
+    assert claimed == [ids[3]]  # ids[0] is no longer pending
+    async with sessionmaker() as s:
+        rows = {r.id: r for r in (await s.scalars(select(OutboxMessage))).all()}
+    sent, retry, back, new = (rows[i] for i in ids)
+    assert (sent.state, sent.telegram_message_id, sent.sent_at) == (OUTBOX_SENT, 77, later)
+    assert (retry.state, retry.attempts, retry.error_code, retry.not_before) == (
+        OUTBOX_PENDING, 0, 429, later)
+    assert (back.state, back.attempts, back.last_error) == (OUTBOX_PENDING, 0, None)
+    assert (new.state, new.claimed_by, new.attempts) == (OUTBOX_SENDING, "me", 1)
