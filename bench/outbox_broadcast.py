@@ -69,6 +69,9 @@ def report(args: argparse.Namespace, emu: Emulator, sender: OutboxSender, elapse
           f"delivered {rate(delivered, elapsed)}  [% of the limit]")
     print(f"rate outside 429 pauses calls {rate(len(calls), active)}, "
           f"delivered {rate(delivered, active)}")
+    if paused >= sender.limiter.window:
+        print("  (a pause of a window or more empties the window, so the first second after it "
+              "may carry a full window: over 100 % here is not over the limit)")
     print(f"busiest 1 s window      calls received {busiest_second([r.received for r in calls])}, "
           f"answered {busiest_second([r.at for r in calls])}, delivered "
           f"{busiest_second([r.at for r in emu.sent_log])} (limit {limit:g}; emulator's clock)")
