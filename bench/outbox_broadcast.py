@@ -25,11 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.outbox import OutboxMessage
 from bot.delivery.sender import OutboxSender, SenderConfig
 from bot.delivery.telegram import TelegramTransport
 from bot.emulator import Emulator
@@ -88,6 +89,11 @@ async def main(args: argparse.Namespace) -> None:
     engine = create_engine(url)
     await migrate.upgrade(engine)
     sm = create_sessionmaker(engine)
+    async with sm() as s:
+        if await s.scalar(select(func.count(OutboxMessage.id))):
+            await engine.dispose()
+            await emu.stop()
+            raise SystemExit(f"{url}: the outbox is not empty; give the bench a fresh database")
     for uid in range(1, args.chats + 1):
         emu.user(1_000_000 + uid)
     now = utc_now()

@@ -76,10 +76,6 @@ class RateLimiter:
             self._open.discard(token)
             self._answered.append(self.mono())
 
-    def in_flight(self) -> int:
-        """Sends started and not yet answered."""
-        return len(self._open)
-
     def chat_wait(self, chat_id: int, is_group: bool) -> float:
         """Seconds until `chat_id` may receive again (0 = now)."""
         now = self.mono()
