@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -9,9 +10,16 @@ from collections.abc import Callable
 class RateLimiter:
     """Decides when the next send may start; every time is from an injected monotonic clock.
 
-    Overall: sends start at least 1/rate seconds apart, so no one-second window holds more than
-    `rate` sends. One chat: `per_chat_interval` between sends. One group: at most
-    `group_per_minute` in any 60 seconds. A 429 pauses everything until its retry_after ends.
+    Overall: a sliding window. Telegram receives a request at some moment between our starting
+    it and our seeing its answer, so a send occupies the window from its start until one window
+    length after its answer: a new send may start only while fewer than `capacity` sends are in
+    flight or answered within the last `window` seconds. Then no window of that length can hold
+    more than `capacity` arrivals at Telegram, however the network and event loop delay them —
+    and no window holds more than `capacity` starts either. `capacity` is the whole number of
+    sends the configured rate allows per second (the window stretches when the rate is below 1).
+
+    One chat: `per_chat_interval` between sends. One group: at most `group_per_minute` in any 60
+    seconds. A 429 pauses everything until its retry_after ends.
     """
 
     def __init__(self, rate_per_second: float, per_chat_interval: float, group_per_minute: int,
@@ -19,13 +27,16 @@ class RateLimiter:
         """Set the limits."""
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive")
-        self.interval = 1.0 / rate_per_second
+        self.window = max(1.0, 1.0 / rate_per_second)
+        self.capacity = max(1, math.floor(rate_per_second * self.window + 1e-9))
         self.per_chat_interval = per_chat_interval
         self.group_per_minute = group_per_minute
         self.mono = mono
-        self.next_slot = 0.0
         self.paused_until = 0.0
         self.paused_total = 0.0
+        self._open: set[int] = set()  # tokens of sends started and not yet answered
+        self._answered: deque[float] = deque()  # answer times, oldest first
+        self._token = 0
         self._last: dict[int, float] = {}
         self._groups: dict[int, deque[float]] = {}
 
@@ -37,14 +48,33 @@ class RateLimiter:
             self.paused_total += until - max(now, self.paused_until)
             self.paused_until = until
 
-    def global_wait(self) -> float:
-        """Seconds until the next send may start overall (0 = now)."""
-        return max(0.0, max(self.paused_until, self.next_slot) - self.mono())
+    def _occupied(self, now: float) -> int:
+        while self._answered and self._answered[0] <= now - self.window:
+            self._answered.popleft()
+        return len(self._open) + len(self._answered)
 
-    def take_slot(self) -> None:
-        """Use the overall slot now (call when global_wait() is 0)."""
+    def global_wait(self) -> float:
+        """Seconds until the next send may start overall (0 = now; inf = when one is answered)."""
         now = self.mono()
-        self.next_slot = max(self.next_slot, now) + self.interval
+        wait = max(0.0, self.paused_until - now)
+        if self._occupied(now) < self.capacity:
+            return wait
+        full = len(self._open) + len(self._answered) - self.capacity + 1  # answers to age out
+        if full > len(self._answered):
+            return math.inf  # the window is all sends in flight: wait for an answer
+        return max(wait, self._answered[full - 1] + self.window - now)
+
+    def start(self) -> int:
+        """Take a place in the window for a send starting now; returns its token for `done`."""
+        self._token += 1
+        self._open.add(self._token)
+        return self._token
+
+    def done(self, token: int) -> None:
+        """The send `token` was answered (or failed) now: it keeps its place one window more."""
+        if token in self._open:
+            self._open.discard(token)
+            self._answered.append(self.mono())
 
     def chat_wait(self, chat_id: int, is_group: bool) -> float:
         """Seconds until `chat_id` may receive again (0 = now)."""

@@ -1,17 +1,22 @@
 """The outbox sender: claims rows, paces them within Telegram's limits, records the outcome.
 
-Exactly one sender works at a time (a lease). Per row: `sending` is committed before the API
-call and `sent` immediately after it, so after a crash only rows still `sending` are in doubt;
-they are re-sent flagged `duplicate_risk` (policy "resend", the default) or failed ("drop").
-At most `concurrency` rows can be in doubt. Rows of one chat go out in order, one at a time.
+Exactly one sender works at a time (a lease). A row is committed `sending` before its API call;
+its outcome (`sent`, a retry, `failed`) is committed after the call, together with the outcomes
+of the other rows answered meanwhile and the claims of the next rows (one transaction per turn,
+not two per row). So after a crash only rows still `sending` are in doubt; they are re-sent
+flagged `duplicate_risk` (policy "resend", the default) or failed ("drop"). A row holds one of
+the `concurrency` slots from its claim until its outcome is committed, so at most `concurrency`
+rows can be in doubt. Rows of one chat go out in order, one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db.models.outbox import OUTBOX_PENDING, OutboxMessage
+from bot.db.models.outbox import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT, OutboxMessage
 from bot.delivery.lease import DbLease, LeaseLock, holder_id
 from bot.delivery.limits import RateLimiter
 from bot.delivery.transport import Permanent, RetryAfter, Transient, Transport, Unreachable
@@ -33,6 +38,7 @@ from bot.util.clock import utc_now
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "outbox-sender"
+UNCLAIM_AFTER = 1.0  # a 429 pause longer than this gives claimed, unsent rows back to the queue
 
 
 @dataclass
@@ -114,8 +120,10 @@ class OutboxSender:
         self.limiter = RateLimiter(cfg.rate_per_second, cfg.per_chat_interval,
                                    cfg.group_per_minute, mono)
         self.stats = SenderStats()
-        self._slots = asyncio.Semaphore(cfg.concurrency)
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat -> its send under way
+        self._held: dict[int, int] = {}  # row -> chat: claimed, outcome not yet committed
+        self._settled: list[queue.Settled] = []  # answered rows waiting for the next commit
+        self._commit_lock = asyncio.Lock()
         self._holding = False
         self._lease_checked = -1e18
         self._stopping = asyncio.Event()
@@ -148,6 +156,13 @@ class OutboxSender:
                                                   policy=self.config.on_interrupted)
         self.stats.recovered += len(ids)
 
+    async def _keep_lease(self) -> bool:
+        """Renew the lease when due during a long pass; False once it is lost."""
+        if self.lease is not None and self.mono() - self._lease_checked >= \
+                self.config.lease_ttl / 3:
+            return await self._hold_lease()
+        return self._holding
+
     # ------------------------------------------------------------------ one pass
     async def _apply_quiet_hours(self, now: datetime) -> None:
         cfg = self.config
@@ -160,100 +175,172 @@ class OutboxSender:
             if moved:
                 log.info("quiet hours: %d notice(s) wait until %s", moved, until.isoformat())
 
+    def _busy_chats(self) -> set[int]:
+        """Chats with a row claimed and not yet recorded (in flight or waiting to be)."""
+        return set(self._held.values()) | set(self._in_flight)
+
+    def _free_slots(self) -> int:
+        """Rows that may be claimed now: the next commit frees the slots of settled rows."""
+        return self.config.concurrency - len(self._held) + len(self._settled)
+
     async def run_pass(self) -> int:
-        """Dispatch the rows that may go now; returns how many were started."""
+        """Dispatch the rows that may go now; returns how many were started.
+
+        Each turn claims a few rows in the transaction that records the rows finished since the
+        last one, then starts them as the limiter allows.
+        """
         now = self.clock()
         await self._apply_quiet_hours(now)
-        exclude = set(self._in_flight) | self.limiter.cooling()
+        exclude = self._busy_chats() | self.limiter.cooling()
         async with self.sessionmaker() as session:
             heads = await queue.due_heads(session, now=now, limit=self.config.batch,
                                           exclude_chats=exclude)
+        todo = deque(heads)
         started = 0
-        for row in heads:
-            if self._stopping.is_set() or not self._holding:
+        while todo and not self._stopping.is_set() and await self._keep_lease():
+            if not await self._wait_slot() or not await self._wait_turn():
                 break
-            if row.chat_id in self._in_flight:
-                continue
-            if self.limiter.chat_wait(row.chat_id, row.is_group) > 0:
-                continue
-            await self._slots.acquire()
-            await self._wait_turn()  # after the slot: a 429 that just came back pauses us too
-            if self._stopping.is_set() or self.limiter.chat_wait(row.chat_id, row.is_group) > 0:
-                self._slots.release()
-                if self._stopping.is_set():
-                    break
-                continue
-            self.limiter.take_slot()
-            self.limiter.record(row.chat_id, row.is_group)
-            task = asyncio.create_task(self._deliver(row))
-            self._in_flight[row.chat_id] = task
-            started += 1
+            room = min(self._free_slots(), self.limiter.capacity)
+            busy = self._busy_chats()
+            pick: list[OutboxMessage] = []
+            while todo and len(pick) < room:
+                row = todo.popleft()
+                if row.chat_id in busy or self.limiter.chat_wait(row.chat_id, row.is_group) > 0:
+                    continue
+                pick.append(row)
+                busy.add(row.chat_id)
+            if not pick:
+                break
+            claimed = set(await self._commit([row.id for row in pick]))
+            rows = [row for row in pick if row.id in claimed]
+            for row in rows:
+                self._held[row.id] = row.chat_id
+            started += await self._start(rows)
         return started
 
-    async def _wait_turn(self) -> None:
-        while True:
+    async def _start(self, rows: list[OutboxMessage]) -> int:
+        """Start the claimed rows in turn; give back those a stop or a long 429 pause holds up."""
+        for n, row in enumerate(rows):
+            wait = self.limiter.global_wait()
+            if self._stopping.is_set() or (UNCLAIM_AFTER < wait < math.inf) \
+                    or not await self._wait_turn():
+                await self._unclaim(rows[n:])
+                return n
+            token = self.limiter.start()
+            self.limiter.record(row.chat_id, row.is_group)
+            self._in_flight[row.chat_id] = asyncio.create_task(self._deliver(row, token))
+        return len(rows)
+
+    async def _unclaim(self, rows: list[OutboxMessage]) -> None:
+        """Put claimed rows that were never sent back in the queue, as they were."""
+        self._settled.extend(
+            queue.Settled(row.id, OUTBOX_PENDING, row.not_before, count_attempt=False)
+            for row in rows)
+        await self._commit([])
+
+    async def _commit(self, claim_ids: list[int]) -> list[int]:
+        """Record the settled rows and claim `claim_ids`, in one transaction; frees their slots."""
+        async with self._commit_lock:
+            settled = list(self._settled)
+            if not settled and not claim_ids:
+                return []
+            async with self.sessionmaker() as session:
+                claimed = await queue.settle_and_claim(session, settled=settled,
+                                                       claim_ids=claim_ids, holder=self.holder,
+                                                       now=self.clock())
+            del self._settled[:len(settled)]  # rows settled meanwhile wait for the next commit
+            for item in settled:
+                self._held.pop(item.row_id, None)
+            return claimed
+
+    async def _wait_slot(self) -> bool:
+        """Wait until a row may be claimed (a send slot is free or freed by the next commit)."""
+        while self._free_slots() <= 0:
+            if self._stopping.is_set():
+                return False
+            await self._wait_answer()
+        return not self._stopping.is_set()
+
+    async def _wait_turn(self) -> bool:
+        """Wait until the window and any 429 pause let a send start now; False when stopping."""
+        while not self._stopping.is_set():
             wait = self.limiter.global_wait()
             if wait <= 0:
-                return
-            await self.sleep(wait)
+                return True
+            if wait == math.inf:  # every place in the window is a send in flight
+                await self._wait_answer()
+            else:
+                await self.sleep(wait)
+        return False
 
-    async def _deliver(self, row: OutboxMessage) -> None:
+    async def _wait_answer(self) -> None:
+        """Wait until some send in flight is answered (or a short while)."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=self.config.idle_poll,
+                               return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await self.sleep(0.01)
+
+    async def _deliver(self, row: OutboxMessage, token: int) -> None:
         try:
-            await self._deliver_one(row)
+            outcome = await self._send(row, token)
         except Exception:  # the row stays 'sending' and is recovered by the next holder
             log.exception("outbox row %s: unexpected error", row.id)
+            outcome = None
         finally:
+            self.limiter.done(token)  # no-op when _send already closed it
             self._in_flight.pop(row.chat_id, None)
-            self._slots.release()
+        if outcome is None:
+            self._held.pop(row.id, None)
+        else:
+            self._settled.append(outcome)
 
-    async def _deliver_one(self, row: OutboxMessage) -> None:
-        async with self.sessionmaker() as session:
-            if not await queue.claim(session, row_id=row.id, holder=self.holder,
-                                     now=self.clock()):
-                return
-            attempts = row.attempts + 1
+    async def _send(self, row: OutboxMessage, token: int) -> queue.Settled | None:
+        """One API call; the outcome to record, or None when it was recorded here already."""
+        attempts = row.attempts + 1
+        try:
             try:
                 sent = await self.transport.send(row.method, row.chat_id, dict(row.payload))
-            except RetryAfter as exc:
-                self.limiter.pause(exc.retry_after)
-                self.stats.rate_limited += 1
-                log.warning("429: pausing all sending for %.1fs", exc.retry_after)
-                await queue.mark_retry(session, row_id=row.id, not_before=self.clock(),
-                                       error=exc.description, code=429, count_attempt=False)
-            except Unreachable as exc:
-                self.stats.unreachable += 1
+            finally:
+                self.limiter.done(token)
+        except RetryAfter as exc:
+            self.limiter.pause(exc.retry_after)
+            self.stats.rate_limited += 1
+            log.warning("429: pausing all sending for %.1fs", exc.retry_after)
+            return queue.Settled(row.id, OUTBOX_PENDING, self.clock(), error=exc.description,
+                                 code=429, count_attempt=False)
+        except Unreachable as exc:
+            self.stats.unreachable += 1
+            async with self.sessionmaker() as session:
                 await queue.mark_unreachable(session, row_id=row.id, chat_id=row.chat_id,
                                              now=self.clock(), error=exc.description,
                                              code=exc.code or 403, tz=self.config.tz)
-            except Permanent as exc:
-                self.stats.failed += 1
-                log.warning("outbox row %s refused: %s", row.id, exc.description)
-                await queue.mark_failed(session, row_id=row.id, now=self.clock(),
-                                        error=exc.description, code=exc.code)
-            except Transient as exc:
-                await self._retry_or_fail(session, row, attempts, exc.description, exc.code)
-            except Exception as exc:  # an error the transport did not sort: retry, bounded
-                log.exception("outbox row %s: unexpected send error", row.id)
-                await self._retry_or_fail(session, row, attempts, repr(exc)[:300], None)
-            else:
-                await queue.mark_sent(session, row_id=row.id, now=self.clock(),
-                                      message_id=sent.message_id)
-                self.stats.sent += 1
+            return None
+        except Permanent as exc:
+            self.stats.failed += 1
+            log.warning("outbox row %s refused: %s", row.id, exc.description)
+            return queue.Settled(row.id, OUTBOX_FAILED, self.clock(), error=exc.description,
+                                 code=exc.code)
+        except Transient as exc:
+            return self._retry_or_fail(row, attempts, exc.description, exc.code)
+        except Exception as exc:  # an error the transport did not sort: retry, bounded
+            log.exception("outbox row %s: unexpected send error", row.id)
+            return self._retry_or_fail(row, attempts, repr(exc)[:300], None)
+        self.stats.sent += 1
+        return queue.Settled(row.id, OUTBOX_SENT, self.clock(), message_id=sent.message_id)
 
-    async def _retry_or_fail(self, session: AsyncSession, row: OutboxMessage, attempts: int,
-                             error: str, code: int | None) -> None:
+    def _retry_or_fail(self, row: OutboxMessage, attempts: int, error: str,
+                       code: int | None) -> queue.Settled:
         cfg = self.config
         if attempts >= cfg.max_attempts:
             self.stats.failed += 1
             log.warning("outbox row %s failed after %d attempts: %s", row.id, attempts, error)
-            await queue.mark_failed(session, row_id=row.id, now=self.clock(),
-                                    error=f"after {attempts} attempts: {error}", code=code)
-            return
+            return queue.Settled(row.id, OUTBOX_FAILED, self.clock(),
+                                 error=f"after {attempts} attempts: {error}", code=code)
         self.stats.retried += 1
         delay = self.backoff(attempts)
-        await queue.mark_retry(session, row_id=row.id,
-                               not_before=self.clock() + timedelta(seconds=delay),
-                               error=error, code=code)
+        return queue.Settled(row.id, OUTBOX_PENDING,
+                             self.clock() + timedelta(seconds=delay), error=error, code=code)
 
     def backoff(self, attempts: int) -> float:
         """Delay before retry number `attempts`: exponential, capped, with ±50% jitter."""
@@ -263,12 +350,15 @@ class OutboxSender:
 
     # ------------------------------------------------------------------ loops
     async def _wait_in_flight(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Let the sends under way finish, then record how they ended."""
         tasks = list(self._in_flight.values())
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        await self._commit([])
 
     async def _idle_wait(self) -> None:
         """Sleep until something may be sendable: a row finishing, due, or a chat cooling off."""
+        await self._commit([])  # record what finished: its chat's next row may be due
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=self.config.idle_poll,
                                return_when=asyncio.FIRST_COMPLETED)
@@ -280,7 +370,7 @@ class OutboxSender:
             wait = min(wait, max(0.0, (due - self.clock()).total_seconds()))
         if self.limiter.cooling():
             wait = min(wait, self.config.per_chat_interval / 4)
-        wait = max(wait, self.limiter.global_wait(), 0.01)
+        wait = max(wait, min(self.limiter.global_wait(), self.config.idle_poll), 0.01)
         await self.sleep(min(wait, self.config.idle_poll))  # the injected clock's sleep
 
     async def due_count(self) -> int:
@@ -300,6 +390,7 @@ class OutboxSender:
                     return False
                 n = await self.run_pass()
                 if n == 0:
+                    await self._commit([])
                     if not self._in_flight and await self.due_count() == 0:
                         return True
                     await self._idle_wait()
@@ -345,7 +436,10 @@ class OutboxSender:
             except TimeoutError:
                 self._task.cancel()
             self._task = None
-        await self._wait_in_flight(timeout=30)
+        try:
+            await self._wait_in_flight(timeout=30)
+        except Exception:  # the database is gone: those rows stay 'sending', in doubt
+            log.exception("outbox: could not record the last outcomes")
         if self.lease is not None and self._holding:
             await self.lease.release()
             self._holding = False

@@ -18,12 +18,13 @@ class SentRecord(NamedTuple):
 
 
 class RequestRecord(NamedTuple):
-    """One Bot API request as answered by the emulator."""
+    """One Bot API request as answered by the emulator (`at`), received at `received`."""
 
     method: str
     status: int
     at: float
     chat_id: int | None
+    received: float = 0.0
 
 
 @dataclass

@@ -42,6 +42,7 @@ async def _drop(request: web.Request) -> web.StreamResponse:
 
 async def handle_bot_api(request: web.Request) -> web.StreamResponse:
     """Dispatch one Bot API request and answer like Telegram."""
+    received = time.monotonic()
     emu = request.app[EMULATOR_KEY]
     token, name = request.match_info["token"], request.match_info["method"]
     chat_id: int | None = None
@@ -55,7 +56,8 @@ async def handle_bot_api(request: web.Request) -> web.StreamResponse:
             chat_id = _chat_of(params)
             fault = emu.faults.check(name, chat_id)
             if isinstance(fault, DropConnection):
-                emu.request_log.append(RequestRecord(name, 0, time.monotonic(), chat_id))
+                emu.request_log.append(RequestRecord(name, 0, time.monotonic(), chat_id,
+                                                     received))
                 return await _drop(request)
             if fault is not None:
                 raise fault
@@ -63,7 +65,7 @@ async def handle_bot_api(request: web.Request) -> web.StreamResponse:
             status, body = 200, {"ok": True, "result": result}
         except ApiError as err:
             status, body = err.code, err.payload()
-    emu.request_log.append(RequestRecord(name, status, time.monotonic(), chat_id))
+    emu.request_log.append(RequestRecord(name, status, time.monotonic(), chat_id, received))
     if status != 200:
         log.debug("%s -> %s %s", name, status, body.get("description"))
     return _json(status, body)

@@ -1,14 +1,18 @@
 """The outbox: enqueue notices (in the caller's transaction) and the sender's queue operations.
 
-Delivery protocol, one row at a time: `claim` commits state `sending` (with the holder) before
-the API call; `mark_sent` commits `sent` right after it. Rows of one chat go out in id order:
-only a chat's lowest active row (pending or sending) is ever handed to the sender.
+Delivery protocol: a row is committed `sending` (with the holder) before its API call, and its
+outcome (`sent`, back to `pending`, `failed`) is committed after it. The sender does both in one
+transaction per turn (`settle_and_claim`): the outcomes of the rows that finished since the last
+turn and the claims of the next few rows; `claim` and `mark_sent` do the same one row at a time.
+Rows of one chat go out in id order: only a chat's lowest active row (pending or sending) is
+ever handed to the sender.
 
 After a crash, rows still `sending` are the only ambiguity (the call may or may not have reached
 Telegram, which has no idempotency key). `recover_interrupted` re-queues them flagged
 `duplicate_risk` (policy "resend": nothing is lost, a person may get that one notice twice) or
 fails them (policy "drop": nothing twice, that notice may be lost). At most one row per
-concurrent send slot can be in that state.
+concurrent send slot can be in that state: claimed and not yet answered, or answered and not
+yet recorded.
 """
 
 from __future__ import annotations
@@ -177,6 +181,65 @@ async def claim(session: AsyncSession, *, row_id: int, holder: str, now: datetim
     )
     await session.commit()
     return bool(getattr(result, "rowcount", 0))
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How one claimed row ended, waiting to be recorded with the sender's next transaction.
+
+    `state` is `sent` (with `message_id`), `pending` (back to the queue at `at`, as a retry) or
+    `failed`; `count_attempt` False gives back the attempt a 429 used.
+    """
+
+    row_id: int
+    state: str
+    at: datetime
+    message_id: int | None = None
+    error: str | None = None
+    code: int | None = None
+    count_attempt: bool = True
+
+
+async def settle_and_claim(session: AsyncSession, *, settled: list[Settled], claim_ids: list[int],
+                           holder: str, now: datetime) -> list[int]:
+    """One transaction: record how finished rows ended, then claim the next rows (`sending`).
+
+    The claimed rows are committed `sending` before any of their API calls; a row finished by
+    an API call stays `sending` until this commit records it, so after a crash it is among the
+    rows in doubt. Returns the ids claimed (rows no longer pending are skipped).
+    """
+    sent = [{"id": item.row_id, "state": OUTBOX_SENT, "claimed_by": None, "sent_at": item.at,
+             "telegram_message_id": item.message_id, "last_error": None}
+            for item in settled if item.state == OUTBOX_SENT]
+    if sent:  # one executemany: UPDATE ... WHERE id = ? for each row
+        await session.execute(update(OutboxMessage), sent)
+    for item in settled:
+        if item.state == OUTBOX_SENT:
+            continue
+        values: dict[str, Any] = {"state": item.state, "claimed_by": None}
+        if item.error is not None:  # None: given back unsent, the last error stays
+            values.update(last_error=item.error[:500], error_code=item.code)
+        if item.state == OUTBOX_PENDING:
+            values["not_before"] = item.at
+            if not item.count_attempt:
+                values["attempts"] = OutboxMessage.attempts - 1
+        else:
+            values["failed_at"] = item.at
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == item.row_id)
+                              .values(**values).execution_options(synchronize_session=False))
+    claimed: list[int] = []
+    if claim_ids:
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(claim_ids), OutboxMessage.state == OUTBOX_PENDING)
+            .values(state=OUTBOX_SENDING, claimed_by=holder, claimed_at=now,
+                    attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = sorted(int(i) for i in result.scalars().all())
+    await session.commit()
+    return claimed
 
 
 async def mark_sent(session: AsyncSession, *, row_id: int, now: datetime,
