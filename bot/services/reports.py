@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report, ReportDraft, ReportTarget
-from bot.services import audit
+from bot.services import audit, report_notices
 from bot.services.access import REPORTING_ROLES, Principal
 from bot.services.cadence import Assignment, Period, assignment, assignments, period_for
 from bot.services.errors import DomainError
@@ -252,6 +252,12 @@ async def submit(
                  actor_user_id=principal.user_id if principal else None, object_type="report",
                  object_id=f"{unit_code}/{phase}/{ctx.period.start.isoformat()}/v{version}",
                  unit_code=unit_code, source=source)
+    if ctx.current is not None:  # a correction: the office heads hear of it (same transaction)
+        unit = ctx.assignment.unit
+        await report_notices.tell_heads_of_correction(
+            session, report=report, before=dict(ctx.current.values), template=ctx.template,
+            unit_name={"zh": unit.name, "en": unit.name_en or unit.name},
+            actor_id=principal.user_id if principal else None, now=now)
     try:
         await session.commit()
     except IntegrityError as exc:

@@ -202,3 +202,46 @@ def test_cli_imports_targets_from_yaml_and_xlsx(tmp_path: Path,
     assert "rejected: 999999: unknown unit" in out and "1 imported, 1 rejected" in out
     (tmp_path / "bad.xlsx").write_bytes(b"nope")
     assert main(["report", "targets", str(tmp_path / "bad.xlsx")]) == 2
+
+
+async def _outbox(sm: async_sessionmaker[AsyncSession]) -> list[tuple[int, str, str]]:
+    from sqlalchemy import select
+
+    from bot.db.models.outbox import OutboxMessage
+
+    async with sm() as s:
+        rows = (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        return [(r.chat_id, r.kind, r.payload.get("text", "")) for r in rows]
+
+
+async def test_a_correction_tells_the_office_heads_what_changed(
+        zz: async_sessionmaker[AsyncSession]) -> None:
+    from bot.services.users import grant_role, set_language
+
+    async with zz() as s:
+        await grant_role(s, now=at("2018-10-01 08:00"), user_id=2, role="office_head",
+                         unit_code="410100")
+        await grant_role(s, now=at("2018-10-01 08:00"), user_id=5, role="office_head",
+                         unit_code="410100")
+        await s.commit()
+    async with zz() as s:
+        await set_language(s, user_id=2, locale="en", now=at("2018-10-01 08:00"))
+    await _submit(zz, LIAISON, "410102", "2018-10-08 10:00", FULL)
+    assert await _outbox(zz) == [], "a first submission is not news"
+    await _submit(zz, LIAISON, "410102", "2018-10-08 19:00",
+                  {**FULL, "industrial_filled": 130}, reason="")
+    notices = await _outbox(zz)
+    assert sorted(chat for chat, _k, _t in notices) == [2, 5]
+    assert {kind for _c, kind, _t in notices} == {"report_corrected"}
+    en = next(text for chat, _k, text in notices if chat == 2)
+    zh = next(text for chat, _k, text in notices if chat == 5)
+    assert "Zhongyuan" in en and "this is version 2" in en
+    assert "after the deadline" in en  # the survey table is due at 17:00
+    assert "120 → <b>130</b>" in en and en.count("→") == 1  # only the changed figure
+    assert "中原区" in zh and "第 2 版" in zh and "120 → <b>130</b>" in zh
+    # the head who corrects it himself is not told about his own correction
+    await _submit(zz, HEAD, "410102", "2018-10-08 20:00",
+                  {**FULL, "industrial_filled": 125}, reason="double count")
+    third = (await _outbox(zz))[2:]
+    assert [(chat, "version 3" in t or "第 3 版" in t, "double count" in t)
+            for chat, _k, t in third] == [(5, True, True)]
