@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any
 
 from aiogram import Router
@@ -31,6 +32,7 @@ ICONS = {"submitted": "✅", "late": "⏰", "missing": "❌", "not_due": "⏳"}
 PHASE_WORDS = {"survey": "survey", "入户": "survey", "入户调查": "survey", "listing": "listing",
                "清查": "listing", "accounting": "accounting", "核算": "accounting"}
 LIMIT = 3900
+_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
 
 def status_names(i18n: Translator) -> dict[str, str]:
@@ -141,17 +143,26 @@ async def cmd_status(message: Message, command: CommandObject, session: AsyncSes
 
 async def cmd_export(message: Message, command: CommandObject, session: AsyncSession,
                      principal: Principal | None, i18n: Translator, locale: str,
-                     now: datetime) -> None:
-    """An XLSX of the period: a sheet per phase, a row per unit, totals."""
-    root, phase, _ = await _scope(session, principal, command.args or "")
+                     settings: Settings, now: datetime) -> None:
+    """An XLSX of the period (this one, or the one containing a YYYY-MM-DD date given):
+    a sheet per phase, a row per unit, totals."""
+    root, phase, words = await _scope(session, principal, command.args or "")
     if root is None:
         await message.answer(i18n("/export is for office heads and leaders."))
+        return
+    dates = [w for w in words if _DATE_LIKE.fullmatch(w)]
+    try:
+        day = date(*(int(part) for part in dates[0].split("-"))) if dates else None
+    except ValueError:
+        await message.answer(i18n("%(word)s is not a date: write it as YYYY-MM-DD, for example "
+                                  "/export 2018-10-08.") % {"word": dates[0]})
         return
     active = {a.phase for a in await assignments(session, root_code=root.code)}
     phases = [p for p in PHASES if p in active and p in templates() and (phase in (None, p))]
     sheets = []
     for ph in phases:
-        snapshot = await progress_snapshot(session, root_code=root.code, phase=ph, now=now)
+        snapshot = await progress_snapshot(session, root_code=root.code, phase=ph, now=now,
+                                           period_end=day)
         totals = await rollup(session, root.code, snapshot)
         sheets.append(ExportSheet(get_template(ph), snapshot,
                                   next((r for r in totals if r.unit_code == root.code), None)))
@@ -160,7 +171,7 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
                              % {"unit": root.display_name(locale)})
         return
     content = build_export_xlsx(sheets, locale=locale, t=i18n, status_names=status_names(i18n))
-    local = now.astimezone(Settings().tz).date().isoformat()
+    local = (day or now.astimezone(settings.tz).date()).isoformat()
     await message.answer_document(
         BufferedInputFile(content, filename=f"progress_{root.code}_{local}.xlsx"),
         caption=i18n("Progress of %(unit)s on %(date)s.")

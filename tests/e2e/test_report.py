@@ -350,6 +350,17 @@ async def test_status_and_export_match_the_submitted_numbers(
     tmpl = get_template("survey")
     assert len(header) == 5 + sum(1 for f in tmpl.fields if f.numeric) + 2
 
+    # an earlier period by date: nobody had reported yet, so every unit is missing
+    await emu.send_text(head, "/export 2018-10-01")
+    doc = await emu.wait_for_bot_message(HEAD)
+    assert doc["document"]["file_name"] == "progress_410100_2018-10-01.xlsx"
+    wb = load_workbook(io.BytesIO(emu.file_bytes(doc["document"]["file_id"])))
+    earlier = {r[0]: r for r in wb["survey"].iter_rows(min_row=3, values_only=True)}
+    assert earlier["410102"][2] == "未报" and earlier["410102"][col] is None
+    assert earlier["410100"][col] in (0, None)
+    bad = _plain(await _quick(emu, head, "/export 2018-13-01"))
+    assert "2018-13-01 不是有效日期" in bad and "/export 2018-10-08" in bad
+
 
 async def test_report_help_lists_field_names(emu: Emulator, ready: BotApp) -> None:
     user = emu.user(id=STRANGER, first_name="X", language_code="zh-hans")
