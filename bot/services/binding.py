@@ -28,7 +28,7 @@ from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
 from bot.db.models.users import RoleGrant
 from bot.db.models.verification import GENUINE, BindingAttempt, BindingCode
-from bot.services import audit
+from bot.services import audit, staff_notices
 from bot.services import users as users_service
 from bot.services.access import OFFICE_ROLES, Principal
 from bot.services.errors import DomainError
@@ -165,6 +165,8 @@ async def _apply_bind(
         audit.record(session, now=now, action="binding.rebind", actor_user_id=user_id,
                      object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code,
                      previous_user_id=previous, via=via)
+        await staff_notices.tell_binding_moved(session, now=now, staff=staff,
+                                               previous_user_id=previous)
     staff.telegram_user_id = user_id
     staff.updated_at = now
     audit.record(session, now=now, action="binding.bind", actor_user_id=user_id,
@@ -403,6 +405,9 @@ async def set_status(
     audit.record(session, now=now, action=STATUS_ACTIONS[status],
                  actor_user_id=principal.user_id, object_type="staff", object_id=staff.staff_id,
                  unit_code=staff.unit_code, previous=previous, bound_user_id=bound)
+    if bound is not None and bound != principal.user_id:
+        await staff_notices.tell_status_changed(session, now=now, staff=staff, user_id=bound,
+                                                status=status)
     if status == "active" and bound is not None:
         await users_service.grant_role(session, now=now, user_id=bound, role=staff.role,
                                        unit_code=staff.unit_code,

@@ -13,6 +13,7 @@ from bot.db.models.staff import Staff
 from bot.db.models.verification import BindingCode
 from bot.services import binding, verification
 from bot.services import org as org_service
+from bot.services.access import Grant, Principal
 from bot.services.errors import DomainError
 from tests.conftest import ZHENGZHOU, at
 
@@ -118,3 +119,46 @@ async def test_codes_are_hashed_single_use_and_superseded(session: AsyncSession)
 ])
 def test_normalize_phone(raw: str, e164: str | None) -> None:
     assert binding.normalize_phone(raw) == e164
+
+
+async def _notices(session: AsyncSession) -> list[tuple[int, str, str]]:
+    from bot.db.models.outbox import OutboxMessage
+
+    rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    return [(r.chat_id, r.kind, r.payload.get("text", "")) for r in rows]
+
+
+async def test_the_account_moved_off_a_record_is_warned(session: AsyncSession) -> None:
+    await _seed(session)
+    policy = binding.CodePolicy()
+    head = Principal(900, "zh_CN", (Grant("office_head", "410100", "/410100/"),))
+    first, _staff = await binding.issue_code_for_office(
+        session, now=NOW, principal=head, staff_id="ZZ-410102-0001", key=KEY, policy=policy)
+    await binding.redeem_code(session, now=NOW, user_id=100, code=first, key=KEY, policy=policy)
+    assert await _notices(session) == [], "a first binding moves nobody"
+    second, _staff = await binding.issue_code_for_office(
+        session, now=NOW + timedelta(hours=1), principal=head, staff_id="ZZ-410102-0001",
+        key=KEY, policy=policy)
+    await binding.redeem_code(session, now=NOW + timedelta(hours=1), user_id=101, code=second,
+                              key=KEY, policy=policy)
+    [(chat, kind, text)] = await _notices(session)
+    assert (chat, kind) == (100, "binding_moved")
+    assert "ZZ-410102-0001" in text and "另一个 Telegram 账号" in text and "立即告知普查办" in text
+
+
+async def test_the_bound_account_hears_of_suspension_and_revocation(
+        session: AsyncSession) -> None:
+    await _seed(session)
+    staff = await session.get(Staff, "ZZ-410102-0002")
+    assert staff is not None
+    staff.telegram_user_id = 200
+    await session.commit()
+    head = Principal(900, "en", (Grant("office_head", "410100", "/410100/"),))
+    for n, state in enumerate(("suspended", "active", "revoked")):
+        await binding.set_status(session, now=NOW + timedelta(minutes=n), principal=head,
+                                 staff_id="ZZ-410102-0002", status=state)
+    notices = await _notices(session)
+    assert [(c, k) for c, k, _t in notices] == [(200, "staff_status")] * 3
+    suspended, active, revoked = (t for _c, _k, t in notices)
+    assert "已暂停" in suspended and "ZZ-410102-0002" in suspended  # the staff member's language
+    assert "已恢复" in active and "已注销" in revoked and "解除绑定" in revoked
