@@ -331,7 +331,7 @@ async def test_status_and_export_match_the_submitted_numbers(
     status = _plain(await _quick(emu, head, "/status"))
     assert "按时 1 · ⏰ 迟报 1 · ❌ 未报 14" in status
     assert "工业源 已填报: 420 / 12,616 (3.3%)" in status  # 120 + 300 against the city total
-    assert "迟报： 二七区" in status
+    assert "迟报：二七区" in status  # no space after full-width punctuation
     ranking = status.split("排名")[1]
     assert ranking.index("二七区") < ranking.index("中原区")  # 300/1011 ahead of 177/1114
 

@@ -29,7 +29,7 @@ def _unreachable(locale: str, roles: list[str]) -> str:
 def test_unreachable_names_roles_in_the_readers_language() -> None:
     assert "Roles: County liaison, Q&amp;A desk" in _unreachable("en", ["liaison", "qa_desk"])
     zh = _unreachable("zh_CN", ["liaison"])
-    assert "联络员" in zh and "liaison" not in zh
+    assert "角色：联络员" in zh and "liaison" not in zh  # no space after the colon
 
 
 def _overdue(locale: str, n: int) -> str:

@@ -1,5 +1,7 @@
 """Templates keep their lines: trim_blocks must never run two template lines together.
 
+Chinese renderings also keep to Chinese typography: no space after full-width punctuation.
+
 The environment's trim_blocks deletes the newline after a block tag that ends a line, so a
 line ending in `{% endtrans %}` or `{% endif %}` ran into the next one ("…17:00 today.About 5
 minutes left."). Here every template is rendered through a loader that puts a marker in front
@@ -10,6 +12,7 @@ output line means two template lines were joined. `+%}` keeps a newline on purpo
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -34,6 +37,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MARK = "\ue000"  # a private-use character: no template or translation contains it
 # A block (or comment) tag that ends a line, without "+" or "-": trim_blocks eats its newline.
 EATEN = re.compile(r"(?<![+\-])([%#]})\n")
+# Full-width punctuation followed by an ASCII space: Chinese typography has no such space.
+SPACED = re.compile(r"[：，。；！？、）」』》】”] ")
+TAG = re.compile(r"<[^>]*>")
 
 
 class Unit:
@@ -180,7 +186,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"unit": ERQI, "count": 3, "days": 30,
       "dates": [date(2018, 10, 7), date(2018, 10, 14)]}),
     ("notices/unreachable.html.j2", "roles",
-     {"name": "Wang", "user_id": 5001, "username": None, "roles": ["liaison"]}),
+     {"name": "Wang", "user_id": 5001, "username": None, "roles": ["County liaison"]}),
     ("notices/unreachable.html.j2", "no roles",
      {"name": "Wang", "user_id": 5001, "username": None, "roles": []}),
     ("reports/ask_field.html.j2", "error",
@@ -316,3 +322,13 @@ def test_every_template_is_rendered() -> None:
     names = {p.relative_to(TEMPLATES).as_posix() for p in Path(TEMPLATES).rglob("*.j2")}
     covered = {t for t, _, _ in CASES} | {"verify/_card.html.j2"}  # included by genuine
     assert names - covered == set()
+
+
+@pytest.mark.parametrize(("template", "variant", "context"), CASES,
+                         ids=[f"{t}:{v}" for t, v, _ in CASES])
+def test_no_space_after_full_width_punctuation(template: str, variant: str,
+                                               context: dict[str, Any]) -> None:
+    """A label and a value go through one message, so the Chinese text has no space between."""
+    text = html.unescape(TAG.sub("", _render(template, "zh_CN", context)))  # what a reader sees
+    spaced = [line for line in text.split("\n") if SPACED.search(line)]
+    assert spaced == [], f"{template} ({variant}): space after full-width punctuation"
