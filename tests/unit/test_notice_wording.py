@@ -46,3 +46,14 @@ def test_overdue_parent_counts_units_with_a_proper_plural() -> None:
     assert "2 units under Zhengzhou have still not submitted" in _overdue("en", 2)
     assert "unit(s)" not in _overdue("en", 2)
     assert "郑州市 下属 2 个单位仍未报送" in _overdue("zh_CN", 2)
+
+
+def test_reminder_says_minute_or_minutes() -> None:
+    def last_line(n: int) -> str:
+        return render_notice("notices/reminder.html.j2", "en", unit=_Unit("二七区", "Erqi"),
+                             period_end=date(2018, 10, 8),
+                             deadline=datetime(2018, 10, 8, 17, 0, tzinfo=SHANGHAI),
+                             minutes_left=n, phase="survey").splitlines()[-1]
+
+    assert last_line(1).startswith("About 1 minute left.")
+    assert last_line(30).startswith("About 30 minutes left.")
