@@ -253,10 +253,11 @@ class FaqIndex:
         return math.log(1 + (n + 0.5) / 0.5)
 
     def rank(
-        self, text: str, limit: int | None = None
+        self, text: str, limit: int | None = None, *, features: bool = True
     ) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
-        """Ranking scores of matching entries (best first, at most `limit`) and the best's
-        features (the margin is set on the best only)."""
+        """Ranking scores of matching entries (best first, at most `limit`) and, unless
+        `features` is False (ranking only: no embedding, no not-covered search), the best's
+        calibration features (the margin is set on the best only)."""
         cfg = self.config
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
         if not qtf or not self.entries:
@@ -293,6 +294,8 @@ class FaqIndex:
         if limit is not None:
             order = order[: max(limit, 2)]
         ranked = [(int(d), float(score[d])) for d in order]
+        if not features:
+            return ranked, {}
         words = [t for t in qtf if not t.startswith((BIGRAM, SYNONYM))]
         word_mass = sum(self.postings[t].idf if t in self.postings else oov for t in words)
         known = (sum(self.postings[t].idf for t in words if t in self.postings) / word_mass

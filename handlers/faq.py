@@ -232,7 +232,7 @@ async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None
     index = await asyncio.to_thread(faq.index)
     text = query.query.strip()
     if text:
-        ranked, _ = await asyncio.to_thread(index.rank, text)
+        ranked, _ = index.rank(text, features=False)  # ranking only: no embedding needed
         entries = [index.entries[d] for d, _s in ranked[:INLINE_RESULTS]]
     else:
         entries = index.entries[:INLINE_RESULTS]

@@ -125,3 +125,9 @@ def test_store_picks_up_a_new_not_covered_question(tmp_path: Path) -> None:
     os.utime(target, ns=(st_.st_atime_ns, st_.st_mtime_ns + 1_000_000_000))
     after = store.search(question)
     assert after.topic is None and after.score < before
+
+
+def test_ranking_only_gives_the_same_order_without_features(index: FaqIndex) -> None:
+    full, feats = index.rank("普查员上门要收费吗")
+    ranked, none = index.rank("普查员上门要收费吗", features=False)
+    assert ranked == full and feats and none == {}
