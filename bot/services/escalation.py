@@ -25,8 +25,8 @@ from bot.db.models.scheduling import LAG, LATE, Escalation, LateMark
 from bot.db.models.users import RoleGrant
 from bot.db.repo import users as users_repo
 from bot.db.upsert import insert_ignore
-from bot.services import outbox
 from bot.services.holidays import HolidayCalendar, load_calendar
+from bot.services.outbox import notify
 from bot.services.progress import UnitProgress, due_units, progress_snapshot
 
 log = logging.getLogger(__name__)
@@ -160,21 +160,6 @@ async def leaders_above(session: AsyncSession, unit: Unit) -> list[int]:
     rows = await session.scalars(select(RoleGrant.user_id).where(
         RoleGrant.role == "leader", RoleGrant.unit_code.in_(codes)).distinct())
     return sorted(rows.all())
-
-
-async def notify(session: AsyncSession, *, now: datetime, users: list[int], kind: str,
-                 template: str, key: str, **context: Any) -> int:
-    """Render `template` per recipient's language and enqueue once per key and recipient."""
-    if not users:
-        return 0
-    locales = await outbox.recipients_locales(session, users)
-    added = 0
-    for uid in sorted(set(users)):
-        text = outbox.render_notice(template, locales[uid], **context)
-        if await outbox.enqueue(session, now=now, chat_id=uid, kind=kind, text=text,
-                                dedup_key=f"{key}:{uid}"):
-            added += 1
-    return added
 
 
 async def _record(session: AsyncSession, p: UnitProgress, step: str, now: datetime,

@@ -387,6 +387,21 @@ def render_notice(template: str, locale: str, /, **context: Any) -> str:
     return render(template, _CATALOGS.get(locale), **context)
 
 
+async def notify(session: AsyncSession, *, now: datetime, users: list[int], kind: str,
+                 template: str, key: str, **context: Any) -> int:
+    """Render `template` per recipient's language and enqueue once per key and recipient."""
+    if not users:
+        return 0
+    locales = await recipients_locales(session, users)
+    added = 0
+    for uid in sorted(set(users)):
+        text = render_notice(template, locales[uid], **context)
+        if await enqueue(session, now=now, chat_id=uid, kind=kind, text=text,
+                         dedup_key=f"{key}:{uid}"):
+            added += 1
+    return added
+
+
 @dataclass(frozen=True)
 class OutboxStats:
     """What /outbox shows: queue, recent rate, failures, unreachable recipients."""

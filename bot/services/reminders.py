@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repo import users as users_repo
-from bot.services.escalation import EscalationSettings, due_today, notify, unit_progress
+from bot.services.escalation import EscalationSettings, due_today, unit_progress
+from bot.services.outbox import notify
 
 
 @dataclass

@@ -8,18 +8,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.models.org import Unit
 from bot.db.models.reports import Report
-from bot.services.outbox import enqueue, office_heads_for, recipients_locales, render_notice
+from bot.services.outbox import notify, office_heads_for
 from bot.services.report_templates import ReportTemplate, fmt
 
 MISSING = "—"
 
 
 def changed_fields(template: ReportTemplate, before: Mapping[str, Any],
-                   after: Mapping[str, Any], locale: str) -> list[dict[str, str]]:
-    """The template's fields whose value differs between two versions, in template order."""
+                   after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The template's fields whose value differs between two versions, in template order:
+    the field (labels in both languages) with its old and new value as people write them."""
     return [
-        {"label": f.label_for(locale), "unit": f.unit_for(locale),
+        {"field": f,
          "old": fmt(before[f.key]) if f.key in before else MISSING,
          "new": fmt(after[f.key]) if f.key in after else MISSING}
         for f in template.fields
@@ -29,29 +31,19 @@ def changed_fields(template: ReportTemplate, before: Mapping[str, Any],
 
 async def tell_heads_of_correction(
     session: AsyncSession, *, report: Report, before: Mapping[str, Any],
-    template: ReportTemplate, unit_name: dict[str, str], actor_id: int | None, now: datetime,
+    template: ReportTemplate, unit: Unit, actor_id: int | None, now: datetime,
 ) -> int:
     """Queue, in the caller's transaction, a notice of a corrected report to the office heads
     of its unit (or the nearest unit above that has any); the one who corrected it is skipped.
-    `unit_name` maps "zh"/"en" to the unit's name. Returns how many notices were queued."""
+    Returns how many notices were queued."""
     heads = [h for h in await office_heads_for(session, report.unit_code) if h != actor_id]
-    if not heads:
-        return 0
-    locales = await recipients_locales(session, heads)
-    queued = 0
-    for head in heads:
-        locale = locales[head]
-        text = render_notice(
-            "notices/report_corrected.html.j2", locale,
-            unit=unit_name["en" if locale.startswith("en") else "zh"],
-            table=template.name_for(locale), start=report.period_start.isoformat(),
-            end=report.period_end.isoformat(), version=report.version,
-            changes=changed_fields(template, before, report.values, locale),
-            reason=report.reason, late=now > report.deadline,
-        )
-        key = (f"report-corrected:{report.unit_code}/{report.phase}/"
-               f"{report.period_start.isoformat()}/v{report.version}:{head}")
-        if await enqueue(session, now=now, chat_id=head, kind="report_corrected", text=text,
-                         dedup_key=key):
-            queued += 1
-    return queued
+    return await notify(
+        session, now=now, users=heads, kind="report_corrected",
+        template="notices/report_corrected.html.j2",
+        key=(f"report-corrected:{report.unit_code}/{report.phase}/"
+             f"{report.period_start.isoformat()}/v{report.version}"),
+        unit=unit, table=template, start=report.period_start.isoformat(),
+        end=report.period_end.isoformat(), version=report.version,
+        changes=changed_fields(template, before, report.values), reason=report.reason,
+        late=now > report.deadline,
+    )

@@ -253,11 +253,10 @@ async def submit(
                  object_id=f"{unit_code}/{phase}/{ctx.period.start.isoformat()}/v{version}",
                  unit_code=unit_code, source=source)
     if ctx.current is not None:  # a correction: the office heads hear of it (same transaction)
-        unit = ctx.assignment.unit
         await report_notices.tell_heads_of_correction(
             session, report=report, before=dict(ctx.current.values), template=ctx.template,
-            unit_name={"zh": unit.name, "en": unit.name_en or unit.name},
-            actor_id=principal.user_id if principal else None, now=now)
+            unit=ctx.assignment.unit, actor_id=principal.user_id if principal else None,
+            now=now)
     try:
         await session.commit()
     except IntegrityError as exc:

@@ -30,6 +30,7 @@ from bot.i18n import Catalogs
 from bot.services.bulletin_content import BulletinData, SourceLine, UnitLine
 from bot.services.bulletin_document import Issue
 from bot.services.bulletin_document import context as bulletin_context
+from bot.services.report_templates import get_template, templates
 
 CATALOGS = Catalogs()
 LOCALES = ("zh_CN", "en")
@@ -54,6 +55,8 @@ class Unit:
 
 
 ERQI = Unit("二七区", "Erqi")
+SURVEY = get_template("survey")
+PERCENT_FIELD = next(f for t in templates().values() for f in t.fields if f.type == "percent")
 ZHENGZHOU = Unit("郑州市", "Zhengzhou")
 DEADLINE = datetime(2018, 10, 14, 17, 0, tzinfo=SHANGHAI)
 PERIOD_END = date(2018, 10, 14)
@@ -166,12 +169,12 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"parent": ZHENGZHOU, "late_units": [ERQI, Unit("中牟县", "Zhongmu")],
       "period_end": PERIOD_END, "deadline": DEADLINE}),
     ("notices/report_corrected.html.j2", "late, with reason",
-     {"unit": "二七区", "table": "入户调查进度表", "start": "2018-10-08", "end": "2018-10-14",
+     {"unit": ERQI, "table": SURVEY, "start": "2018-10-08", "end": "2018-10-14",
       "version": 2, "late": True, "reason": "漏统计",
-      "changes": [{"label": "工业企业", "unit": "家", "old": "100", "new": "120"},
-                  {"label": "完成率", "unit": "%", "old": "50", "new": "60"}]}),
+      "changes": [{"field": SURVEY.fields[0], "old": "100", "new": "120"},
+                  {"field": PERCENT_FIELD, "old": "50", "new": "60"}]}),
     ("notices/report_corrected.html.j2", "nothing changed",
-     {"unit": "二七区", "table": "入户调查进度表", "start": "2018-10-08", "end": "2018-10-14",
+     {"unit": ERQI, "table": SURVEY, "start": "2018-10-08", "end": "2018-10-14",
       "version": 3, "late": False, "reason": None, "changes": []}),
     ("notices/binding_moved.html.j2", "", {"staff_id": "ZZ-410102-0001"}),
     ("notices/staff_status.html.j2", "suspended",
