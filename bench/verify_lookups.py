@@ -121,8 +121,10 @@ async def run_census_bot(emu: Emulator, url: str, msgs: list[tuple[int, str]]) -
     """The real bot (inbox, middlewares, lookup service, audit) answering /verify."""
     values: dict[str, Any] = {
         "BOT_TOKEN": emu.token, "TELEGRAM_API_BASE": emu.base_url, "DATABASE_URL": url,
-        "CENSUSBOT_SECRET": "bench", "CENSUSBOT_POLLING_TIMEOUT": 1, "CENSUSBOT_SCHEDULER": False,
+        "CENSUSBOT_SECRET": "bench-secret-0123456789abcdef-0123456789",
+        "CENSUSBOT_POLLING_TIMEOUT": 1, "CENSUSBOT_SCHEDULER": False,
         "CENSUSBOT_LOOKUPS_PER_MINUTE": 10**9, "CENSUSBOT_LOOKUPS_PER_DAY": 10**9,
+        "CENSUSBOT_LOOKUP_OFFICE_LIMIT": 10**9,
     }
     settings = Settings(**values)
     bot = create_bot(settings)

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_BYTES = 32  # CENSUSBOT_SECRET signs badges and binding codes (HMAC-SHA256)
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
     lookup_limit_per_day: int = Field(default=100, alias="CENSUSBOT_LOOKUPS_PER_DAY")
     lookup_scan_window_minutes: int = Field(default=10, alias="CENSUSBOT_LOOKUP_SCAN_WINDOW")
     lookup_scan_threshold: int = Field(default=4, alias="CENSUSBOT_LOOKUP_SCAN_THRESHOLD")
+    # lookups of one office's IDs (one ID prefix) by all accounts together per scan window
+    lookup_office_limit: int = Field(default=30, alias="CENSUSBOT_LOOKUP_OFFICE_LIMIT")
 
     # Account binding with one-time codes.
     binding_code_ttl_hours: int = Field(default=72, alias="CENSUSBOT_BINDING_CODE_TTL_HOURS")
@@ -84,4 +87,10 @@ class Settings(BaseSettings):
         if not secret:
             raise ValueError("CENSUSBOT_SECRET is not set (it signs badge QR codes and "
                              "binding codes; use the same long random value as the bot)")
-        return secret.encode()
+        key = secret.encode()
+        if len(key) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"CENSUSBOT_SECRET is too weak: {len(key)} bytes, at least {MIN_SECRET_BYTES} "
+                "are required (anyone who guesses it can forge badges). Make one with: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return key

@@ -35,7 +35,7 @@ from bot.services.cadence import Assignment
 from bot.services.errors import DomainError
 from bot.services.quickform import parse_number, parse_quick
 from bot.services.report_templates import Field, Problem, Value, check_value, fmt, get_template
-from bot.services.report_xlsx import build_report_xlsx, read_report_xlsx
+from bot.services.report_xlsx import build_report_xlsx, read_report_upload
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40
@@ -555,7 +555,7 @@ async def on_document(message: Message, bot: Bot, session: AsyncSession, state: 
     buf = io.BytesIO()
     await bot.download(doc.file_id, destination=buf)
     try:
-        parsed = read_report_xlsx(buf.getvalue(), locale)
+        parsed = await read_report_upload(buf.getvalue(), locale)
         await _begin_values(message, session, state, principal, parsed.unit_code, parsed.phase,
                             parsed.values, parsed.problems, "xlsx", i18n, locale, settings, now)
     except DomainError as exc:

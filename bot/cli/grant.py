@@ -8,6 +8,7 @@ import sys
 from bot.cli.common import database
 from bot.config import Settings
 from bot.db.models.users import ROLES
+from bot.services import roster_grants
 from bot.services import users as users_service
 from bot.services.errors import DomainError
 from bot.util.clock import utc_now
@@ -21,7 +22,13 @@ async def _grant(args: argparse.Namespace) -> int:
                     session, now=utc_now(), user_id=args.user_id, role=args.role,
                     unit_code=args.unit)
             else:
-                changed = await users_service.grant_role(
+                # a role held through a staff record becomes explicit: it then stays when the
+                # record changes
+                changed = await roster_grants.make_manual(
+                    session, user_id=args.user_id, role=args.role, unit_code=args.unit)
+                if changed:
+                    await session.commit()
+                changed = changed or await users_service.grant_role(
                     session, now=utc_now(), user_id=args.user_id, role=args.role,
                     unit_code=args.unit)
         except DomainError as exc:

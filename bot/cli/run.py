@@ -21,6 +21,10 @@ def _check(settings: Settings, webhook: bool) -> str | None:
         return "BOT_TOKEN is not set"
     if not settings.censusbot_secret.get_secret_value():
         return "CENSUSBOT_SECRET is not set (it signs badge QR codes; use a long random value)"
+    try:
+        settings.signing_key()
+    except ValueError as exc:
+        return str(exc)
     if webhook and not (settings.webhook_url and settings.webhook_secret.get_secret_value()):
         return "webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET"
     return None

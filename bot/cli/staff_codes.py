@@ -11,6 +11,7 @@ from bot.cli.common import aware_datetime, database
 from bot.config import Settings
 from bot.services import binding
 from bot.services.errors import DomainError
+from bot.services.safe_cells import csv_row
 from bot.util.clock import utc_now
 
 
@@ -37,8 +38,8 @@ async def _codes(args: argparse.Namespace) -> int:
     writer = csv.writer(sys.stdout)
     writer.writerow(["staff_id", "name", "unit_code", "code", "expires"])
     for staff, code in issued:
-        writer.writerow([staff.staff_id, staff.name, staff.unit_code, binding.format_code(code),
-                         expires])
+        writer.writerow(csv_row([staff.staff_id, staff.name, staff.unit_code,
+                                 binding.format_code(code), expires]))
     sys.stderr.write(f"{len(issued)} codes issued for unit {args.unit} and below; earlier "
                      "unused codes of these staff no longer work\n")
     return 0

@@ -21,15 +21,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
-from bot.db.models.users import RoleGrant
 from bot.db.models.verification import GENUINE, BindingAttempt, BindingCode
-from bot.services import audit, staff_notices
-from bot.services import users as users_service
+from bot.services import audit, roster_grants, staff_notices
 from bot.services.access import OFFICE_ROLES, Principal
 from bot.services.errors import DomainError
 from bot.services.verification import find_staff, status_of
@@ -98,18 +96,11 @@ async def drop_binding_grants(
     session: AsyncSession, *, now: datetime, user_id: int, staff: Staff,
     actor_user_id: int | None,
 ) -> bool:
-    """Remove the role a binding gave (not grants made by hand); the caller commits."""
-    res = await session.execute(
-        delete(RoleGrant).where(RoleGrant.user_id == user_id, RoleGrant.role == staff.role,
-                                RoleGrant.unit_code == staff.unit_code,
-                                RoleGrant.source == "binding")
-    )
-    removed = bool(getattr(res, "rowcount", 0))
-    if removed:
-        audit.record(session, now=now, action="role.revoke", actor_user_id=actor_user_id,
-                     object_type="user", object_id=str(user_id), unit_code=staff.unit_code,
-                     role=staff.role, source="binding")
-    return removed
+    """Remove every role the record's binding gave (not grants made by hand); no commit."""
+    removed = await roster_grants.drop_record_grants(session, now=now, staff=staff,
+                                                     actor_user_id=actor_user_id)
+    await roster_grants.delete_orphans(session, user_id)
+    return removed > 0
 
 
 async def _refuse(
@@ -150,10 +141,13 @@ async def _check_bindable(
 
 async def _apply_bind(
     session: AsyncSession, *, now: datetime, user_id: int, staff: Staff, via: str,
+    issued_by: int | None = None,
 ) -> BindOutcome:
     if staff.telegram_user_id == user_id:
-        await users_service.grant_role(session, now=now, user_id=user_id, role=staff.role,
-                                       unit_code=staff.unit_code, source="binding")
+        if via == "code":
+            staff.bound_via = "code"
+        await roster_grants.sync_record_grants(session, now=now, staff=staff,
+                                               actor_user_id=user_id)
         await session.commit()
         return BindOutcome(staff, already=True)
     previous = staff.telegram_user_id
@@ -168,12 +162,14 @@ async def _apply_bind(
         await staff_notices.tell_binding_moved(session, now=now, staff=staff,
                                                previous_user_id=previous)
     staff.telegram_user_id = user_id
+    staff.bound_via = via
     staff.updated_at = now
+    extra = {"code_issued_by": issued_by if issued_by is not None else "operator"} \
+        if via == "code" else {}
     audit.record(session, now=now, action="binding.bind", actor_user_id=user_id,
-                 object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code, via=via)
-    await users_service.grant_role(session, now=now, user_id=user_id, role=staff.role,
-                                   unit_code=staff.unit_code, actor_user_id=user_id,
-                                   source="binding")
+                 object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code, via=via,
+                 role=staff.role, **extra)
+    await roster_grants.sync_record_grants(session, now=now, staff=staff, actor_user_id=user_id)
     await session.commit()
     return BindOutcome(staff, moved_from=previous)
 
@@ -210,6 +206,13 @@ async def bind_by_contact(
                                 "county census office for a binding code."))
     staff = candidates[0]
     await _check_bindable(session, now=now, user_id=user_id, staff=staff, via="contact", tz=tz)
+    if not roster_grants.binding_allows(staff.role, staff.bound_via
+                                        if staff.telegram_user_id == user_id else "contact"):
+        raise await _refuse(session, now=now, user_id=user_id, staff=staff,
+                            reason="code_required", error=DomainError(
+                                "Your role on the roster needs a one-time binding code: a "
+                                "phone number alone is not enough. Ask your census office for "
+                                "a code and send /bind CODE."))
     return await _apply_bind(session, now=now, user_id=user_id, staff=staff, via="contact")
 
 
@@ -330,7 +333,8 @@ async def redeem_code(
     row.used_at = now
     row.used_by = user_id
     session.add(BindingAttempt(user_id=user_id, at=now, success=True))
-    return await _apply_bind(session, now=now, user_id=user_id, staff=staff, via="code")
+    return await _apply_bind(session, now=now, user_id=user_id, staff=staff, via="code",
+                             issued_by=row.issued_by)
 
 
 async def unbind(session: AsyncSession, *, now: datetime, user_id: int) -> Staff:
@@ -341,6 +345,7 @@ async def unbind(session: AsyncSession, *, now: datetime, user_id: int) -> Staff
     await drop_binding_grants(session, now=now, user_id=user_id, staff=staff,
                               actor_user_id=user_id)
     staff.telegram_user_id = None
+    staff.bound_via = None
     staff.updated_at = now
     audit.record(session, now=now, action="binding.unbind", actor_user_id=user_id,
                  object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code)
@@ -391,27 +396,18 @@ async def set_status(
     staff.status = status
     staff.updated_at = now
     bound = staff.telegram_user_id
-    if status != "active" and bound is not None:
-        await drop_binding_grants(session, now=now, user_id=bound, staff=staff,
-                                  actor_user_id=principal.user_id)
     if status == "revoked":
-        staff.telegram_user_id = None
-        await session.execute(
-            update(BindingCode)
-            .where(BindingCode.staff_id == staff.staff_id, BindingCode.used_at.is_(None),
-                   BindingCode.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        await roster_grants.end_binding(session, now=now, staff=staff,
+                                        actor_user_id=principal.user_id)
+    else:
+        await roster_grants.sync_record_grants(session, now=now, staff=staff,
+                                               actor_user_id=principal.user_id)
     audit.record(session, now=now, action=STATUS_ACTIONS[status],
                  actor_user_id=principal.user_id, object_type="staff", object_id=staff.staff_id,
                  unit_code=staff.unit_code, previous=previous, bound_user_id=bound)
     if bound is not None and bound != principal.user_id:
         await staff_notices.tell_status_changed(session, now=now, staff=staff, user_id=bound,
                                                 status=status)
-    if status == "active" and bound is not None:
-        await users_service.grant_role(session, now=now, user_id=bound, role=staff.role,
-                                       unit_code=staff.unit_code,
-                                       actor_user_id=principal.user_id, source="binding")
     await session.commit()
     return staff, previous
 

@@ -16,11 +16,19 @@ from openpyxl.utils import get_column_letter
 from bot.services.errors import DomainError
 from bot.services.quickform import parse_number
 from bot.services.report_templates import N_, Problem, ReportTemplate, Value, templates
+from bot.services.safe_cells import append_row
+from bot.services.sheet_guard import (
+    REPORT_LIMITS,
+    SheetLimits,
+    check_rows,
+    parse_untrusted,
+)
 
 Gettext = Callable[[str], str]
 HEADER_KEY = "key"
 BOLD = Font(bold=True)
 FILL = PatternFill("solid", fgColor="FFF2CC")
+TARGET_LIMITS = SheetLimits(max_rows=100_000)
 
 
 def _save(wb: Workbook) -> bytes:
@@ -47,19 +55,19 @@ def build_report_xlsx(
     ws = wb.active
     assert ws is not None
     ws.title = template.phase
-    ws.append([f"{template.name_for(locale)} — {unit_name}"])
+    append_row(ws, [f"{template.name_for(locale)} — {unit_name}"])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append(["unit_code", unit_code, t("Do not change the grey cells and the key column.")])
-    ws.append(["phase", template.phase])
-    ws.append(["period", period_start.isoformat(), period_end.isoformat()])
-    ws.append([])
-    ws.append([HEADER_KEY, t("Field"), t("Unit"), t("Required"), t("Target"), t("Previous"),
+    append_row(ws, ["unit_code", unit_code, t("Do not change the grey cells and the key column.")])
+    append_row(ws, ["phase", template.phase])
+    append_row(ws, ["period", period_start.isoformat(), period_end.isoformat()])
+    append_row(ws, [])
+    append_row(ws, [HEADER_KEY, t("Field"), t("Unit"), t("Required"), t("Target"), t("Previous"),
                t("This report")])
     for cell in ws[6]:
         cell.font = BOLD
     for f in template.fields:
         target = targets.get(f.target) if f.target else None
-        ws.append([f.key, f.label_for(locale), f.unit_for(locale),
+        append_row(ws, [f.key, f.label_for(locale), f.unit_for(locale),
                    t("yes") if f.required else "", target, previous.get(f.key),
                    current.get(f.key)])
         ws.cell(row=ws.max_row, column=7).fill = FILL
@@ -86,12 +94,23 @@ def _open(data: bytes) -> Any:
                           "for the form to fill in.") from exc
 
 
-def read_report_xlsx(data: bytes, locale: str) -> XlsxReport:
-    """Read a filled-in report; DomainError when it is not our form at all."""
+def _bounded_rows(ws: Any, limits: SheetLimits) -> list[list[Any]]:
+    rows = [list(r) for r in ws.iter_rows(values_only=True, max_row=limits.max_rows + 1,
+                                          max_col=limits.max_cols)]
+    check_rows(len(rows), 0, limits)
+    return rows
+
+
+def read_report_xlsx(data: bytes, locale: str,
+                     limits: SheetLimits = REPORT_LIMITS) -> XlsxReport:
+    """Read a filled-in report; DomainError when it is not our form at all.
+
+    Uploads go through `read_report_upload` (checks first, parsing in a worker process).
+    """
     wb = _open(data)
     try:
         ws = wb.worksheets[0]
-        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        rows = _bounded_rows(ws, limits)
     finally:
         wb.close()
     meta: dict[str, Any] = {}
@@ -140,6 +159,13 @@ def read_report_xlsx(data: bytes, locale: str) -> XlsxReport:
     return out
 
 
+async def read_report_upload(data: bytes, locale: str) -> XlsxReport:
+    """An uploaded report form: size, zip and sheet checks, then parsed in a limited worker."""
+    result: XlsxReport = await parse_untrusted(read_report_xlsx, data, locale,
+                                               limits=REPORT_LIMITS)
+    return result
+
+
 @dataclass(frozen=True)
 class ExportSheet:
     """One phase of the export: the template, one row per unit, the totals row."""
@@ -164,24 +190,25 @@ def build_export_xlsx(sheets: Sequence[ExportSheet], *, locale: str, t: Gettext,
         if sheet.rows:
             r0 = sheet.rows[0]
             period = f"{r0.period_start.isoformat()} – {r0.period_end.isoformat()}"
-        ws.append([tmpl.name_for(locale), period])
+        append_row(ws, [tmpl.name_for(locale), period])
         ws["A1"].font = Font(bold=True, size=13)
         head = [t("Unit code"), t("Unit"), t("Status"), t("Submitted at"), t("Version")]
         head += [f"{f.label_for(locale)} ({f.unit_for(locale)})" if f.unit else
                  f.label_for(locale) for f in numeric]
         head += [t("Completion rate (%)"), t("Problems and needs")]
-        ws.append(head)
+        append_row(ws, head)
         for cell in ws[2]:
             cell.font = BOLD
         for p in sheet.rows:
-            ws.append([p.unit_code, p.display_name(locale), status_names.get(p.status, p.status),
-                       p.submitted_at.strftime("%Y-%m-%d %H:%M") if p.submitted_at else "",
-                       p.version or None]
+            append_row(ws, [p.unit_code, p.display_name(locale),
+                            status_names.get(p.status, p.status),
+                            p.submitted_at.strftime("%Y-%m-%d %H:%M") if p.submitted_at else "",
+                            p.version or None]
                       + [p.values.get(f.key) for f in numeric]
                       + [p.completion_rate, "; ".join(p.text.values())])
         if sheet.total is not None:
             total = sheet.total
-            ws.append([total.unit_code, t("Total"), "", "", None]
+            append_row(ws, [total.unit_code, t("Total"), "", "", None]
                       + [total.values.get(f.key) for f in numeric]
                       + [total.completion_rate, ""])
             for cell in ws[ws.max_row]:
@@ -197,7 +224,7 @@ def read_targets_xlsx(data: bytes) -> list[Any]:
 
     wb = _open(data)
     try:
-        rows = [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)]
+        rows = _bounded_rows(wb.worksheets[0], TARGET_LIMITS)
     finally:
         wb.close()
     if not rows:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models.staff import STAFF_ROLES, STAFF_STATUSES
 from bot.db.repo import staff as staff_repo
 from bot.db.repo import units as units_repo
-from bot.services import audit
+from bot.services import audit, roster_grants
 from bot.services.roster_file import N_, RawTable, RosterFileError, read_tables
 
 __all__ = [
@@ -530,6 +530,13 @@ async def import_roster(
         return result
     try:
         await staff_repo.upsert_many(session, writes)
+        # Roles bound through a record follow it: role, unit and status changes take effect
+        # for the bound account at once (and a revoked record loses its binding).
+        await roster_grants.resync_records(
+            session, now=now, actor_user_id=actor_user_id,
+            staff_ids=[o.staff_id for o in outcomes
+                       if o.outcome == "updated" and o.staff_id
+                       and {"role", "unit_code", "status"} & set(o.changed)])
         audit.record(session, now=now, action="staff.import", actor_user_id=actor_user_id,
                      object_type="roster", object_id=file_name[-128:] or None,
                      file_name=file_name, rows=len(outcomes), created=result.created,

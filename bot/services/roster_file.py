@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.services import sheet_guard
 from bot.services.errors import DomainError
 
 
@@ -130,7 +131,11 @@ def _read_csv(data: bytes) -> RawTable:
 
 
 def _xlsx_rows(ws: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+    limits = sheet_guard.ROSTER_LIMITS
+    for number, values in enumerate(ws.iter_rows(values_only=True,
+                                                 max_row=limits.max_rows + 1,
+                                                 max_col=limits.max_cols), start=1):
+        sheet_guard.check_rows(number, 0, limits)
         cells = tuple(values)
         if not _is_blank(cells):
             yield number, cells
@@ -148,6 +153,10 @@ def _read_xlsx(data: bytes) -> list[RawTable]:
         raise RosterFileError(
             N_("This ZIP file is not an Excel workbook (XLSX): send a CSV or XLSX file."))
     try:
+        sheet_guard.check_xlsx(data, sheet_guard.ROSTER_LIMITS)
+    except sheet_guard.SheetRefused as exc:
+        raise RosterFileError(exc.message, **exc.params) from exc
+    try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on damaged files
         raise RosterFileError(
@@ -158,6 +167,8 @@ def _read_xlsx(data: bytes) -> list[RawTable]:
             rows = list(_xlsx_rows(ws))
             if rows:
                 sheets.append((ws.title, rows))
+    except sheet_guard.SheetRefused as exc:
+        raise RosterFileError(exc.message, **exc.params) from exc
     except Exception as exc:
         raise RosterFileError(
             N_("Cannot open the Excel workbook: %(reason)s."), reason=str(exc)[:200]) from exc

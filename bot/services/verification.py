@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -35,12 +35,13 @@ from bot.db.models.verification import (
     StaffLookup,
 )
 from bot.db.repo import units as units_repo
-from bot.services import audit, badges
+from bot.services import audit, badges, rate_counter
 from bot.services.masking import mask_name
 
 MAX_QUERY = 80
 MAX_STAFF_ID = 64
 SCAN_ACTION = "lookup.scan_suspected"
+OFFICE_SCAN_ACTION = "lookup.office_scan_throttled"
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣－"})
 _PREFIXED_ID = re.compile(r"^[A-Z]{1,8}(?:-[A-Z0-9]{1,12}){1,4}$")
 _DIGITS_ID = re.compile(r"^\d{8,20}$")
@@ -103,6 +104,7 @@ class LookupPolicy:
     per_day: int = 100
     scan_window: timedelta = timedelta(minutes=10)
     scan_threshold: int = 4
+    office_limit: int = 30  # lookups of one office's IDs by all accounts per scan window
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
     @classmethod
@@ -110,7 +112,7 @@ class LookupPolicy:
         """The policy configured in the settings."""
         return cls(settings.lookup_limit_per_minute, settings.lookup_limit_per_day,
                    timedelta(minutes=settings.lookup_scan_window_minutes),
-                   settings.lookup_scan_threshold, settings.tz)
+                   settings.lookup_scan_threshold, settings.lookup_office_limit, settings.tz)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class Verdict:
     query: str
     lookup_id: int | None = None
     card: PublicCard | None = None
-    limit: str | None = None  # "minute" | "day" when refused
+    limit: str | None = None  # "minute" | "day" | "scan" when refused
 
 
 def _today(now: datetime, tz: ZoneInfo) -> date:
@@ -181,22 +183,57 @@ async def find_staff(session: AsyncSession, query: str) -> Staff | None:
     return staff
 
 
+def scan_prefix(query: str) -> str | None:
+    """The part of an ID shared by one office's staff (ZZ-410102-0001 -> ZZ-410102-)."""
+    m = _TRAILING_NUMBER.match(query)
+    if not m or len(m.group(2)) < 3:
+        return None
+    prefix, number = m.group(1), m.group(2)
+    if not prefix:  # digits only: all but the last four digits name the office
+        prefix, number = number[:-4], number[-4:]
+    return prefix[:80] or None
+
+
 async def _over_limit(
     session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy
 ) -> str | None:
-    minute_ago = now - timedelta(minutes=1)
-    row = (await session.execute(
-        select(func.count(StaffLookup.id),
-               func.sum(case((StaffLookup.at > minute_ago, 1), else_=0)))
-        .where(StaffLookup.user_id == user_id, StaffLookup.at > now - timedelta(days=1),
-               StaffLookup.result != REFUSED)
-    )).one()
-    day_count, minute_count = int(row[0] or 0), int(row[1] or 0)
-    if minute_count >= policy.per_minute:
-        return "minute"
-    if day_count >= policy.per_day:
-        return "day"
-    return None
+    """Count this lookup against the user's minute and day; 'minute' or 'day' when over."""
+    got = await rate_counter.bump(
+        session, f"u:{user_id}", a_window=int(now.timestamp() // 60), a_limit=policy.per_minute,
+        b_window=_today(now, policy.tz).toordinal(), b_limit=policy.per_day)
+    if got.ok:
+        return None
+    return "minute" if got.a_count >= policy.per_minute else "day"
+
+
+async def _office_scanned(
+    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy, query: str
+) -> bool:
+    """Whether the IDs of this query's office are being walked by anyone (all accounts).
+
+    Counts lookups per ID prefix in the scan window; once over `office_limit`, further
+    lookups of that office's IDs are refused until the window ends (audited once).
+    """
+    prefix = scan_prefix(query)
+    if prefix is None:
+        return False
+    seconds = max(60, int(policy.scan_window.total_seconds()))
+    window = int(now.timestamp() // seconds)
+    got = await rate_counter.bump(session, f"p:{prefix}", a_window=window,
+                                  a_limit=policy.office_limit, b_window=window,
+                                  b_limit=policy.office_limit)
+    if got.ok:
+        return False
+    since = now - policy.scan_window
+    already = await session.scalar(
+        select(AuditEntry.id).where(AuditEntry.action == OFFICE_SCAN_ACTION,
+                                    AuditEntry.object_id == prefix, AuditEntry.at > since)
+        .limit(1))
+    if not already:
+        audit.record(session, now=now, action=OFFICE_SCAN_ACTION, actor_user_id=user_id,
+                     object_type="staff_id_prefix", object_id=prefix,
+                     lookups=got.a_count, window_minutes=seconds // 60)
+    return True
 
 
 async def _flag_scanning(
@@ -250,6 +287,9 @@ async def _answer(
     query: str, staff_id: str | None, policy: LookupPolicy,
 ) -> Verdict:
     limit = await _over_limit(session, user_id, now, policy)
+    if limit is None and channel == "id" and await _office_scanned(session, user_id, now,
+                                                                   policy, query):
+        limit = "scan"
     if limit is not None:
         await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                       query=query, staff=None, result=REFUSED)

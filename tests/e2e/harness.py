@@ -46,7 +46,7 @@ def settings_for(emu: Emulator, database_url: str, **overrides: Any) -> Settings
         "BOT_TOKEN": emu.token,
         "TELEGRAM_API_BASE": emu.base_url,
         "DATABASE_URL": database_url,
-        "CENSUSBOT_SECRET": "test-secret-do-not-use",
+        "CENSUSBOT_SECRET": "test-secret-do-not-use-0123456789abcdef",
         "CENSUSBOT_POLLING_TIMEOUT": 1,
         "CENSUSBOT_SCHEDULER": False,
         # No quiet hours (start == end), whatever the test clock says: a notice goes out at once.

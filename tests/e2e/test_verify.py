@@ -256,11 +256,12 @@ async def test_rotating_the_secret_invalidates_badges(emu: Emulator, db: Any, sq
     from bot.services import badges
 
     old = badges.sign("ZZ-410102-0002", b"old-secret")
-    app = await start_bot(emu, sqlite_url, clock=clock, CENSUSBOT_SECRET="new-secret")
+    new = "new-secret-0123456789abcdef-0123456789"  # 32 bytes at least
+    app = await start_bot(emu, sqlite_url, clock=clock, CENSUSBOT_SECRET=new)
     try:
         citizen = emu.user(id=PUBLIC, first_name="Ann", language_code="en")
         assert "not a genuine census badge" in (await ask(emu, citizen, f"/start {old}"))["text"]
-        fresh = badges.sign("ZZ-410102-0002", b"new-secret")
+        fresh = badges.sign("ZZ-410102-0002", new.encode())
         assert "Genuine census staff" in (await ask(emu, citizen, f"/start {fresh}"))["text"]
     finally:
         await app.stop()

@@ -11,6 +11,8 @@ from bot.db.base import Base
 
 STAFF_ROLES = ("enumerator", "supervisor", "liaison", "office_head", "leader", "qa_desk")
 STAFF_STATUSES = ("active", "suspended", "revoked")
+# Roles a binding carries only when the account was bound with a one-time office code.
+PRIVILEGED_ROLES = frozenset({"office_head", "leader", "qa_desk", "liaison"})
 
 
 class Staff(Base):
@@ -27,5 +29,8 @@ class Staff(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="active")
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True, unique=True)
+    # How the account was bound: "contact" (shared phone) or "code" (one-time office code).
+    # Privileged roles (office_head, leader, qa_desk, liaison) hold only through "code".
+    bound_via: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -38,4 +38,7 @@ class RoleGrant(Base):
     role: Mapped[str] = mapped_column(String(32))
     unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
     source: Mapped[str] = mapped_column(String(16), default="grant")  # grant | binding
+    # The roster record a binding grant came from (None for a grant made by hand): the grant
+    # holds only while that record is bound to the user, active, and of this role and unit.
+    source_staff_id: Mapped[str | None] = mapped_column(String(64), index=True)
     granted_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -98,3 +98,22 @@ class ImpostorReport(Base):
     status: Mapped[str] = mapped_column(String(16), default=REPORT_OPEN, index=True)
     handled_by: Mapped[int | None] = mapped_column(BigInteger)
     handled_at: Mapped[datetime | None] = mapped_column()
+    urgent: Mapped[bool] = mapped_column(default=False)  # the reporter asked to wake the office
+    duplicates: Mapped[int] = mapped_column(default=0)  # later reports merged into this one
+
+
+class RateCounter(Base):
+    """A fixed-window counter (two windows per key), bumped atomically in one statement.
+
+    Keys: ``u:<user id>`` (a user's lookups per minute and per day), ``p:<id prefix>`` (lookups
+    of one office's IDs by anyone in a scan window), ``i:...`` (impostor reports).
+    """
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    a_window: Mapped[int] = mapped_column(BigInteger)
+    a_count: Mapped[int] = mapped_column()
+    b_window: Mapped[int] = mapped_column(BigInteger)
+    b_count: Mapped[int] = mapped_column()
+    ok: Mapped[bool] = mapped_column()  # whether the last bump was within both limits

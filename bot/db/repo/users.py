@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
+from bot.db.models.staff import PRIVILEGED_ROLES, Staff
 from bot.db.models.users import ChatUser, RoleGrant
+
+
+def effective_grant_clause() -> Any:
+    """SQL condition (RoleGrant outer-joined to Staff on source_staff_id): the grant counts.
+
+    A hand-made grant always counts; a binding grant counts only while its record is bound to
+    the grant's holder, active, of the grant's role and unit, and bound by code when privileged.
+    """
+    return or_(
+        RoleGrant.source != "binding",
+        and_(Staff.telegram_user_id == RoleGrant.user_id, Staff.status == "active",
+             Staff.role == RoleGrant.role, Staff.unit_code == RoleGrant.unit_code,
+             or_(Staff.role.not_in(sorted(PRIVILEGED_ROLES)), Staff.bound_via == "code")),
+    )
 
 
 async def get_user(session: AsyncSession, user_id: int) -> ChatUser | None:
@@ -17,11 +33,13 @@ async def get_user(session: AsyncSession, user_id: int) -> ChatUser | None:
 
 
 async def grants_with_paths(session: AsyncSession, user_id: int) -> Sequence[tuple[str, str, str]]:
-    """(role, unit_code, unit_path) of every grant the user holds."""
+    """(role, unit_code, unit_path) of every grant the user holds (binding grants only while
+    their staff record still says so)."""
     stmt = (
         select(RoleGrant.role, RoleGrant.unit_code, Unit.path)
         .join(Unit, Unit.code == RoleGrant.unit_code)
-        .where(RoleGrant.user_id == user_id)
+        .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
+        .where(RoleGrant.user_id == user_id, effective_grant_clause())
         .order_by(Unit.path, RoleGrant.role)
     )
     return [(r, c, p) for r, c, p in (await session.execute(stmt)).all()]
@@ -31,7 +49,9 @@ async def holders(session: AsyncSession, roles: Sequence[str], unit_code: str) -
     """User ids holding one of `roles` granted exactly on `unit_code`."""
     stmt = (
         select(RoleGrant.user_id)
-        .where(RoleGrant.role.in_(roles), RoleGrant.unit_code == unit_code)
+        .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
+        .where(RoleGrant.role.in_(roles), RoleGrant.unit_code == unit_code,
+               effective_grant_clause())
         .distinct()
         .order_by(RoleGrant.user_id)
     )
