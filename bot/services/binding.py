@@ -143,9 +143,15 @@ async def _apply_bind(
     session: AsyncSession, *, now: datetime, user_id: int, staff: Staff, via: str,
     issued_by: int | None = None,
 ) -> BindOutcome:
+    extra = {"code_issued_by": issued_by if issued_by is not None else "operator"} \
+        if via == "code" else {}
     if staff.telegram_user_id == user_id:
-        if via == "code":
+        if via == "code":  # an office code confirms a binding made by contact
             staff.bound_via = "code"
+            audit.record(session, now=now, action="binding.bind", actor_user_id=user_id,
+                         object_type="staff", object_id=staff.staff_id,
+                         unit_code=staff.unit_code, via=via, role=staff.role, already=True,
+                         **extra)
         await roster_grants.sync_record_grants(session, now=now, staff=staff,
                                                actor_user_id=user_id)
         await session.commit()
@@ -164,8 +170,6 @@ async def _apply_bind(
     staff.telegram_user_id = user_id
     staff.bound_via = via
     staff.updated_at = now
-    extra = {"code_issued_by": issued_by if issued_by is not None else "operator"} \
-        if via == "code" else {}
     audit.record(session, now=now, action="binding.bind", actor_user_id=user_id,
                  object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code, via=via,
                  role=staff.role, **extra)
