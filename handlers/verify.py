@@ -26,6 +26,7 @@ ORDER = 40
 COMMANDS = (CommandInfo("verify", N_("Check that a census worker is genuine"), args="ID"),)
 REPORT_PREFIX = "vrep:"
 FLOW_SKIP, FLOW_DONE, FLOW_CANCEL = "vflow:skip", "vflow:done", "vflow:cancel"
+FLOW_URGENT = "vflow:urgent"
 
 
 class ReportFlow(StatesGroup):
@@ -148,7 +149,11 @@ async def _ask_location(message: Message, state: FSMContext, i18n: Translator) -
     await message.answer(
         i18n("Send the location where it happened (📎 → Location), or press Done to send the "
              "report now."),
-        reply_markup=_flow_keyboard(i18n, (i18n("Done"), FLOW_DONE), (i18n("Cancel"), FLOW_CANCEL)))
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[
+            [InlineKeyboardButton(text=i18n("Done"), callback_data=FLOW_DONE),
+             InlineKeyboardButton(text=i18n("Cancel"), callback_data=FLOW_CANCEL)],
+            [InlineKeyboardButton(text=i18n("🚨 Urgent: it is happening now"),
+                                  callback_data=FLOW_URGENT)]]))
 
 
 async def on_report_photo(message: Message, state: FSMContext, i18n: Translator) -> None:
@@ -167,7 +172,8 @@ async def on_report_skip(callback: CallbackQuery, state: FSMContext, i18n: Trans
 
 async def _submit(message: Message, user_id: int, state: FSMContext, session: AsyncSession,
                   now: datetime, catalogs: Catalogs, settings: Settings, i18n: Translator,
-                  latitude: float | None = None, longitude: float | None = None) -> None:
+                  latitude: float | None = None, longitude: float | None = None,
+                  urgent: bool = False) -> None:
     data = await state.get_data()
     await state.clear()
     try:
@@ -175,16 +181,22 @@ async def _submit(message: Message, user_id: int, state: FSMContext, session: As
             session, now=now, user_id=user_id, chat_id=message.chat.id,
             lookup_id=int(data.get("lookup_id") or 0), text=str(data.get("text") or ""),
             photo_file_id=data.get("photo"), latitude=latitude, longitude=longitude,
-            catalogs=catalogs, tz=settings.tz)
+            catalogs=catalogs, tz=settings.tz, urgent=urgent)
     except DomainError as exc:
         await message.answer(escape(exc.render(i18n)))
         return
-    if filed.recipients:
+    if filed.merged:
+        text = i18n("Thank you. What you wrote was added to report #%(id)s, which the census "
+                    "office already has.") % {"id": filed.report.id}
+    elif filed.recipients:
         text = i18n("Thank you. Your report #%(id)s has been sent to the census office, which "
                     "will follow up.") % {"id": filed.report.id}
     else:
         text = i18n("Thank you. Your report #%(id)s has been recorded for the census office.") % {
             "id": filed.report.id}
+    if filed.urgent_refused:
+        text += "\n" + i18n("Only one report a day can be marked urgent, so this one reaches "
+                            "the office after their quiet hours.")
     await message.answer(text + "\n" + i18n("If you feel threatened, call the police (110)."))
 
 
@@ -206,6 +218,16 @@ async def on_report_done(callback: CallbackQuery, state: FSMContext, session: As
     if isinstance(callback.message, Message):
         await _submit(callback.message, callback.from_user.id, state, session, now, catalogs,
                       settings, i18n)
+
+
+async def on_report_urgent(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
+                           now: datetime, catalogs: Catalogs, settings: Settings,
+                           i18n: Translator) -> None:
+    """Urgent: send the report now, even during the office's quiet hours (limited)."""
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await _submit(callback.message, callback.from_user.id, state, session, now, catalogs,
+                      settings, i18n, urgent=True)
 
 
 async def on_report_cancel(callback: CallbackQuery, state: FSMContext, i18n: Translator) -> None:
@@ -241,6 +263,8 @@ def create_router() -> Router:
     router.callback_query.register(on_report_skip, F.data == FLOW_SKIP,
                                    StateFilter(ReportFlow.photo))
     router.callback_query.register(on_report_done, F.data == FLOW_DONE,
+                                   StateFilter(ReportFlow.location))
+    router.callback_query.register(on_report_urgent, F.data == FLOW_URGENT,
                                    StateFilter(ReportFlow.location))
     router.message.register(on_report_text, StateFilter(ReportFlow.text), F.text, not_command)
     router.message.register(on_report_photo, StateFilter(ReportFlow.photo), F.photo)

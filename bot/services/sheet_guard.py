@@ -76,63 +76,68 @@ def declared_size(head: bytes) -> tuple[int, int] | None:
     return (max(last_row, first_row), max(last_col, first_col))
 
 
+def N_(message: str) -> str:
+    """Mark a message id for translation (translated where it is shown)."""
+    return message
+
+
+TOO_BIG = N_("The file is %(size)s MB; at most %(limit)s MB is accepted.")
+TOO_MANY_PARTS = N_("The workbook has %(count)s parts; at most %(limit)s are accepted. Save it "
+                    "again as a plain .xlsx file.")
+UNPACKS_TOO_BIG = N_("The workbook unpacks to %(size)s MB; at most %(limit)s MB is accepted.")
+ZIP_BOMB = N_("The workbook is compressed %(ratio)s times, which only a damaged or malicious "
+              "file does; it was not opened.")
+DECLARED_TOO_BIG = N_("A sheet of the workbook declares %(rows)s rows and %(cols)s columns; at "
+                      "most %(max_rows)s rows and %(max_cols)s columns are accepted. Delete the "
+                      "empty rows and columns and save it again.")
+NOT_XLSX = N_("This file is not an Excel workbook (.xlsx). Send /report template for the form "
+              "to fill in.")
+TOO_MANY_ROWS = N_("The sheet has more than %(max_rows)s rows or %(max_cols)s columns; split it "
+                   "or delete the empty rows and columns.")
+WORKER_MESSAGES = {
+    "memory": N_("Reading this workbook needed more memory than an uploaded file may use, so "
+                 "it was refused. Save only the form as a plain .xlsx file and send it again."),
+    "time": N_("Reading this workbook took longer than an uploaded file may take, so it was "
+               "refused. Save only the form as a plain .xlsx file and send it again."),
+    "crash": N_("This workbook is damaged and cannot be read. Save it again as a plain .xlsx "
+                "file and send it again."),
+}
+
+
 def check_xlsx(data: bytes, limits: SheetLimits) -> None:
     """Refuse a workbook that is too big, a zip bomb, or declares an oversized sheet."""
     if len(data) > limits.max_bytes:
-        raise SheetRefused("The file is %(size)s MB; at most %(limit)s MB is accepted.",
-                           size=_mb(len(data)), limit=_mb(limits.max_bytes))
+        raise SheetRefused(TOO_BIG, size=_mb(len(data)), limit=_mb(limits.max_bytes))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             if len(infos) > limits.max_parts:
-                raise SheetRefused("The workbook has %(count)s parts; at most %(limit)s are "
-                                   "accepted. Save it again as a plain .xlsx file.",
-                                   count=len(infos), limit=limits.max_parts)
+                raise SheetRefused(TOO_MANY_PARTS, count=len(infos), limit=limits.max_parts)
             unpacked = sum(i.file_size for i in infos)
             if unpacked > limits.max_unpacked:
-                raise SheetRefused("The workbook unpacks to %(size)s MB; at most %(limit)s MB "
-                                   "is accepted.", size=_mb(unpacked),
+                raise SheetRefused(UNPACKS_TOO_BIG, size=_mb(unpacked),
                                    limit=_mb(limits.max_unpacked))
             for info in infos:
                 ratio = info.file_size / max(info.compress_size, 1)
                 if info.file_size > limits.ratio_floor and ratio > limits.max_ratio:
-                    raise SheetRefused("The workbook is compressed %(ratio)s times, which only "
-                                       "a damaged or malicious file does; it was not opened.",
-                                       ratio=int(ratio))
+                    raise SheetRefused(ZIP_BOMB, ratio=int(ratio))
             for info in infos:
                 if not SHEET_PART_RE.match(info.filename):
                     continue
                 with zf.open(info) as part:
                     size = declared_size(part.read(HEAD_BYTES))
                 if size and (size[0] > limits.max_rows or size[1] > limits.max_cols):
-                    raise SheetRefused(
-                        "A sheet of the workbook declares %(rows)s rows and %(cols)s columns; "
-                        "at most %(max_rows)s rows and %(max_cols)s columns are accepted. "
-                        "Delete the empty rows and columns and save it again.",
-                        rows=size[0], cols=size[1], max_rows=limits.max_rows,
-                        max_cols=limits.max_cols)
+                    raise SheetRefused(DECLARED_TOO_BIG, rows=size[0], cols=size[1],
+                                       max_rows=limits.max_rows, max_cols=limits.max_cols)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             NotImplementedError) as exc:
-        raise SheetRefused("This file is not an Excel workbook (.xlsx). Send /report template "
-                           "for the form to fill in.") from exc
+        raise SheetRefused(NOT_XLSX) from exc
 
 
 def check_rows(count: int, cols: int, limits: SheetLimits) -> None:
     """Refuse a sheet whose actual rows or columns exceed the limits (counted while reading)."""
     if count > limits.max_rows or cols > limits.max_cols:
-        raise SheetRefused("The sheet has more than %(max_rows)s rows or %(max_cols)s "
-                           "columns; split it or delete the empty rows and columns.",
-                           max_rows=limits.max_rows, max_cols=limits.max_cols)
-
-
-WORKER_MESSAGES = {
-    "memory": "Reading this workbook needed more memory than an uploaded file may use, so it "
-              "was refused. Save only the form as a plain .xlsx file and send it again.",
-    "time": "Reading this workbook took longer than an uploaded file may take, so it was "
-            "refused. Save only the form as a plain .xlsx file and send it again.",
-    "crash": "This workbook is damaged and cannot be read. Save it again as a plain .xlsx "
-             "file and send it again.",
-}
+        raise SheetRefused(TOO_MANY_ROWS, max_rows=limits.max_rows, max_cols=limits.max_cols)
 
 
 def _check_then_parse(func: Callable[..., Any], data: bytes, limits: SheetLimits,
