@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # lookups of one office's IDs (one ID prefix) by all accounts together per scan window
     lookup_office_limit: int = Field(default=30, alias="CENSUSBOT_LOOKUP_OFFICE_LIMIT")
 
+    # Days a revoked roster record keeps its phone number before it is blanked.
+    phone_retention_days: int = Field(default=30, alias="CENSUSBOT_PHONE_RETENTION_DAYS")
+
     # Account binding with one-time codes.
     binding_code_ttl_hours: int = Field(default=72, alias="CENSUSBOT_BINDING_CODE_TTL_HOURS")
     binding_max_failures: int = Field(default=5, alias="CENSUSBOT_BINDING_MAX_FAILURES")

@@ -60,6 +60,9 @@ async def deadlines_in_use(session: AsyncSession) -> set[time]:
     return {a.cadence.deadline for a in await cadence.assignments(session)}
 
 
+PRIVACY_AT = time(3, 30)  # the nightly personal-data retention run (local time)
+
+
 def derive_triggers(data_dir: Any, deadlines: set[time]) -> list[Trigger]:
     """Every trigger the deadlines and the escalation data call for."""
     esc = load_settings(data_dir)
@@ -73,6 +76,7 @@ def derive_triggers(data_dir: Any, deadlines: set[time]) -> list[Trigger]:
             out.add(Trigger("escalations", _shift(deadline, cfg.parent_after)))
     for cfg in configs:
         out.add(Trigger("escalations", cfg.bulletin_at))
+    out.add(Trigger("privacy", PRIVACY_AT))
     return sorted(out, key=lambda t: (t.at, t.job))
 
 

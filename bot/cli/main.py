@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 import bot.cli as cli_pkg
+from bot.util import log_privacy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("aiogram.event", "aiohttp.access", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_privacy.install()  # no phone numbers or update payloads in the logs, even with -v
     func = args.func
     result = asyncio.run(func(args)) if inspect.iscoroutinefunction(func) else func(args)
     return int(result or 0)

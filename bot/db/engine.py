@@ -20,7 +20,8 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; on SQLite turn on WAL, foreign keys and a busy timeout."""
-    kwargs: dict[str, Any] = {"echo": echo}
+    # hide_parameters: SQL errors and echo never print bound values (phone numbers, names)
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
     else:

@@ -267,10 +267,19 @@ async def _flag_scanning(
     return True
 
 
+def stored_query(query: str) -> str:
+    """What the audit keeps of a typed ID: a phone number typed by mistake is masked."""
+    digits = query[3:] if query.startswith("+86") else query
+    if _MOBILE.match(digits):
+        return f"{digits[:3]}****{digits[-4:]}"
+    return query[:MAX_QUERY]
+
+
 async def _record(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
     query: str, staff: Staff | None, result: str,
 ) -> StaffLookup:
+    query = stored_query(query)
     row = StaffLookup(at=now, user_id=user_id, chat_id=chat_id, channel=channel,
                       query=query[:MAX_QUERY], staff_id=staff.staff_id if staff else None,
                       unit_code=staff.unit_code if staff else None, result=result)
