@@ -26,7 +26,6 @@ from bot.services import audit
 
 __all__ = ["PRIVILEGED_ROLES", "binding_allows", "drop_record_grants", "end_binding",
            "make_manual", "resync_records", "sync_record_grants"]
-CONTACT_ROLES = frozenset({"enumerator", "supervisor"})
 
 
 def binding_allows(role: str, bound_via: str | None) -> bool:
