@@ -57,19 +57,20 @@ def build_report_xlsx(
     ws.title = template.phase
     append_row(ws, [f"{template.name_for(locale)} — {unit_name}"])
     ws["A1"].font = Font(bold=True, size=13)
-    append_row(ws, ["unit_code", unit_code, t("Do not change the grey cells and the key column.")])
+    append_row(ws, ["unit_code", unit_code,
+                    t("Do not change the grey cells and the key column.")])
     append_row(ws, ["phase", template.phase])
     append_row(ws, ["period", period_start.isoformat(), period_end.isoformat()])
     append_row(ws, [])
-    append_row(ws, [HEADER_KEY, t("Field"), t("Unit"), t("Required"), t("Target"), t("Previous"),
-               t("This report")])
+    append_row(ws, [HEADER_KEY, t("Field"), t("Unit"), t("Required"), t("Target"),
+                    t("Previous"), t("This report")])
     for cell in ws[6]:
         cell.font = BOLD
     for f in template.fields:
         target = targets.get(f.target) if f.target else None
         append_row(ws, [f.key, f.label_for(locale), f.unit_for(locale),
-                   t("yes") if f.required else "", target, previous.get(f.key),
-                   current.get(f.key)])
+                        t("yes") if f.required else "", target, previous.get(f.key),
+                        current.get(f.key)])
         ws.cell(row=ws.max_row, column=7).fill = FILL
     for col, width in zip("ABCDEFG", (20, 34, 10, 8, 10, 12, 16), strict=True):
         ws.column_dimensions[col].width = width
@@ -204,13 +205,13 @@ def build_export_xlsx(sheets: Sequence[ExportSheet], *, locale: str, t: Gettext,
                             status_names.get(p.status, p.status),
                             p.submitted_at.strftime("%Y-%m-%d %H:%M") if p.submitted_at else "",
                             p.version or None]
-                      + [p.values.get(f.key) for f in numeric]
-                      + [p.completion_rate, "; ".join(p.text.values())])
+                       + [p.values.get(f.key) for f in numeric]
+                       + [p.completion_rate, "; ".join(p.text.values())])
         if sheet.total is not None:
             total = sheet.total
             append_row(ws, [total.unit_code, t("Total"), "", "", None]
-                      + [total.values.get(f.key) for f in numeric]
-                      + [total.completion_rate, ""])
+                       + [total.values.get(f.key) for f in numeric]
+                       + [total.completion_rate, ""])
             for cell in ws[ws.max_row]:
                 cell.font = BOLD
         for i in range(1, len(head) + 1):
