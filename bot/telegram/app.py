@@ -152,6 +152,7 @@ class BotApp:
             faq_worker=lambda: self.dp.workflow_data.get("faq_worker"))
         self._health_server: HealthServer | None = None
         self._keeper: asyncio.Task[Any] | None = None
+        self._watchdog: asyncio.Task[Any] | None = None
 
     @property
     def processor(self) -> UpdateProcessor:
@@ -189,6 +190,14 @@ class BotApp:
         if s.health_port is not None:
             self._health_server = HealthServer(self.health, s.health_host, s.health_port)
             await self._health_server.start()
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        from bot.telegram.watchdog import SystemdNotifier, run_watchdog
+
+        notifier = SystemdNotifier()
+        if notifier.enabled:
+            self._watchdog = asyncio.create_task(run_watchdog(notifier, self.health, self._stop))
 
     async def start_webhook(self) -> str:
         """Serve the webhook (secret token checked), register it with Telegram; return its URL."""
@@ -226,6 +235,7 @@ class BotApp:
             allowed_updates=allowed, backoff=self._backoff(), registered=registered,
             check_every=s.webhook_check_interval, remind_every=s.error_log_interval))
         log.info("webhook listening on %s:%s%s", s.webhook_host, port, s.webhook_path)
+        self._start_watchdog()
         return url
 
     async def stop(self) -> None:
@@ -233,8 +243,9 @@ class BotApp:
         self._stop.set()
         if self._task is not None:
             await self._task
-        if self._keeper is not None:
-            await self._keeper
+        for task in (self._keeper, self._watchdog):
+            if task is not None:
+                await task
         if self._health_server is not None:
             await self._health_server.stop()
         await self.health.probe.close()

@@ -67,7 +67,7 @@ async def keep_webhook(bot: Bot, stop: asyncio.Event, state: ReceiveState, *, ur
     """Register the webhook until Telegram accepts it; then check it and restore it if lost."""
     registering = Trouble("registering the webhook", "register", state,
                           remind_every=remind_every)
-    rest = registered  # after a good check, wait check_every; after a failure, retry sooner
+    rest = False  # after a good check, wait check_every; after a failure, retry sooner
     while not stop.is_set():
         if rest and await sleep_unless(stop, check_every):
             return
