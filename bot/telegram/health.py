@@ -129,7 +129,9 @@ class DatabaseProbe:
                         await conn.exec_driver_sql("ROLLBACK")
             return True, int(depth or 0), None
         except Exception as exc:  # any failure means: not reachable now
-            return False, None, " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            from bot.telegram.supervision import describe
+
+            return False, None, describe(exc)[:200]
 
     async def close(self) -> None:
         """Dispose of the probe's engine."""

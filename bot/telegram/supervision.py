@@ -25,7 +25,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from bot.telegram.health import ReceiveState
 
@@ -77,19 +77,29 @@ def classify(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """One line about an error, bounded, with any bot token masked."""
+    """One line about an error, bounded, with any bot token masked.
+
+    A database error is described by the driver's error alone: SQLAlchemy's own text carries
+    the statement and its parameters, which may hold what people sent.
+    """
+    orig = getattr(exc, "orig", None) if isinstance(exc, StatementError) else None
+    if isinstance(orig, BaseException):
+        exc = orig
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return _TOKEN.sub("<token>", text)[:300]
 
 
 class Trouble:
-    """Tracks one activity's failures and logs only the changes (see the module docstring)."""
+    """Tracks one activity's failures and logs only the changes (see the module docstring).
 
-    def __init__(self, what: str, stage: str, state: ReceiveState, *,
+    Errors of the `store` stage are all database errors, whatever the driver raised.
+    """
+
+    def __init__(self, what: str, stage: str, state: ReceiveState | None, *,
                  remind_every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.what = what
         self.stage = stage
-        self.state = state
+        self.state = state if state is not None else ReceiveState()
         self.remind_every = remind_every
         self._clock = clock
         self._since: float | None = None
@@ -106,6 +116,9 @@ class Trouble:
         """Record a failed attempt; log it only if it is new, different, or due a reminder."""
         now = self._clock()
         kind = classify(exc)
+        if self.stage == "store" and (kind in ("network", "timeout") or type(exc).__module__
+                                      .startswith(("asyncpg", "sqlite3", "aiosqlite"))):
+            kind = "database"
         detail = describe(exc)
         self._attempts += 1
         self.state.count(f"{self.stage}.{kind}")

@@ -75,6 +75,18 @@ def test_errors_are_classified_and_tokens_masked() -> None:
     assert "AAHdq" not in text and "<token>" in text
 
 
+def test_database_errors_do_not_reveal_what_people_sent() -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    exc = OperationalError("INSERT INTO inbox_updates (payload) VALUES (?)",
+                           ('{"phone_number": "+8613800138000"}',),
+                           sqlite3.OperationalError("database is locked"))
+    assert describe(exc) == "OperationalError: database is locked"
+    assert classify(exc) == "database"
+
+
 async def test_a_loop_that_dies_is_restarted_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     stop = asyncio.Event()
     state = ReceiveState()
