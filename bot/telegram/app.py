@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -177,6 +178,7 @@ class BotApp:
         await emit_startup(self.dp, self.bot)
         await self.processor.recover()
         self.receive_state.mode = "polling"
+        self.receive_state.started = time.monotonic()
         allowed = self.dp.resolve_used_update_types()
 
         def polling() -> Awaitable[None]:

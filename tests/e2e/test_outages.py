@@ -297,3 +297,48 @@ async def test_redis_down_gets_a_clear_answer_not_silence(emu: Emulator, sqlite_
         assert status == 200 and body["receiving"] is True
     finally:
         await app.stop()
+
+
+async def test_webhook_removed_elsewhere_is_registered_again(
+    emu: Emulator, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.telegram")
+    settings = settings_for(emu, sqlite_url, WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=0,
+                            WEBHOOK_HOST="127.0.0.1", CENSUSBOT_WEBHOOK_CHECK_INTERVAL=0.2,
+                            **FAST)
+    app = BotApp(settings, create_bot(settings), build_dispatcher(settings, clock=Clock()))
+    hook = await app.start_webhook()
+    try:
+        assert emu.webhook is not None and emu.webhook["url"] == hook
+        emu.set_webhook(None, drop_pending=False)  # someone called deleteWebhook
+        user = emu.user(id=7501, first_name="W", language_code="en")
+        await emu.send_text(user, "/help")
+        await all_answered(emu, [user], timeout=15)
+        assert emu.webhook is not None and emu.webhook["url"] == hook
+    finally:
+        await app.stop()
+    lost = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("the webhook was changed or removed elsewhere")]
+    assert len(lost) == 1
+
+
+async def test_fault_sequences_over_the_control_api(emu: Emulator) -> None:
+    async with ClientSession() as http:
+        async with http.post(f"{emu.base_url}/_emu/faults",
+                             json={"method": "getMe", "sequence": ["409", "ok", "502"]}) as resp:
+            assert resp.status == 200
+        got = []
+        for _ in range(4):
+            async with http.get(f"{emu.base_url}/bot{emu.token}/getMe") as resp:
+                got.append(resp.status)
+        assert got == [409, 200, 502, 200]
+        async with http.post(f"{emu.base_url}/_emu/faults",
+                             json={"method": "getMe", "sequence": ["418"]}) as resp:
+            assert resp.status == 400 and "unknown fault kind" in (await resp.json())["error"]
+        async with http.post(f"{emu.base_url}/_emu/faults",
+                             json={"method": "getMe", "kind": "403", "count": 5}) as resp:
+            assert resp.status == 200
+        async with http.delete(f"{emu.base_url}/_emu/faults") as resp:
+            assert resp.status == 200
+        async with http.get(f"{emu.base_url}/bot{emu.token}/getMe") as resp:
+            assert resp.status == 200
