@@ -50,7 +50,7 @@ class ReceiveState:
     updates_received: int = 0
     counters: Counter[str] = field(default_factory=Counter)
     failing: dict[str, _Failing] = field(default_factory=dict)
-    store_started: float | None = None  # monotonic, while a store is in progress
+    stores: dict[int, float] = field(default_factory=dict)  # stores in progress: start time
     webhook_info: dict[str, Any] = field(default_factory=dict)
     loop_alive: Callable[[], bool] | None = None
 
@@ -70,6 +70,21 @@ class ReceiveState:
     def clear_failing(self, stage: str) -> None:
         """Mark `stage` as working."""
         self.failing.pop(stage, None)
+
+    def store_begins(self) -> int:
+        """A store of received updates starts; returns its ticket for `store_ends`."""
+        ticket = max(self.stores, default=0) + 1
+        self.stores[ticket] = time.monotonic()
+        return ticket
+
+    def store_ends(self, ticket: int) -> None:
+        """The store with this ticket ended (stored or failed)."""
+        self.stores.pop(ticket, None)
+
+    def store_stuck_for(self) -> float:
+        """How long the oldest store in progress has been running (0 when none is)."""
+        oldest = min(self.stores.values(), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     def fetched(self) -> None:
         """A getUpdates call succeeded."""
@@ -175,8 +190,8 @@ class HealthCheck:
             if now - failing.since > self.threshold:
                 problems.append(f"{stage} failing for {now - failing.since:.0f} s: "
                                 f"{failing.error}")
-        if s.store_started is not None and now - s.store_started > self.threshold:
-            problems.append(f"storing updates has taken {now - s.store_started:.0f} s")
+        if s.store_stuck_for() > self.threshold:
+            problems.append(f"storing updates has taken {s.store_stuck_for():.0f} s")
         if s.mode == "polling" and "fetch" not in s.failing:
             quiet = now - (s.last_get_updates or s.started)
             if quiet > self.threshold + self.polling_timeout + 10:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from aiogram import Bot
@@ -77,7 +76,7 @@ async def poll(
             if not storing.failing:
                 delay.reset()
             continue
-        state.store_started = time.monotonic()
+        ticket = state.store_begins()
         try:
             payloads = [u.model_dump(mode="json", exclude_none=True) for u in updates]
             await processor.ingest(payloads)  # durable before the next offset confirms them
@@ -86,7 +85,7 @@ async def poll(
             await sleep_unless(stop, delay.next())
             continue  # offset unchanged: the same updates come again
         finally:
-            state.store_started = None
+            state.store_ends(ticket)
         storing.ok()
         delay.reset()
         state.received(len(updates))

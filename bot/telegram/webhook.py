@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 
 from aiogram import Bot
 from aiohttp import web
@@ -22,6 +21,7 @@ from bot.telegram.supervision import Backoff, Trouble, sleep_unless
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+STUCK_AFTER = 5.0  # seconds a store may hang before new updates are turned away with 503
 
 
 def create_webhook_app(processor: UpdateProcessor, *, path: str, secret: str,
@@ -41,14 +41,17 @@ def create_webhook_app(processor: UpdateProcessor, *, path: str, secret: str,
             int(payload["update_id"])
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400, text="not an update")
-        state.store_started = state.store_started or time.monotonic()
+        if state.store_stuck_for() > STUCK_AFTER:  # do not pile up behind a locked database
+            state.count("store.busy")
+            return web.Response(status=503, text="cannot store updates now; retry later")
+        ticket = state.store_begins()
         try:
             await processor.ingest([payload])  # durable before Telegram hears 200
         except Exception as exc:  # Telegram will deliver it again
             storing.failed(exc)
             return web.Response(status=503, text="cannot store updates now; retry later")
         finally:
-            state.store_started = None
+            state.store_ends(ticket)
         storing.ok()
         state.received(1)
         return web.Response(status=200)

@@ -342,3 +342,42 @@ async def test_fault_sequences_over_the_control_api(emu: Emulator) -> None:
             assert resp.status == 200
         async with http.get(f"{emu.base_url}/bot{emu.token}/getMe") as resp:
             assert resp.status == 200
+
+
+async def test_sqlite_locked_for_40_seconds_in_webhook_mode(emu: Emulator, sqlite_url: str) -> None:
+    """Webhook mode, SQLite write-locked for a real 40 s: the first update waits on the lock;
+    those delivered meanwhile get a quick 503 instead of piling up behind it; all are answered
+    after the lock goes."""
+    settings = settings_for(emu, sqlite_url, WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=0,
+                            WEBHOOK_HOST="127.0.0.1", **{**FAST, "CENSUSBOT_HEALTH_THRESHOLD": 5})
+    app = BotApp(settings, create_bot(settings), build_dispatcher(settings, clock=Clock()))
+    hook = await app.start_webhook()
+    health_url = hook.rsplit("/", 2)[0] + "/healthz"
+    loop = asyncio.get_running_loop()
+    locker = sqlite3.connect(sqlite_url.split("///", 1)[1], timeout=20, isolation_level=None,
+                             check_same_thread=False)
+    try:
+        first, *others = people(emu, 7600, 4)
+        await emu.send_text(first, "/help")
+        await all_answered(emu, [first], timeout=10)
+        await asyncio.sleep(0.5)
+
+        await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
+        locked_at = loop.time()
+        for user in others:
+            await emu.send_text(user, "/help")
+        during = await wait_health(health_url, 503, timeout=10)
+        assert during["database_reachable"] is False
+        await asyncio.sleep(40 - (loop.time() - locked_at))
+        assert not any(emu.bot_messages(u["id"]) for u in others)
+        late = await wait_health(health_url, 503, timeout=5)
+        assert late["errors"].get("store.busy", 0) > 0  # turned away with 503, not queued
+        await asyncio.to_thread(locker.execute, "ROLLBACK")
+
+        await all_answered(emu, others, timeout=40)
+        await wait_health(health_url, 200, timeout=20)
+    finally:
+        locker.close()
+        await app.stop()
+    states = await inbox_done(sqlite_url)
+    assert len(states) == 4 and set(states.values()) == {INBOX_DONE}
