@@ -381,3 +381,59 @@ async def test_sqlite_locked_for_40_seconds_in_webhook_mode(emu: Emulator, sqlit
         await app.stop()
     states = await inbox_done(sqlite_url)
     assert len(states) == 4 and set(states.values()) == {INBOX_DONE}
+
+
+def free_port() -> int:
+    """A local port free right now."""
+    return closed_port()
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_censusbot_run_logs_state_changes(emu: Emulator, sqlite_url: str, mode: str) -> None:
+    """The real command line, in both modes: a failure and its recovery are logged once each,
+    /healthz answers, and SIGTERM ends the process cleanly."""
+    import os
+    import signal
+    import sys
+
+    port = free_port()
+    env = {**os.environ, "BOT_TOKEN": emu.token, "TELEGRAM_API_BASE": emu.base_url,
+           "DATABASE_URL": sqlite_url, "CENSUSBOT_SECRET": "test-secret-do-not-use",
+           "CENSUSBOT_POLLING_TIMEOUT": "1", "CENSUSBOT_SCHEDULER": "false",
+           **{k: str(v) for k, v in FAST.items()}}
+    if mode == "polling":
+        env["CENSUSBOT_HEALTH_PORT"] = str(port)
+        emu.fail_sequence("getUpdates", ["502"] * 5)
+        what, args = "getUpdates", ["run"]
+    else:
+        env.update(WEBHOOK_SECRET="s3cret-token", WEBHOOK_HOST="127.0.0.1",
+                   WEBHOOK_PORT=str(port), WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook")
+        emu.fail_sequence("setWebhook", ["502"] * 3)
+        what, args = "registering the webhook", ["run", "--webhook"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli.main", *args, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            lines.append(raw.decode(errors="replace").rstrip())
+
+    reader = asyncio.create_task(read())
+    try:
+        user = emu.user(id=7700, first_name="Cli", language_code="en")
+        await emu.send_text(user, "/help")
+        await all_answered(emu, [user], timeout=90)
+        body = await wait_health(f"http://127.0.0.1:{port}/healthz", 200)
+        assert body["mode"] == mode and body["errors"]
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 60)
+        await reader
+    assert code == 0, "\n".join(lines[-30:])
+    failing = [line for line in lines if f"{what} failing: " in line]
+    recovered = [line for line in lines if f"{what} recovered after" in line]
+    assert len(failing) == 1 and "Bad Gateway" in failing[0], lines
+    assert len(recovered) == 1, lines
