@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     update_workers: int = Field(default=16, alias="CENSUSBOT_UPDATE_WORKERS")
     polling_timeout: int = Field(default=25, alias="CENSUSBOT_POLLING_TIMEOUT")
 
+    # Supervised receiving: every failure of getUpdates, of storing updates or of the webhook
+    # registration is retried with exponential backoff (jittered) from RETRY_INITIAL up to
+    # RETRY_MAX seconds; a failure that lasts is logged again every ERROR_LOG_INTERVAL seconds.
+    retry_initial: float = Field(default=1.0, alias="CENSUSBOT_RETRY_INITIAL")
+    retry_max: float = Field(default=30.0, alias="CENSUSBOT_RETRY_MAX")
+    error_log_interval: float = Field(default=60.0, alias="CENSUSBOT_ERROR_LOG_INTERVAL")
+    webhook_check_interval: float = Field(default=60.0, alias="CENSUSBOT_WEBHOOK_CHECK_INTERVAL")
+    # GET /healthz: on the webhook server; in polling mode on HEALTH_HOST:HEALTH_PORT when set.
+    # 503 when receiving has failed for longer than HEALTH_THRESHOLD seconds or the database
+    # does not answer within HEALTH_DB_TIMEOUT seconds.
+    health_port: int | None = Field(default=None, alias="CENSUSBOT_HEALTH_PORT")
+    health_host: str = Field(default="127.0.0.1", alias="CENSUSBOT_HEALTH_HOST")
+    health_threshold: float = Field(default=60.0, alias="CENSUSBOT_HEALTH_THRESHOLD")
+    health_db_timeout: float = Field(default=2.0, alias="CENSUSBOT_HEALTH_DB_TIMEOUT")
+    # FSM state in Redis (REDIS_URL): attempts before telling the user to try again later.
+    redis_attempts: int = Field(default=3, alias="CENSUSBOT_REDIS_ATTEMPTS")
+
     # Public lookups (anti-scraping).
     lookup_limit_per_minute: int = Field(default=10, alias="CENSUSBOT_LOOKUPS_PER_MINUTE")
     lookup_limit_per_day: int = Field(default=100, alias="CENSUSBOT_LOOKUPS_PER_DAY")

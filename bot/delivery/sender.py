@@ -34,6 +34,7 @@ from bot.delivery.limits import RateLimiter
 from bot.delivery.transport import Permanent, RetryAfter, Transient, Transport, Unreachable
 from bot.services import outbox as queue
 from bot.services.quiet_hours import in_quiet_hours, quiet_until
+from bot.telegram.supervision import Trouble
 from bot.util.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -401,9 +402,11 @@ class OutboxSender:
 
     async def run_forever(self) -> None:
         """Deliver until stopped, holding the lease (standing by while another holds it)."""
+        trouble = Trouble("outbox sender", "outbox", None)  # logs changes, not every retry
         while not self._stopping.is_set():
             try:
                 if not await self._hold_lease():
+                    trouble.ok()
                     await self._wait_in_flight()
                     try:
                         await asyncio.wait_for(self._stopping.wait(),
@@ -411,12 +414,16 @@ class OutboxSender:
                     except TimeoutError:
                         pass
                     continue
-                if await self.run_pass() == 0:
+                passed = await self.run_pass()
+                trouble.ok()
+                if passed == 0:
                     await self._idle_wait()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox sender pass failed; retrying")
+            except Exception as exc:
+                if not trouble.failing:
+                    log.exception("outbox sender pass failed; retrying")
+                trouble.failed(exc)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.config.idle_poll)
                 except TimeoutError:

@@ -121,7 +121,26 @@ def add_control_routes(app: web.Application, emu: Emulator, prefix: str = "/_emu
             headers["Content-Disposition"] = f'inline; filename="{record.file_name}"'
         return web.Response(body=record.content, content_type=record.mime_type, headers=headers)
 
+    async def faults(request: web.Request) -> web.Response:
+        """POST {method, kind, count} or {method, sequence: [kind|"ok", ...]}; DELETE clears."""
+        if request.method == "DELETE":
+            emu.clear_faults()
+            return web.json_response({"ok": True})
+        try:
+            body = await request.json()
+            method = body.get("method")
+            if "sequence" in body:
+                emu.fail_sequence(method, [str(k) for k in body["sequence"]])
+            else:
+                emu.fail_next(method, str(body["kind"]), int(body.get("retry_after", 1)),
+                              int(body.get("count", 1)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _error(str(exc))
+        return web.json_response({"ok": True})
+
     app.router.add_get(f"{prefix}/bot", bot_info)
+    app.router.add_route("POST", f"{prefix}/faults", faults)
+    app.router.add_route("DELETE", f"{prefix}/faults", faults)
     app.router.add_get(f"{prefix}/chats/{{chat_id}}/messages", messages)
     app.router.add_post(f"{prefix}/chats/{{chat_id}}/send", send)
     app.router.add_get(f"{prefix}/file/{{file_id}}", file)

@@ -630,8 +630,13 @@ class Emulator:
         count: int = 1,
         chat_id: int | None = None,
     ) -> None:
-        """Fail the next ``count`` calls of ``method`` (None = any) with 429/403/500/502/drop."""
+        """Fail the next ``count`` calls of ``method`` (None = any): 429/401/403/409/5xx/drop."""
         self.faults.fail_next(method, kind, retry_after, count, chat_id)
+
+    def fail_sequence(self, method: str | None, kinds: list[str]) -> None:
+        """Answer the next calls of ``method`` (None = any) with ``kinds`` in order, e.g.
+        ``["502", "502", "409", "ok"]`` ("ok" lets one call through)."""
+        self.faults.fail_sequence(method, kinds)
 
     def fault_rate(
         self,

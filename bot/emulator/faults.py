@@ -1,4 +1,4 @@
-"""Fault injection (fail_next / fault_rate) and optional Telegram flood limits."""
+"""Fault injection (fail_next / fail_sequence / fault_rate) and optional Telegram flood limits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 from bot.emulator.errors import BLOCKED, ApiError, too_many_requests
 
-FAULT_KINDS = ("429", "403", "500", "502", "drop")
+FAULT_KINDS = ("429", "401", "403", "409", "500", "502", "drop")
+PASS = "ok"  # in a fault sequence: let this request through
+CONFLICT_TEXT = ("Conflict: terminated by other getUpdates request; make sure that only one "
+                 "bot instance is running")
 
 
 class DropConnection(Exception):
@@ -21,8 +24,12 @@ def make_fault(kind: str, retry_after: int) -> Exception:
     """Return the exception that realises a fault ``kind``."""
     if kind == "429":
         return too_many_requests(retry_after)
+    if kind == "401":
+        return ApiError(401, "Unauthorized")
     if kind == "403":
         return ApiError(BLOCKED.code, BLOCKED.description)
+    if kind == "409":
+        return ApiError(409, CONFLICT_TEXT)
     if kind == "500":
         return ApiError(500, "Internal Server Error")
     if kind == "502":
@@ -55,6 +62,7 @@ class FaultInjector:
         """Start with no rules."""
         self._next: list[_Rule] = []
         self._random: list[_Rule] = []
+        self._sequences: list[tuple[str | None, list[str]]] = []
 
     def fail_next(
         self,
@@ -67,6 +75,18 @@ class FaultInjector:
         """Fail the next ``count`` matching requests with ``kind``."""
         make_fault(kind, retry_after)  # validate kind early
         self._next.append(_Rule(method, kind, retry_after, chat_id, count=count))
+
+    def fail_sequence(self, method: str | None, kinds: list[str]) -> None:
+        """Answer the next matching requests with ``kinds`` in order (``"ok"`` passes one)."""
+        for kind in kinds:
+            if kind != PASS:
+                make_fault(kind, 1)
+        self._sequences.append((method, list(kinds)))
+
+    def sequence_left(self, method: str | None = None) -> int:
+        """How many answers of the fault sequences (for ``method``, or all) are still to come."""
+        return sum(len(kinds) for m, kinds in self._sequences
+                   if method is None or (m or "").lower() == method.lower())
 
     def fault_rate(
         self,
@@ -87,9 +107,17 @@ class FaultInjector:
         """Remove every rule."""
         self._next.clear()
         self._random.clear()
+        self._sequences.clear()
 
     def check(self, method: str, chat_id: int | None) -> Exception | None:
         """Return the fault for this request, consuming one-shot rules, or None."""
+        for entry in self._sequences:
+            seq_method, kinds = entry
+            if seq_method is None or seq_method.lower() == method.lower():
+                kind = kinds.pop(0)
+                if not kinds:
+                    self._sequences.remove(entry)
+                return None if kind == PASS else make_fault(kind, 1)
         for rule in self._next:
             if rule.matches(method, chat_id):
                 rule.count -= 1

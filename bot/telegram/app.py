@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,9 +19,11 @@ from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.fsm_storage import SqlStorage
 from bot.i18n import Catalogs
+from bot.telegram.health import DatabaseProbe, HealthCheck, HealthServer, ReceiveState
 from bot.telegram.menu import publish_command_menu
 from bot.telegram.middlewares import ContextMiddleware
 from bot.telegram.processor import UpdateProcessor
+from bot.telegram.supervision import Backoff, describe, supervise
 from bot.util.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -63,7 +66,10 @@ def build_dispatcher(
         if settings.redis_url:
             from aiogram.fsm.storage.redis import RedisStorage
 
-            storage = RedisStorage.from_url(settings.redis_url)
+            from bot.telegram.state_guard import GuardedStorage
+
+            storage = GuardedStorage(RedisStorage.from_url(settings.redis_url),
+                                     attempts=settings.redis_attempts)
         else:
             storage = SqlStorage(sessionmaker)
     dp = Dispatcher(storage=storage)
@@ -74,10 +80,20 @@ def build_dispatcher(
     dp["clock"] = clock
     dp["with_components"] = components
     dp.update.outer_middleware(ContextMiddleware())
+    _register_outage_replies(dp)
     dp.include_routers(*handlers.routers())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp
+
+
+def _register_outage_replies(dp: Dispatcher) -> None:
+    """A Redis outage gets its own clear reply (before the catch-all errors router)."""
+    from aiogram.filters import ExceptionTypeFilter
+
+    from bot.telegram.state_guard import StateStoreUnavailable, on_state_unavailable
+
+    dp.errors.register(on_state_unavailable, ExceptionTypeFilter(StateStoreUnavailable))
 
 
 async def _on_startup(dispatcher: Dispatcher, bot: Bot, settings: Settings, engine: AsyncEngine,
@@ -129,6 +145,15 @@ class BotApp:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
         self._runner: Any = None
+        self.receive_state = ReceiveState()
+        self.health = HealthCheck(
+            self.receive_state,
+            DatabaseProbe(settings.database_url, timeout=settings.health_db_timeout),
+            threshold=settings.health_threshold, polling_timeout=settings.polling_timeout,
+            faq_worker=lambda: self.dp.workflow_data.get("faq_worker"))
+        self._health_server: HealthServer | None = None
+        self._keeper: asyncio.Task[Any] | None = None
+        self._watchdog: asyncio.Task[Any] | None = None
 
     @property
     def processor(self) -> UpdateProcessor:
@@ -136,23 +161,51 @@ class BotApp:
         processor: UpdateProcessor = self.dp["processor"]
         return processor
 
+    def _backoff(self) -> Backoff:
+        return Backoff(self.settings.retry_initial, self.settings.retry_max)
+
+    @property
+    def health_url(self) -> str:
+        """The /healthz URL in polling mode ("" when CENSUSBOT_HEALTH_PORT is unset)."""
+        return self._health_server.url if self._health_server is not None else ""
+
     async def start(self) -> None:
-        """Run start-up hooks, recover pending updates and begin long polling."""
+        """Run start-up hooks, recover pending updates and begin (supervised) long polling."""
         from bot.telegram.polling import poll
 
+        s = self.settings
         await self.bot.delete_webhook(drop_pending_updates=False)
         await emit_startup(self.dp, self.bot)
         await self.processor.recover()
-        self._task = asyncio.create_task(
-            poll(self.bot, self.processor, self._stop, timeout=self.settings.polling_timeout,
-                 allowed_updates=self.dp.resolve_used_update_types())
-        )
+        self.receive_state.mode = "polling"
+        self.receive_state.started = time.monotonic()
+        allowed = self.dp.resolve_used_update_types()
+
+        def polling() -> Awaitable[None]:
+            return poll(self.bot, self.processor, self._stop, timeout=s.polling_timeout,
+                        allowed_updates=allowed, state=self.receive_state,
+                        backoff=self._backoff(), remind_every=s.error_log_interval)
+
+        self._task = asyncio.create_task(supervise(
+            "polling", polling, self._stop, self.receive_state, self._backoff()))
+        self.receive_state.loop_alive = lambda: self._task is not None and not self._task.done()
+        if s.health_port is not None:
+            self._health_server = HealthServer(self.health, s.health_host, s.health_port)
+            await self._health_server.start()
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        from bot.telegram.watchdog import SystemdNotifier, run_watchdog
+
+        notifier = SystemdNotifier()
+        if notifier.enabled:
+            self._watchdog = asyncio.create_task(run_watchdog(notifier, self.health, self._stop))
 
     async def start_webhook(self) -> str:
         """Serve the webhook (secret token checked), register it with Telegram; return its URL."""
         from aiohttp import web
 
-        from bot.telegram.webhook import create_webhook_app
+        from bot.telegram.webhook import create_webhook_app, keep_webhook
 
         s = self.settings
         secret = s.webhook_secret.get_secret_value()
@@ -160,8 +213,11 @@ class BotApp:
             raise ValueError("webhook mode needs WEBHOOK_SECRET")
         await emit_startup(self.dp, self.bot)
         await self.processor.recover()
+        self.receive_state.mode = "webhook"
         self._runner = web.AppRunner(
-            create_webhook_app(self.processor, path=s.webhook_path, secret=secret),
+            create_webhook_app(self.processor, path=s.webhook_path, secret=secret,
+                               state=self.receive_state, health=self.health,
+                               remind_every=s.error_log_interval),
             shutdown_timeout=5.0,
         )
         await self._runner.setup()
@@ -169,9 +225,19 @@ class BotApp:
         await site.start()
         port = self._runner.addresses[0][1]
         url = s.webhook_url or f"http://{s.webhook_host}:{port}{s.webhook_path}"
-        await self.bot.set_webhook(url, secret_token=secret,
-                                   allowed_updates=self.dp.resolve_used_update_types())
+        allowed = self.dp.resolve_used_update_types()
+        try:  # registered now when Telegram answers; otherwise the keeper keeps trying
+            await self.bot.set_webhook(url, secret_token=secret, allowed_updates=allowed)
+            registered = True
+        except Exception as exc:
+            log.warning("could not register the webhook yet (%s); retrying", describe(exc))
+            registered = False
+        self._keeper = asyncio.create_task(keep_webhook(
+            self.bot, self._stop, self.receive_state, url=url, secret=secret,
+            allowed_updates=allowed, backoff=self._backoff(), registered=registered,
+            check_every=s.webhook_check_interval, remind_every=s.error_log_interval))
         log.info("webhook listening on %s:%s%s", s.webhook_host, port, s.webhook_path)
+        self._start_watchdog()
         return url
 
     async def stop(self) -> None:
@@ -179,6 +245,12 @@ class BotApp:
         self._stop.set()
         if self._task is not None:
             await self._task
+        for task in (self._keeper, self._watchdog):
+            if task is not None:
+                await task
+        if self._health_server is not None:
+            await self._health_server.stop()
+        await self.health.probe.close()
         if self._runner is not None:
             await self.bot.delete_webhook(drop_pending_updates=False)
             await self._runner.cleanup()
