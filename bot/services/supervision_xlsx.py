@@ -1,0 +1,63 @@
+"""XLSX of the supervision orders, interview actions and interviews in a user's scope.
+
+Cells people typed are written as text with spreadsheet formula characters neutralised
+(`text_cell`), so that an order or answer starting with "=" never runs as a formula.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from openpyxl import Workbook
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models.org import Unit
+from bot.db.models.supervision import Interview
+from bot.i18n import Translator
+from bot.services.access import Principal
+from bot.services.orders import local, open_in_scope
+from bot.services.supervision_config import SupervisionConfig
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def text_cell(value: object) -> str:
+    """A person's text as a safe spreadsheet cell: a leading formula character gets a "'"."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+async def build_orders_xlsx(session: AsyncSession, principal: Principal,
+                            cfg: SupervisionConfig, t: Translator, *, now: datetime) -> bytes:
+    """Two sheets: orders and actions (with state, dates, answer), and interviews."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = t("Orders")
+    ws.append([t("Id"), t("Reference"), t("Kind"), t("Unit"), t("Issued by office"),
+               t("State"), t("Issued"), t("Due"), t("Acknowledged"), t("Answered"),
+               t("Closed"), t("Text"), t("Answer")])
+    for v in await open_in_scope(session, principal, cfg, include_closed=True, limit=5000):
+        o = v.order
+        ws.append([o.id, v.ref(t.locale), t("order") if o.kind == "order" else t("action"),
+                   text_cell(v.unit.display_name(t.locale)),
+                   text_cell(v.office.display_name(t.locale)), t(o.state), local(o.created_at),
+                   local(o.due_at), local(o.acknowledged_at) if o.acknowledged_at else "",
+                   local(o.answered_at) if o.answered_at else "",
+                   local(o.closed_at) if o.closed_at else "", text_cell(o.text),
+                   text_cell(o.answer_text or "")])
+    iv = wb.create_sheet(t("Interviews"))
+    iv.append([t("Id"), t("Unit"), t("Who"), t("When"), t("Recorded")])
+    paths = [g.unit_path for g in principal.grants]
+    scope = select(Unit.code).where(or_(*[Unit.path.startswith(p) for p in paths]))
+    rows = (await session.execute(
+        select(Interview, Unit).join(Unit, Unit.code == Interview.unit_code)
+        .where(Interview.unit_code.in_(scope)).order_by(Interview.held_at))).all()
+    for i, unit in rows:
+        iv.append([i.id, text_cell(unit.display_name(t.locale)), text_cell(i.who),
+                   local(i.held_at), local(i.created_at)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
