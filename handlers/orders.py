@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -69,8 +70,17 @@ def tail_id(callback: CallbackQuery) -> int:
 
 async def drop_buttons(callback: CallbackQuery, keep: dict[str, Any] | None = None) -> None:
     """Take the buttons off the message that was pressed (or leave only `keep`)."""
-    if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=markup(keep))
+    msg = callback.message
+    if not isinstance(msg, Message):
+        return
+    now_shown = msg.reply_markup.model_dump(exclude_none=True) if msg.reply_markup else None
+    wanted = markup(keep)
+    if now_shown == (wanted.model_dump(exclude_none=True) if wanted else None):
+        return  # pressed again: the buttons are already as they should be
+    try:
+        await msg.edit_reply_markup(reply_markup=wanted)
+    except TelegramBadRequest:  # the message is too old to edit, or already changed
+        pass
 
 
 # --------------------------------------------------------------------------- /order

@@ -49,6 +49,7 @@ class Offender:
     unit: Unit
     marks: int
     latest: date
+    marked_at: datetime
 
 
 async def repeat_offenders(session: AsyncSession, *, now: datetime,
@@ -58,12 +59,14 @@ async def repeat_offenders(session: AsyncSession, *, now: datetime,
     longest = max([esc.default.repeat_days, *(c.repeat_days for c in esc.by_root.values())])
     since = today - timedelta(days=longest)
     rows = (await session.execute(
-        select(LateMark.unit_code, LateMark.period_end).where(LateMark.period_end >= since,
-                                                             LateMark.period_end <= today)
+        select(LateMark.unit_code, LateMark.period_end, LateMark.marked_at).where(
+            LateMark.period_end >= since, LateMark.period_end <= today)
     )).all()
     by_unit: dict[str, set[date]] = {}
-    for code, day in rows:
+    marked: dict[str, datetime] = {}
+    for code, day, when in rows:
         by_unit.setdefault(code, set()).add(day)
+        marked[code] = max(marked.get(code, when), when)
     out = []
     for code in sorted(by_unit):
         unit = await session.get(Unit, code)
@@ -72,7 +75,7 @@ async def repeat_offenders(session: AsyncSession, *, now: datetime,
         cfg = esc.for_root(root_of(unit.path))
         days = {d for d in by_unit[code] if d > today - timedelta(days=cfg.repeat_days)}
         if len(days) >= cfg.repeat_times:
-            out.append(Offender(unit, len(days), max(days)))
+            out.append(Offender(unit, len(days), max(days), marked[code]))
     return out
 
 
@@ -92,7 +95,8 @@ async def offer(session: AsyncSession, *, now: datetime, esc: EscalationSettings
         if not o.unit.parent_code:
             continue
         heads = await office_heads(session, o.unit.parent_code)
-        n = await notify(session, now=now, send_at=send_at, users=heads, kind="interview",
+        n = await notify(session, now=now, send_at=min(send_at or now, o.marked_at),
+                         users=heads, kind="interview",
                          key=f"iv-offer:{o.unit.code}:{o.latest.isoformat()}",
                          template="supervision/interview_offer.html.j2",
                          markup=offer_markup(o.unit.code), unit=o.unit, marks=o.marks)

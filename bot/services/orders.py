@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -157,6 +157,13 @@ def issuer_markup(order_id: int) -> Any:
 async def recipients(session: AsyncSession, unit_code: str) -> list[int]:
     """The unit's office heads and liaisons."""
     return list(await users_repo.holders(session, RECIPIENT_ROLES, unit_code))
+
+
+async def steps(session: AsyncSession, order_id: int, kind: str) -> int:
+    """How many steps of `kind` the order's timeline has (after a flush)."""
+    await session.flush()
+    return int(await session.scalar(select(func.count(OrderEvent.id)).where(
+        OrderEvent.order_id == order_id, OrderEvent.kind == kind)) or 0)
 
 
 def event(session: AsyncSession, order: SupervisionOrder, kind: str, now: datetime,
@@ -329,7 +336,7 @@ async def answer(session: AsyncSession, order_id: int, *, principal: Principal |
     await session.refresh(order)
     event(session, order, "answered", now, principal.user_id, files=len(attached))
     v = await view(session, order, cfg)
-    key = f"order:{order.id}:answer:{int(now.timestamp())}"
+    key = f"order:{order.id}:answer:{await steps(session, order.id, 'answered')}"
     await notify(session, now=now, users=[order.issued_by], kind="order", key=key,
                  template="supervision/answered.html.j2", markup=issuer_markup(order.id),
                  files=len(attached), **v.context())
@@ -417,8 +424,9 @@ async def return_answer(session: AsyncSession, order_id: int, *, principal: Prin
     await session.refresh(order)
     actor = principal.user_id if principal else None
     event(session, order, "returned", now, actor, reason=why)
+    times = await steps(session, order.id, "returned")
     await notify(session, now=now, users=await recipients(session, order.unit_code),
-                 kind="order", key=f"order:{order.id}:returned:{int(now.timestamp())}",
+                 kind="order", key=f"order:{order.id}:returned:{times}",
                  template="supervision/returned.html.j2",
                  markup=recipient_markup(order.id, ack=False), reason=why, **v.context())
     await session.commit()

@@ -8,7 +8,9 @@
 - During quiet hours nothing is decided: the first run after them takes the steps then due.
 
 Every notice is keyed by order, step and count, so a replay for the same `now` adds nothing;
-every step is written on the order's timeline.
+every step is written on the order's timeline. A notice is due at once: its not-before is the
+moment the order was issued (never later than `send_at`), so a replayed run delivers what it
+decides right away, even when `now` is ahead of the sender's clock.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ async def run(session: AsyncSession, *, now: datetime, cfg: SupervisionConfig,
         SupervisionOrder.created_at <= now).order_by(SupervisionOrder.id))).all()
     for order in rows:
         v = await view(session, order, cfg)
+        due = min(send_at or now, order.created_at)
         if order.state == ISSUED:
-            await _unacknowledged(session, v, now=now, cfg=cfg, send_at=send_at, result=result)
+            await _unacknowledged(session, v, now=now, cfg=cfg, send_at=due, result=result)
         if now >= order.due_at:
-            await _overdue(session, v, now=now, cfg=cfg, send_at=send_at, result=result)
+            await _overdue(session, v, now=now, cfg=cfg, send_at=due, result=result)
     await session.commit()
     return result
 

@@ -111,7 +111,7 @@ async def remind_overdue(session: AsyncSession, *, now: datetime,
         ProblemItem.overdue_at.is_(None)).order_by(ProblemItem.id))).all()
     for item in items:
         unit = await session.get(Unit, item.unit_code)
-        await notify(session, now=now, send_at=send_at,
+        await notify(session, now=now, send_at=min(send_at or now, item.created_at),
                      users=await office_heads_for(session, item.office_unit_code),
                      kind="problem", key=f"problem:{item.id}:overdue",
                      template="supervision/problem.html.j2", markup=answer_markup(item.id),
