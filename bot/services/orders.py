@@ -49,8 +49,9 @@ DUE_TIME = time(18, 0)
 
 
 def clean_text(raw: str | None, max_len: int = TEXT_MAX) -> str:
-    """Normalise (NFKC, no control characters) and bound a text typed by a person."""
-    text = unicodedata.normalize("NFKC", raw or "")
+    """Normalise (NFC, no control characters; full-width punctuation kept) and bound a text
+    typed by a person."""
+    text = unicodedata.normalize("NFC", raw or "")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     text = "\n".join(line.rstrip() for line in text.strip().splitlines())
     if not text:
