@@ -73,9 +73,8 @@ def derive_triggers(data_dir: Any, deadlines: set[time]) -> list[Trigger]:
             out.add(Trigger("escalations", _shift(deadline, cfg.parent_after)))
     for cfg in configs:
         out.add(Trigger("escalations", cfg.bulletin_at))
-    for hour in range(24):  # supervision follow-up: every half hour
-        out.add(Trigger("orders", time(hour, 0)))
-        out.add(Trigger("orders", time(hour, 30)))
+    for hour in range(24):  # supervision orders' follow-up: hourly
+        out.add(Trigger("orders", time(hour, 15)))
     return sorted(out, key=lambda t: (t.at, t.job))
 
 

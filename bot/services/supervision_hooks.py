@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report
+from bot.db.models.supervision import OPEN_STATES, ORDER, SupervisionOrder
 from bot.i18n import Translator
 from bot.services import problems, review
 from bot.services.report_templates import data_dir
@@ -38,8 +40,14 @@ def order_markup(reason: str, unit_code: str, ref: str) -> Any:
 async def offer_order(session: AsyncSession, *, now: datetime, users: list[int], unit: Unit,
                       reason: str, day: date) -> int:
     """Queue, right after an escalation or behind-plan notice, the button that issues an order
-    to `unit` in one tap (caller's transaction). Returns how many were queued."""
-    return await notify(session, now=now, users=users, kind="escalation",
+    to `unit` in one tap (caller's transaction); not while the unit has an open order.
+    Returns how many were queued."""
+    busy = await session.scalar(select(SupervisionOrder.id).where(
+        SupervisionOrder.unit_code == unit.code, SupervisionOrder.kind == ORDER,
+        SupervisionOrder.state.in_(OPEN_STATES)).limit(1))
+    if busy is not None:
+        return 0
+    return await notify(session, now=now, users=users, kind="order_offer",
                         key=f"order-offer:{reason}:{unit.code}:{day.isoformat()}",
                         template="supervision/order_offer.html.j2",
                         markup=order_markup(reason, unit.code, day.isoformat()), unit=unit,
