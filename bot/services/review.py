@@ -217,6 +217,11 @@ async def _unit_people(session: AsyncSession, w: Waiting) -> list[int]:
     return sorted(p for p in people if p)
 
 
+def accepted_ids() -> Any:
+    """A subquery of the ids of report versions accepted in review."""
+    return select(ReportReview.report_id).where(ReportReview.state == ACCEPTED)
+
+
 async def accepted_reports(session: AsyncSession, unit_codes: list[str], phase: str) -> dict[
         str, Report]:
     """Per unit, the latest accepted report version of `phase` (for accepted-only figures)."""

@@ -24,6 +24,7 @@ class SupervisionConfig:
     overdue_escalate_after: timedelta = timedelta(0)
     problem_answer_days: int = 3
     prefixes: dict[str, dict[str, str]] = field(default_factory=dict)
+    accepted_only_series: tuple[str, ...] = ()  # bulletin series counting accepted reports only
 
     def prefix(self, unit: Unit, locale: str) -> str:
         """The issuing office's short name in the reader's language."""
@@ -53,6 +54,8 @@ def load_config(data_dir: Path) -> SupervisionConfig:
         overdue_repeat=_hours(orders, "overdue_repeat_hours", 3),
         overdue_escalate_after=_hours(orders, "overdue_escalate_after_hours", 0),
         problem_answer_days=int(problems.get("answer_days", 3)),
+        accepted_only_series=tuple(str(x) for x in (raw.get("review") or {}).get(
+            "accepted_only_series") or ()),
         prefixes={str(k): {str(a): str(b) for a, b in (v or {}).items()}
                   for k, v in (raw.get("prefixes") or {}).items()},
     )
