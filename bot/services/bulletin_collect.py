@@ -27,6 +27,14 @@ from bot.services.progress import UnitProgress, progress_snapshot
 from bot.services.report_templates import get_template
 
 
+async def overdue_orders_for_bulletin(session: AsyncSession, root_path: str,
+                                      now: datetime) -> list[dict[str, str]]:
+    """Supervision orders overdue under the root (named in the bulletin)."""
+    from bot.services.supervision_hooks import overdue_orders_for_bulletin as found
+
+    return await found(session, root_path, now)
+
+
 def accepted_only_series(series_id: str) -> bool:
     """Whether the series counts report versions accepted in review only (data/supervision.yaml)."""
     from bot.services.report_templates import data_dir
@@ -127,4 +135,5 @@ async def collect(session: AsyncSession, series: BulletinSeries, period: tuple[d
         plan_rate=plan_rate(cfg, end), sources=tuple(sources), units=tuple(units),
         praise_count=cfg.praise_count, lag_margin=cfg.lag_margin,
         repeat_threshold=cfg.repeat_threshold, table_in_message_max=cfg.table_in_message_max,
+        extra={"overdue_orders": await overdue_orders_for_bulletin(session, root.path, now)},
     )

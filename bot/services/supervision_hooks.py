@@ -52,3 +52,18 @@ async def offer_order(session: AsyncSession, *, now: datetime, users: list[int],
                         template="supervision/order_offer.html.j2",
                         markup=order_markup(reason, unit.code, day.isoformat()), unit=unit,
                         reason=reason, day=day.isoformat())
+
+
+async def overdue_orders_for_bulletin(session: AsyncSession, root_path: str,
+                                      now: datetime) -> list[dict[str, str]]:
+    """Open numbered orders past their due date under `root_path`, as the bulletin names them
+    (frozen into the bulletin's data: both languages)."""
+    from bot.services.orders import local, overdue
+
+    out = []
+    for v in await overdue(session, now=now, under_path=root_path, cfg=load_config(data_dir())):
+        if v.order.number is None:
+            continue
+        out.append({"unit_zh": v.unit.name, "unit_en": v.unit.name_en or v.unit.name,
+                    "ref_zh": v.ref("zh_CN"), "ref_en": v.ref("en"), "due": local(v.order.due_at)})
+    return out
