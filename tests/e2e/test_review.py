@@ -103,6 +103,20 @@ async def test_review_return_correct_accept_and_problem_answered(
     alert = await emu.wait_for_callback_answer(update["callback_query"]["id"])
     assert "该报表已于 2018-10-08 10:00 退回" in alert["text"]
 
+    # one tap on the return confirmation issues a numbered order with the text pre-filled
+    [tap] = buttons(done)
+    await emu.click(head, done, tap)
+    issued = plain(await emu.wait_for_bot_message(CITY_HEAD, has("已向中原区下达督办")))
+    assert "郑普办督〔2018〕1号" in issued
+    await wait_delivered(app)
+    order = find(emu, LIAISON, "Supervision order")
+    assert "was returned. Correct it as commented" not in plain(order)  # issuer's language
+    assert "中原区 2018-10-08 的报表已退回，请按审核意见更正后重新报送。" in plain(order)
+    assert buttons(find(emu, CITY_HEAD, "已退回")) == []  # the tapped button is gone
+    again = await emu.click(head, done["message_id"], tap, strict=False)
+    await emu.wait_for_callback_answer(again["callback_query"]["id"])
+    assert "已向中原区下达过这件督办" in plain(await emu.wait_for_bot_message(CITY_HEAD))
+
     # the correction is version 2, reviewed again, accepted
     clock.set(at("2018-10-08 11:00"))
     await emu.send_text(liaison, "/report " + FULL.replace("工业 120", "工业 130")
