@@ -17,6 +17,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.db.models.org import Unit
 from bot.db.models.supervision import ACKNOWLEDGED, ISSUED, RETURNED
 from bot.i18n import Translator
 from bot.rendering import render
@@ -126,8 +127,6 @@ async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Prin
         return
     _, _, reason, code, ref = parts
     unit_name = code
-    from bot.db.models.org import Unit
-
     unit = await session.get(Unit, code)
     if unit is not None:
         unit_name = unit.display_name(i18n.locale)

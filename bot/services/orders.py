@@ -37,6 +37,7 @@ from bot.i18n import Translator
 from bot.services import audit, order_numbers
 from bot.services.access import Principal
 from bot.services.errors import DomainError
+from bot.services.outbox import enqueue
 from bot.services.supervision_config import SupervisionConfig
 from bot.services.supervision_notify import PREFIX, button, notify
 
@@ -341,8 +342,6 @@ async def answer(session: AsyncSession, order_id: int, *, principal: Principal |
     await notify(session, now=now, users=[order.issued_by], kind="order", key=key,
                  template="supervision/answered.html.j2", markup=issuer_markup(order.id),
                  files=len(attached), **v.context())
-    from bot.services.outbox import enqueue
-
     for i, f in enumerate(attached):
         method, field = ("sendPhoto", "photo") if f["type"] == "photo" else (
             "sendDocument", "document")

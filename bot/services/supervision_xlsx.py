@@ -35,21 +35,28 @@ async def build_orders_xlsx(session: AsyncSession, principal: Principal,
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = t("Orders")
-    ws.append([t("Id"), t("Reference"), t("Kind"), t("Unit"), t("Issued by office"),
-               t("State"), t("Issued"), t("Due"), t("Acknowledged"), t("Answered"),
-               t("Closed"), t("Text"), t("Answer")])
+    ws.title = t("Supervision orders")
+    states = {"issued": t("not acknowledged yet"), "acknowledged": t("acknowledged, being handled"),
+              "answered": t("answered, awaiting the issuer"),
+              "returned": t("returned, to be answered again"), "closed": t("closed, done")}
+    ws.append([t("Order id"), t("Reference number"), t("Order kind"), t("Unit"),
+               t("Issued by office"), t("Order state"), t("Issued at"), t("Answer due at"),
+               t("Acknowledged at"), t("Answered at"), t("Closed at"), t("Order text"),
+               t("Answer text")])
     for v in await open_in_scope(session, principal, cfg, include_closed=True, limit=5000):
         o = v.order
-        ws.append([o.id, v.ref(t.locale), t("order") if o.kind == "order" else t("action"),
+        ws.append([o.id, v.ref(t.locale),
+                   t("supervision order") if o.kind == "order" else t("interview action"),
                    text_cell(v.unit.display_name(t.locale)),
-                   text_cell(v.office.display_name(t.locale)), t(o.state), local(o.created_at),
+                   text_cell(v.office.display_name(t.locale)), states.get(o.state, o.state),
+                   local(o.created_at),
                    local(o.due_at), local(o.acknowledged_at) if o.acknowledged_at else "",
                    local(o.answered_at) if o.answered_at else "",
                    local(o.closed_at) if o.closed_at else "", text_cell(o.text),
                    text_cell(o.answer_text or "")])
-    iv = wb.create_sheet(t("Interviews"))
-    iv.append([t("Id"), t("Unit"), t("Who"), t("When"), t("Recorded")])
+    iv = wb.create_sheet(t("Interviews held"))
+    iv.append([t("Interview id"), t("Unit"), t("Person called in"), t("Interview time"),
+               t("Recorded at")])
     paths = [g.unit_path for g in principal.grants]
     scope = select(Unit.code).where(or_(*[Unit.path.startswith(p) for p in paths]))
     rows = (await session.execute(

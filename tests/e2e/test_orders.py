@@ -190,8 +190,8 @@ async def test_order_round_trip(emu: Emulator, app: BotApp, sqlite_url: str,
     # the timeline and the list
     await emu.send_text(head, f"/orders {oid}")
     detail = plain(await emu.wait_for_bot_message(CITY_HEAD))
-    for step in ("已下达", "重发提醒", "无人签收，已上报", "已签收", "已答复",
-                 "已退回：请附补报后的进度表截图。", "已办结"):
+    for step in ("状态：已办结", "下达督办", "重发提醒（未签收）", "无人签收，已上报", "单位已签收",
+                 "收到答复", "答复已退回：请附补报后的进度表截图。", "下达单位已办结"):
         assert step in detail, step
     await emu.send_text(head, "/orders")
     assert "本辖区没有未办结的督办" in plain(await emu.wait_for_bot_message(CITY_HEAD))
