@@ -77,6 +77,8 @@ def derive_triggers(data_dir: Any, deadlines: set[time]) -> list[Trigger]:
     for cfg in configs:
         out.add(Trigger("escalations", cfg.bulletin_at))
     out.add(Trigger("privacy", PRIVACY_AT))
+    for hour in range(24):  # supervision orders' follow-up: hourly
+        out.add(Trigger("orders", time(hour, 15)))
     return sorted(out, key=lambda t: (t.at, t.job))
 
 

@@ -19,6 +19,7 @@ from bot.db.models.staff import Staff
 from bot.demo.personas import PERSONAS
 from bot.demo.reports import seed_reports
 from bot.demo.roster import synthetic_roster, write_csv
+from bot.demo.supervision import seed_supervision
 from bot.services import org as org_service
 from bot.services import users as users_service
 from bot.services.bulletins import publish_demo_bulletin
@@ -75,6 +76,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], org_file: Path,
     async with sessionmaker() as s:
         await seed_grants(s, now)
     await seed_reports(sessionmaker, now=now)
+    await seed_supervision(sessionmaker, now=now)
     async with sessionmaker() as s:
         bulletin = await publish_demo_bulletin(s, now)
         if bulletin is not None:

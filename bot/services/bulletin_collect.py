@@ -27,6 +27,22 @@ from bot.services.progress import UnitProgress, progress_snapshot
 from bot.services.report_templates import get_template
 
 
+async def overdue_orders_for_bulletin(session: AsyncSession, root_path: str,
+                                      now: datetime) -> list[dict[str, str]]:
+    """Supervision orders overdue under the root (named in the bulletin)."""
+    from bot.services.supervision_hooks import overdue_orders_for_bulletin as found
+
+    return await found(session, root_path, now)
+
+
+def accepted_only_series(series_id: str) -> bool:
+    """Whether the series counts report versions accepted in review only (data/supervision.yaml)."""
+    from bot.services.report_templates import data_dir
+    from bot.services.supervision_config import load_config
+
+    return series_id in load_config(data_dir()).accepted_only_series
+
+
 def _rate(p: UnitProgress | None) -> float | None:
     if p is None or p.completion_rate is None:
         return None
@@ -58,6 +74,7 @@ async def collect(session: AsyncSession, series: BulletinSeries, period: tuple[d
     if root is None:
         raise DomainError("Unit %(unit)s is not loaded.", unit=series.root_code)
     start, end = period
+    accepted_only = accepted_only_series(series.id)  # review (审核): accepted figures only
     window = max(cfg.repeat_window, 1)
     first_day = start - timedelta(days=7 * (window - 1))
     # unit -> period_start -> progress, for every reporting period touching the window
@@ -66,14 +83,14 @@ async def collect(session: AsyncSession, series: BulletinSeries, period: tuple[d
     day = first_day
     while day <= end:
         for p in await progress_snapshot(session, root_code=series.root_code, phase=series.phase,
-                                         now=now, period_end=day):
+                                         now=now, period_end=day, accepted_only=accepted_only):
             history.setdefault(p.unit_code, {})[p.period_start] = p
             if day == end:
                 last[p.unit_code] = p
         day += timedelta(days=1)
     before = {p.unit_code: p for p in await progress_snapshot(
         session, root_code=series.root_code, phase=series.phase, now=now,
-        period_end=start - timedelta(days=1))}
+        period_end=start - timedelta(days=1), accepted_only=accepted_only)}
     previous_bulletin = await _previous_rates(session, series.id, start)
 
     def offences(code: str, lo: date, hi: date) -> tuple[int, int]:
@@ -118,4 +135,5 @@ async def collect(session: AsyncSession, series: BulletinSeries, period: tuple[d
         plan_rate=plan_rate(cfg, end), sources=tuple(sources), units=tuple(units),
         praise_count=cfg.praise_count, lag_margin=cfg.lag_margin,
         repeat_threshold=cfg.repeat_threshold, table_in_message_max=cfg.table_in_message_max,
+        extra={"overdue_orders": await overdue_orders_for_bulletin(session, root.path, now)},
     )

@@ -128,6 +128,10 @@ def context(data: BulletinData, issue: Issue, t: Any) -> dict[str, Any]:
                     for r in lagging_units(data)],
         "repeat": [{"name": u.display_name(loc), "periods": u.offence_periods}
                    for u in repeat_offenders(data)],
+        "overdue_orders": [  # supervision orders past their due date (督办逾期)
+            {"name": o["unit_en" if loc.startswith("en") else "unit_zh"],
+             "ref": o["ref_en" if loc.startswith("en") else "ref_zh"], "due": o["due"]}
+            for o in data.extra.get("overdue_orders") or []],
         "note": note,
         "note_lines": note.splitlines() if note else [],
         "html_lang": "en" if loc.startswith("en") else "zh-CN",

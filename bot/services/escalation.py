@@ -28,6 +28,7 @@ from bot.db.upsert import insert_ignore
 from bot.services.holidays import HolidayCalendar, load_calendar
 from bot.services.outbox import notify
 from bot.services.progress import UnitProgress, due_units, progress_snapshot
+from bot.services.supervision_hooks import offer_order
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,8 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
                          late_units=late_units, deadline=deadline, period_end=period_end)
         for x in late:
             await _record(session, x, "parent", now, n)
+            await offer_order(session, now=now, users=heads, unit=units[x.unit_code],
+                              reason="late", day=period_end)
         result.enqueued += n
 
 
@@ -350,6 +353,9 @@ async def _lag(session: AsyncSession, *, now: datetime, unit: Unit, p: UnitProgr
                      rate=round(p.completion_rate, 1), plan=round(planned, 1),
                      gap=round(gap, 1), period_end=p.period_end)
     await _record(session, p, "lag", now, n)
+    if unit.parent_code:  # the office above may issue a supervision order in one tap
+        await offer_order(session, now=now, users=await office_heads(session, unit.parent_code),
+                          unit=unit, reason="lag", day=p.period_end)
     result.enqueued += n
 
 

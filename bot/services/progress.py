@@ -69,14 +69,19 @@ def _numbers(values: dict[str, Any]) -> dict[str, float]:
 
 
 async def _reports(session: AsyncSession, codes: Sequence[str], phase: str,
-                   until: date) -> dict[str, list[Report]]:
-    """Every report version of these units for periods starting on or before `until`."""
+                   until: date, accepted_only: bool = False) -> dict[str, list[Report]]:
+    """Every report version of these units for periods starting on or before `until` (only
+    versions accepted in review, with `accepted_only`)."""
     out: dict[str, list[Report]] = {c: [] for c in codes}
     for i in range(0, len(codes), 500):
         stmt = (select(Report).where(Report.phase == phase,
                                      Report.unit_code.in_(list(codes[i:i + 500])),
                                      Report.period_start <= until)
                 .order_by(Report.unit_code, Report.period_start, Report.version))
+        if accepted_only:
+            from bot.services.review import accepted_ids
+
+            stmt = stmt.where(Report.id.in_(accepted_ids()))
         for r in await session.scalars(stmt):
             out[r.unit_code].append(r)
     return out
@@ -112,11 +117,13 @@ def _progress(a: Assignment, period: Period, now: datetime, history: list[Report
 
 
 async def progress_snapshot(session: AsyncSession, *, root_code: str, phase: str,
-                            now: datetime, period_end: date | None = None) -> list[UnitProgress]:
+                            now: datetime, period_end: date | None = None,
+                            accepted_only: bool = False) -> list[UnitProgress]:
     """Every reporting unit under `root_code` (itself included) for `phase`, in path order.
 
     The period is the one `now` falls in, or the one containing `period_end` when given
-    (for a bulletin about an earlier period); status is judged at `now`.
+    (for a bulletin about an earlier period); status is judged at `now`. With
+    `accepted_only`, only report versions accepted in review (审核) count.
     """
     found = await assignments(session, root_code=root_code, phase=phase)
     if not found:
@@ -124,7 +131,8 @@ async def progress_snapshot(session: AsyncSession, *, root_code: str, phase: str
     periods = {a.unit.code: (period_containing(a.cadence, period_end) if period_end
                              else period_for(a.cadence, now)) for a in found}
     until = max(p.start for p in periods.values())
-    history = await _reports(session, [a.unit.code for a in found], phase, until)
+    history = await _reports(session, [a.unit.code for a in found], phase, until,
+                             accepted_only)
     targets = await targets_for_units(session, [a.unit for a in found], phase)
     return [_progress(a, periods[a.unit.code], now,
                       [r for r in history[a.unit.code]

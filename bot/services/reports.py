@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report, ReportDraft, ReportTarget
-from bot.services import audit, report_notices
+from bot.services import audit, report_notices, supervision_hooks
 from bot.services.access import REPORTING_ROLES, Principal
 from bot.services.cadence import Assignment, Period, assignment, assignments, period_for
 from bot.services.errors import DomainError
@@ -258,6 +258,8 @@ async def submit(
             unit=ctx.assignment.unit, actor_id=principal.user_id if principal else None,
             now=now)
     try:
+        # review (审核) and "problems and needs" tracking, in the same transaction
+        await supervision_hooks.report_submitted(session, report, ctx.assignment.unit, now=now)
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,15 @@ HAVE_CHROMIUM = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
 pytestmark = pytest.mark.browser
 
 
+def _texts(driver: Any) -> list[str]:
+    """The bot's messages as shown (read in one go: the page re-renders as messages come)."""
+    return list(driver.execute_script(
+        "return [...document.querySelectorAll('.msg.bot')].map(e => e.innerText)"))
+
+
 def _drive(url: str, screenshot: Path) -> list[str]:
-    """Pick the liaison persona, send /start and /help, return the bot's message texts."""
+    """Pick the liaison persona, see the demo order, send /start and /help; return the bot's
+    message texts."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -40,12 +48,15 @@ def _drive(url: str, screenshot: Path) -> list[str]:
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#persona option"))
         assert "Demo data is synthetic" in driver.page_source
         Select(driver.find_element(By.ID, "persona")).select_by_value("liaison")
-        for i, command in enumerate(("/start", "/help"), start=1):
-            driver.find_element(By.ID, "input").send_keys(command)
-            driver.find_element(By.ID, "send").click()
-            wait.until(lambda d, n=i: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) >= n)
+        # the demo's synthetic supervision order reaches the liaison by itself (督办)
+        for command, expected in ((None, "郑普办督"), ("/start", "您好"),
+                                  ("/help", "您可以使用的功能")):
+            if command:
+                driver.find_element(By.ID, "input").send_keys(command)
+                driver.find_element(By.ID, "send").click()
+            wait.until(lambda d, x=expected: any(x in t for t in _texts(d)))
         driver.save_screenshot(str(screenshot))
-        return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
+        return _texts(driver)
     finally:
         driver.quit()
 
@@ -59,7 +70,7 @@ async def test_start_and_help_in_the_browser(tmp_path: Path) -> None:
         texts = await asyncio.to_thread(_drive, url, tmp_path / "chat.png")
     finally:
         await demo.stop()
-    assert len(texts) == 2
-    assert texts[0].startswith("刘敏，您好") and "污染源普查" in texts[0]
-    assert "您可以使用的功能" in texts[1] and "/lang" in texts[1]
+    assert len(texts) == 3 and "郑普办督〔" in texts[0] and "演示数据（合成）" in texts[0]
+    assert texts[1].startswith("刘敏，您好") and "污染源普查" in texts[1]
+    assert "您可以使用的功能" in texts[2] and "/lang" in texts[2]
     assert (tmp_path / "chat.png").stat().st_size > 10_000

@@ -34,7 +34,11 @@ async def test_triggers_follow_the_deadline_data(sessionmaker: async_sessionmake
         AsyncSession]) -> None:
     await _setup(sessionmaker)
     sched = Scheduler(sessionmaker, Settings(), clock=lambda: at("2018-10-08 09:00"))
-    ids = [t.id for t in await sched.derive()]
+    triggers = await sched.derive()
+    # the supervision orders' follow-up runs hourly, whatever the deadlines
+    assert [t.id for t in triggers if t.job == "orders"] == [f"orders@{h:02d}:15"
+                                                            for h in range(24)]
+    ids = [t.id for t in triggers if t.job != "orders"]
     # privacy@03:30: the nightly personal-data retention run, whatever the deadlines
     assert ids == ["privacy@03:30", "escalations@08:00", "escalations@08:30", "reminders@16:00",
                    "reminders@17:30", "escalations@18:00", "escalations@20:00",

@@ -31,6 +31,7 @@ from bot.services.bulletin_content import BulletinData, SourceLine, UnitLine
 from bot.services.bulletin_document import Issue
 from bot.services.bulletin_document import context as bulletin_context
 from bot.services.report_templates import get_template, templates
+from tests.unit.supervision_template_cases import CASES as SUPERVISION_CASES
 
 CATALOGS = Catalogs()
 LOCALES = ("zh_CN", "en")
@@ -268,6 +269,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
       "status": "Active"}),
     ("verify/unknown.html.j2", "not registered", {"forged": False, "query": "41010399999"}),
 ]
+CASES += SUPERVISION_CASES
 TEMPLATES = rendering.TEMPLATES_DIR
 
 

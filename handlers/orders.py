@@ -1,0 +1,409 @@
+"""/order and /orders: supervision orders (督办) and their buttons — acknowledge (收到),
+answer (答复, text then optional photos or documents), close (办结), return (退回), and the
+one-tap order offered on escalation, behind-plan and returned-report notices."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.db.models.org import Unit
+from bot.db.models.supervision import ACKNOWLEDGED, ISSUED, RETURNED
+from bot.i18n import Translator
+from bot.rendering import render
+from bot.services import orders as svc
+from bot.services.access import Principal
+from bot.services.errors import DomainError
+from bot.services.supervision_config import SupervisionConfig, load_config
+from bot.services.supervision_notify import PREFIX
+from handlers.commands import N_, CommandInfo
+
+ORDER = 38
+COMMANDS = (
+    CommandInfo("order", N_("Issue a supervision order to a unit below your office"),
+                roles=frozenset(svc.ISSUER_ROLES), args="UNIT_CODE [YYYY-MM-DD] TEXT"),
+    CommandInfo("orders", N_("Open supervision orders: list, /orders N for one, /orders xlsx"),
+                roles=frozenset({"office_head", "leader", "admin", "liaison"}),
+                args="[N|xlsx]"),
+)
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+P = f"{PREFIX}:"
+
+
+class OrderAnswer(StatesGroup):
+    """The unit is answering an order: the text, then optional photos or documents."""
+
+    text = State()
+    files = State()
+
+
+class OrderReturn(StatesGroup):
+    """The issuer is giving the reason for returning an answer."""
+
+    reason = State()
+
+
+def config(settings: Settings) -> SupervisionConfig:
+    """The supervision settings of this installation."""
+    return load_config(settings.data_dir)
+
+
+def markup(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """A stored keyboard as aiogram's type."""
+    return InlineKeyboardMarkup.model_validate(data) if data else None
+
+
+def tail_id(callback: CallbackQuery) -> int:
+    """The numeric id at the end of the callback data (0 when absent)."""
+    tail = (callback.data or "").rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() and len(tail) < 19 else 0
+
+
+async def drop_buttons(callback: CallbackQuery, keep: dict[str, Any] | None = None) -> None:
+    """Take the buttons off the message that was pressed (or leave only `keep`)."""
+    msg = callback.message
+    if not isinstance(msg, Message):
+        return
+    now_shown = msg.reply_markup.model_dump(exclude_none=True) if msg.reply_markup else None
+    wanted = markup(keep)
+    if now_shown == (wanted.model_dump(exclude_none=True) if wanted else None):
+        return  # pressed again: the buttons are already as they should be
+    try:
+        await msg.edit_reply_markup(reply_markup=wanted)
+    except TelegramBadRequest:  # the message is too old to edit, or already changed
+        pass
+
+
+# --------------------------------------------------------------------------- /order
+
+
+async def cmd_order(message: Message, command: CommandObject, session: AsyncSession,
+                    principal: Principal | None, i18n: Translator, now: datetime,
+                    settings: Settings) -> None:
+    """/order UNIT_CODE [YYYY-MM-DD] TEXT: issue a numbered order."""
+    parts = (command.args or "").split(maxsplit=1)
+    if len(parts) < 2:
+        await message.answer(render("supervision/usage.html.j2", i18n))
+        return
+    code, rest = parts
+    due: date | None = None
+    first, _, remainder = rest.partition(" ")
+    if DATE_RE.match(first):
+        try:
+            due = date.fromisoformat(first)
+        except ValueError:
+            await message.answer(i18n("The due date %(date)s is not a date: write it as "
+                                      "YYYY-MM-DD, e.g. 2018-10-20.") % {"date": first})
+            return
+        rest = remainder
+    try:
+        out = await svc.issue(session, principal=principal, unit_code=code, text=rest, now=now,
+                              cfg=config(settings), due=due)
+    except DomainError as exc:
+        await session.rollback()
+        await message.answer(exc.render(i18n))
+        return
+    await message.answer(render("supervision/issued.html.j2", i18n, created=out.created,
+                                recipients=out.recipients, **out.view.context()))
+
+
+async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
+                 i18n: Translator, now: datetime, settings: Settings) -> None:
+    """One tap on an escalation, behind-plan or returned-report notice: issue the order with
+    the text that notice suggests."""
+    parts = (callback.data or "").split(":")
+    if len(parts) != 5 or parts[2] not in ("late", "lag", "rev"):
+        await callback.answer()
+        return
+    _, _, reason, code, ref = parts
+    unit_name = code
+    unit = await session.get(Unit, code)
+    if unit is not None:
+        unit_name = unit.display_name(i18n.locale)
+    texts = {
+        "late": i18n("%(unit)s did not submit the progress report for %(date)s on time. Submit "
+                     "it, explain the delay in writing and say how it will not happen again."),
+        "lag": i18n("%(unit)s is behind the census plan (%(date)s). Report in writing the "
+                    "reasons and the measures and dates to catch up."),
+        "rev": i18n("The report of %(unit)s for %(date)s was returned. Correct it as commented "
+                    "and submit it again."),
+    }
+    office = svc.issuing_office(principal, unit) if unit is not None else None
+    try:
+        out = await svc.issue(session, principal=principal, unit_code=code,
+                              text=texts[reason] % {"unit": unit_name, "date": ref}, now=now,
+                              cfg=config(settings), origin=reason,
+                              origin_key=f"{reason}:{code}:{ref}:{office}")
+    except DomainError as exc:
+        await session.rollback()
+        await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    await callback.answer()
+    await drop_buttons(callback)
+    if isinstance(callback.message, Message):
+        await callback.message.answer(render(
+            "supervision/issued.html.j2", i18n, created=out.created, recipients=out.recipients,
+            **out.view.context()))
+
+
+# --------------------------------------------------------------------------- the unit
+
+
+async def on_ack(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
+                 i18n: Translator, now: datetime, settings: Settings) -> None:
+    """收到: acknowledge for the whole unit; a second press says who already did."""
+    try:
+        step = await svc.acknowledge(session, tail_id(callback), principal=principal, now=now,
+                                     cfg=config(settings))
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    o = step.view.order
+    answer_only = svc.recipient_markup(o.id, ack=False)(i18n)
+    if step.changed:
+        await callback.answer(i18n("Acknowledged. Answer with the Answer button when done."))
+    else:
+        await callback.answer(render("supervision/already_acked.html.j2", i18n, order=o,
+                                     when=svc.local(o.acknowledged_at or o.created_at)),
+                              show_alert=True)
+    await drop_buttons(callback, answer_only if o.state in (ACKNOWLEDGED, RETURNED) else None)
+
+
+async def on_answer(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
+                    principal: Principal | None, i18n: Translator) -> None:
+    """答复: ask for the written answer."""
+    oid = tail_id(callback)
+    try:
+        await svc.check_answerable(session, oid, principal)
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        await drop_buttons(callback)
+        return
+    await session.commit()  # release the database before the FSM storage writes
+    await state.set_state(OrderAnswer.text)
+    await state.update_data(order_id=oid, files=[])
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(i18n(
+            "Write the answer as one message (at most %(max)s characters). /cancel stops "
+            "without answering.") % {"max": svc.TEXT_MAX})
+
+
+async def on_answer_text(message: Message, state: FSMContext, i18n: Translator) -> None:
+    """Keep the text; ask for optional photos or documents."""
+    text = message.text or ""
+    try:
+        svc.clean_text(text)
+    except DomainError as exc:
+        await message.answer(exc.render(i18n))
+        return
+    await state.update_data(text=text)
+    await state.set_state(OrderAnswer.files)
+    await message.answer(i18n("Send photos or documents as evidence if you have any, then "
+                              "press Send answer. Or press it now to answer without them."),
+                         reply_markup=markup(_send_button(i18n)))
+
+
+def _send_button(i18n: Translator) -> dict[str, Any]:
+    return {"inline_keyboard": [[{"text": i18n("Send answer"), "callback_data": f"{P}fdone"}]]}
+
+
+async def on_answer_file(message: Message, state: FSMContext, i18n: Translator) -> None:
+    """Collect one photo or document for the answer."""
+    data = await state.get_data()
+    files = list(data.get("files") or [])
+    if len(files) >= svc.FILES_MAX:
+        await message.answer(i18n("At most %(max)s files can go with an answer; press Send "
+                                  "answer.") % {"max": svc.FILES_MAX},
+                             reply_markup=markup(_send_button(i18n)))
+        return
+    if message.photo:
+        files.append({"type": "photo", "file_id": message.photo[-1].file_id})
+    elif message.document:
+        files.append({"type": "document", "file_id": message.document.file_id})
+    await state.update_data(files=files)
+    await message.answer(i18n("File %(n)s received. Send more, or press Send answer.")
+                         % {"n": len(files)}, reply_markup=markup(_send_button(i18n)))
+
+
+async def on_answer_other(message: Message, i18n: Translator) -> None:
+    """Something else while collecting files."""
+    await message.answer(i18n("Send a photo or a document, or press Send answer."),
+                         reply_markup=markup(_send_button(i18n)))
+
+
+async def on_answer_done(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
+                         principal: Principal | None, i18n: Translator, now: datetime,
+                         settings: Settings) -> None:
+    """Send the answer to the issuer."""
+    if await state.get_state() != OrderAnswer.files.state:
+        await callback.answer(i18n("This answer was already sent."), show_alert=True)
+        await drop_buttons(callback)
+        return
+    data = await state.get_data()
+    try:
+        step = await svc.answer(session, int(data.get("order_id") or 0), principal=principal,
+                                text=str(data.get("text") or ""),
+                                files=list(data.get("files") or []), now=now,
+                                cfg=config(settings))
+    except DomainError as exc:
+        await session.rollback()
+        await state.clear()
+        await callback.answer(exc.render(i18n), show_alert=True)
+        await drop_buttons(callback)
+        return
+    await state.clear()
+    await callback.answer()
+    await drop_buttons(callback)
+    if isinstance(callback.message, Message):
+        await callback.message.answer(render("supervision/answer_sent.html.j2", i18n,
+                                             **step.view.context()))
+
+
+async def on_cancel(message: Message, state: FSMContext, i18n: Translator) -> None:
+    """Leave the answer or the return without sending anything."""
+    await state.clear()
+    await message.answer(i18n("Nothing was sent."))
+
+
+# --------------------------------------------------------------------------- the issuer
+
+
+async def on_close(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
+                   i18n: Translator, now: datetime, settings: Settings) -> None:
+    """办结: close the order; the unit hears it."""
+    try:
+        step = await svc.close(session, tail_id(callback), principal=principal, now=now,
+                               cfg=config(settings))
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    await drop_buttons(callback)
+    if not step.changed:
+        await callback.answer(svc.already(step.view.order).render(i18n), show_alert=True)
+        return
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(render("supervision/closed_ok.html.j2", i18n,
+                                             **step.view.context()))
+
+
+async def on_return(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
+                    principal: Principal | None, i18n: Translator, settings: Settings) -> None:
+    """退回: ask for the reason."""
+    oid = tail_id(callback)
+    try:
+        await svc.check_returnable(session, oid, principal, config(settings))
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        await drop_buttons(callback)
+        return
+    await session.commit()
+    await state.set_state(OrderReturn.reason)
+    await state.update_data(order_id=oid)
+    await callback.answer()
+    await drop_buttons(callback)
+    if isinstance(callback.message, Message):
+        await callback.message.answer(i18n("Why is the answer returned? Write the reason as one "
+                                           "message. /cancel keeps the answer as it is."))
+
+
+async def on_return_reason(message: Message, state: FSMContext, session: AsyncSession,
+                           principal: Principal | None, i18n: Translator, now: datetime,
+                           settings: Settings) -> None:
+    """Return the answer with the reason; the unit answers again."""
+    data = await state.get_data()
+    try:
+        step = await svc.return_answer(session, int(data.get("order_id") or 0),
+                                       principal=principal, reason=message.text or "", now=now,
+                                       cfg=config(settings))
+    except DomainError as exc:
+        await session.rollback()
+        await message.answer(exc.render(i18n))
+        if "empty" not in exc.message and "characters" not in exc.message:
+            await state.clear()
+        return
+    await state.clear()
+    await message.answer(render("supervision/returned_ok.html.j2", i18n,
+                                **step.view.context()))
+
+
+# --------------------------------------------------------------------------- /orders
+
+
+async def cmd_orders(message: Message, command: CommandObject, session: AsyncSession,
+                     principal: Principal | None, i18n: Translator, now: datetime,
+                     settings: Settings) -> None:
+    """/orders, /orders N (one order and its timeline), /orders xlsx."""
+    arg = (command.args or "").strip().lower()
+    cfg = config(settings)
+    if principal is None or not principal.grants:
+        await message.answer(i18n("Supervision orders are for census offices and liaisons."))
+        return
+    if arg in ("xlsx", "excel", "表格"):
+        from bot.services.supervision_xlsx import build_orders_xlsx
+
+        content = await build_orders_xlsx(session, principal, cfg, i18n, now=now)
+        await session.commit()
+        await message.answer_document(BufferedInputFile(
+            content, f"orders-{now.astimezone(svc.SHANGHAI).date().isoformat()}.xlsx"))
+        return
+    if arg.lstrip("#").isdigit() and len(arg) < 19:
+        try:
+            v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)
+        except DomainError as exc:
+            await message.answer(exc.render(i18n))
+            return
+        o = v.order
+        buttons = None
+        if svc.is_recipient(principal, o.unit_code) and o.state in (ISSUED, ACKNOWLEDGED,
+                                                                    RETURNED):
+            buttons = svc.recipient_markup(o.id, ack=o.state == ISSUED)(i18n)
+        await session.commit()
+        await message.answer(render(
+            "supervision/detail.html.j2", i18n, events=[
+                {"kind": e.kind, "at": svc.local(e.at), "detail": e.detail} for e in events],
+            **v.context()), reply_markup=markup(buttons))
+        return
+    views = await svc.open_in_scope(session, principal, cfg)
+    rows = [{"ctx": v.context(), "age": _age(now - v.order.created_at),
+             "overdue": v.order.due_at < now} for v in views]
+    await session.commit()
+    await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:50],
+                                more=max(0, len(rows) - 50)))
+
+
+def _age(delta: Any) -> dict[str, int]:
+    hours = int(delta.total_seconds() // 3600)
+    return {"days": hours // 24, "hours": hours % 24}
+
+
+def create_router() -> Router:
+    """Routes for /order, /orders and the order buttons."""
+    router = Router(name=__name__)
+    for st in (OrderAnswer.text, OrderAnswer.files, OrderReturn.reason):
+        router.message.register(on_cancel, st, Command("cancel"))
+    router.message.register(on_answer_text, OrderAnswer.text, F.text, ~F.text.startswith("/"))
+    router.message.register(on_answer_file, OrderAnswer.files, F.photo | F.document)
+    router.message.register(on_answer_other, OrderAnswer.files, ~F.text.startswith("/"))
+    router.message.register(on_return_reason, OrderReturn.reason, F.text,
+                            ~F.text.startswith("/"))
+    router.message.register(cmd_order, Command("order"))
+    router.message.register(cmd_orders, Command("orders"))
+    router.callback_query.register(on_ack, F.data.startswith(f"{P}ack:"))
+    router.callback_query.register(on_answer, F.data.startswith(f"{P}ans:"))
+    router.callback_query.register(on_answer_done, F.data == f"{P}fdone")
+    router.callback_query.register(on_close, F.data.startswith(f"{P}cls:"))
+    router.callback_query.register(on_return, F.data.startswith(f"{P}ret:"))
+    router.callback_query.register(on_new, F.data.startswith(f"{P}new:"))
+    return router
