@@ -80,6 +80,13 @@ def _unit_buttons(found: list[Assignment], prefix: str, locale: str,
     return _kb(rows)
 
 
+def _alias_list(f: Field, locale: str) -> str:
+    """The quick-form names to show: Chinese ones to a Chinese reader, all to an English one."""
+    if locale.startswith("en"):
+        return ", ".join(f.aliases[:4])
+    return "、".join([a for a in f.aliases if not a.isascii()][:4])
+
+
 def _problems_text(problems: list[Problem], i18n: Translator) -> list[str]:
     return [p.render(i18n) for p in problems]
 
@@ -240,7 +247,7 @@ async def cmd_report(message: Message, command: CommandObject, session: AsyncSes
         phases = sorted({a.phase for a in found}) or ["survey"]
         await message.answer(render("reports/help.html.j2", i18n, tables=[
             {"name": get_template(p).name_for(locale),
-             "fields": [{"label": f.label_for(locale), "aliases": ", ".join(f.aliases[:4]),
+             "fields": [{"label": f.label_for(locale), "aliases": _alias_list(f, locale),
                          "required": f.required} for f in get_template(p).fields]}
             for p in phases]))
         return
