@@ -449,7 +449,7 @@ def _catalogue_messages() -> Iterator[tuple[str, str, str]]:
 
 def test_every_chinese_message_has_no_english_and_no_ascii_colon() -> None:
     english, colons = [], []
-    for name, msgid, text in _catalogue_messages():
+    for name, _msgid, text in _catalogue_messages():
         bare = re.sub(r"%\(\w+\)[sd]|`[^`]*`", "", text)
         if _english_words(bare, set()):
             english.append(f"{name}: {text!r} {_english_words(bare, set())}")
