@@ -269,6 +269,10 @@ async def submit(
                  actor_user_id=principal.user_id if principal else None, object_type="report",
                  object_id=f"{unit_code}/{phase}/{ctx.period.start.isoformat()}/v{version}",
                  unit_code=unit_code, source=source)
+    if ctx.current is None:  # a first submission: subscribed office heads hear of it
+        await report_notices.tell_heads_of_first_submission(
+            session, report=report, template=ctx.template, unit=ctx.assignment.unit,
+            actor_id=principal.user_id if principal else None, now=now)
     if ctx.current is not None:  # a correction: the office heads hear of it (same transaction)
         await report_notices.tell_heads_of_correction(
             session, report=report, before=dict(ctx.current.values), template=ctx.template,

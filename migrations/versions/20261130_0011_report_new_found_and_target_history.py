@@ -1,4 +1,5 @@
-"""reports: newly found objects (新增) and the history of targets changed in chat
+"""reports: newly found objects (新增), the history of targets changed in chat, and office
+heads' subscriptions to notices (first submissions)
 
 Revision ID: 0011
 Revises: 0006
@@ -35,6 +36,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('report_target_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_report_target_changes_unit_code'), ['unit_code'], unique=False)
+    op.create_table('notice_subscriptions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('created_at', bot.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_subscriptions')),
+    sa.UniqueConstraint('user_id', 'kind', name=op.f('uq_notice_subscriptions_user_id_kind'))
+    )
+    with op.batch_alter_table('notice_subscriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notice_subscriptions_user_id'), ['user_id'], unique=False)
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.add_column(sa.Column('new_found', JSON, nullable=True))
     with op.batch_alter_table('report_drafts', schema=None) as batch_op:
@@ -46,6 +57,9 @@ def downgrade() -> None:
         batch_op.drop_column('new_found')
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.drop_column('new_found')
+    with op.batch_alter_table('notice_subscriptions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notice_subscriptions_user_id'))
+    op.drop_table('notice_subscriptions')
     with op.batch_alter_table('report_target_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_report_target_changes_unit_code'))
     op.drop_table('report_target_changes')

@@ -84,3 +84,15 @@ class ReportTargetChange(Base):
     new_value: Mapped[float] = mapped_column(Float)
     changed_by: Mapped[int] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column()
+
+
+class NoticeSubscription(Base):
+    """An office head's opt-in to a kind of notice (e.g. `first_submission`)."""
+
+    __tablename__ = "notice_subscriptions"
+    __table_args__ = (UniqueConstraint("user_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column()
