@@ -42,6 +42,9 @@ async def test_above_target_saved_with_new_found_and_rolled_up(
     assert f"2018-10-08 10:00 工业源 已填报：883 → 800（修改人 {HEAD}）" in changed
     assert "只有" in await _say(emu, liaison, "/target 410102 工业 900")  # not for liaisons
     assert "没有任何变化" in await _say(emu, head, "/target 410102 工业 800")
+    # the error names the field and the rule, and the user's text comes back escaped
+    bad = await _say(emu, head, "/target 410102 <b>钢铁</b> 5")
+    assert "目标：“<b>钢铁</b>”不是本表的源类型" in bad  # shown literally (HTML-escaped)
 
     summary = await _quick(emu, liaison, "/report " + FULL.replace("工业 120", "工业 900"))
     text = _plain(summary)

@@ -134,3 +134,10 @@ def test_validator_never_crashes_and_names_the_field(values: dict[str, Any],
             assert p.field in tmpl.keys
             label = tmpl.field(p.field).label_for(locale)
             assert label in p.render(lambda s: s)
+
+
+def test_domain_error_escapes_what_the_user_typed() -> None:
+    exc = DomainError("Unit %(unit)s does not report on this table.", unit="<b>x</b>&")
+    escaped = "Unit &lt;b&gt;x&lt;/b&gt;&amp; does not report on this table."
+    assert exc.render(lambda s: s) == escaped
+    assert exc.render(lambda s: s, escape=False) == "Unit <b>x</b>& does not report on this table."

@@ -463,3 +463,12 @@ def test_every_chinese_message_has_no_english_and_no_ascii_colon() -> None:
             colons.append(f"{name}: {text!r}")
     assert english == [], "English words in Chinese messages:\n" + "\n".join(english)
     assert colons == [], "ASCII colon after Chinese text:\n" + "\n".join(colons)
+
+
+def test_english_messages_have_no_chinese_punctuation() -> None:
+    """The English UI is the msgids themselves: none may carry full-width punctuation."""
+    from bot.i18n.extract import extract
+
+    found = [str(m.id) for m in extract()
+             if m.id and FULL_WIDTH.search(m.id if isinstance(m.id, str) else m.id[0])]
+    assert found == [], "Chinese punctuation in English messages:\n" + "\n".join(found)
