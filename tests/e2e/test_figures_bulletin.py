@@ -8,6 +8,7 @@ no Answer button.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -20,7 +21,7 @@ from bot.services import bulletins as svc
 from bot.telegram.app import BotApp
 from tests.conftest import at
 from tests.e2e.harness import Clock, wait_delivered
-from tests.e2e.test_bulletin import HEAD, _setup
+from tests.e2e.test_bulletin import COUNTY_HEAD, HEAD, LEADER, _setup
 from tests.e2e.test_faq import UNKNOWN_Q, _button, _setup_org
 
 HEAD2 = 7011
@@ -31,6 +32,19 @@ def _buttons(emu: Emulator, msg: dict[str, Any]) -> list[str]:
     assert stored is not None
     rows = (stored.reply_markup or {}).get("inline_keyboard", [])
     return [b["callback_data"] for row in rows for b in row]
+
+
+async def _settled(emu: Emulator, msg: dict[str, Any]) -> list[str]:
+    """The message's buttons once the bot's edit has landed (it follows the pop-up answer)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    before = _buttons(emu, msg)
+    while loop.time() < deadline:
+        stored = emu.find_message(int(msg["chat"]["id"]), int(msg["message_id"]))
+        if stored is not None and stored.edits:
+            return _buttons(emu, msg)
+        await emu.wait_changed(deadline - loop.time())
+    return before
 
 
 async def _answer(emu: Emulator, user: dict[str, Any], msg: dict[str, Any], data: str) -> str:
@@ -57,11 +71,11 @@ async def test_published_draft_buttons_say_what_happened(
 
     assert "第1期" in await _answer(emu, head, mine, f"bl:pub:{bid}")
     await emu.wait_for_bot_message(HEAD, lambda m: "第1期" in (m.get("text") or ""))
-    assert _buttons(emu, mine) == []  # the action closed its buttons
+    assert await _settled(emu, mine) == []  # the action closed its buttons
 
     # the other approver's copy is stale: every button says it is published, then closes
     assert "已作为第1期发布" in await _answer(emu, other, theirs, f"bl:note:{bid}")
-    assert _buttons(emu, theirs) == []
+    assert await _settled(emu, theirs) == []
     before = len(emu.bot_messages(HEAD2))
     assert "已作为第1期发布" in await _answer(emu, other, theirs, f"bl:del:{bid}")
     assert "已作为第1期发布" in await _answer(emu, other, theirs, f"bl:pub:{bid}")
@@ -89,6 +103,8 @@ async def test_twice_weekly_series_is_numbered_without_gaps(
         await svc.sync_series(s, [twice], now=clock())
     await engine.dispose()
     head = emu.user(id=HEAD, first_name="主任", language_code="zh-hans")
+    emu.user(id=LEADER, first_name="Leader", language_code="en")
+    emu.user(id=COUNTY_HEAD, first_name="金水", language_code="zh-hans")
 
     async def issue(when: str, discard_first: bool = False) -> str:
         clock.set(at(when))
@@ -146,7 +162,7 @@ async def test_answered_desk_question_keeps_no_answer_button(
     await emu.wait_for_bot_message(6202)
     await emu.send_text(desk, "请关注市普查办公众号通知。")
     assert "正在发送给提问人" in (await emu.wait_for_bot_message(6202))["text"]
-    assert answer not in _buttons(emu, forwarded)  # Answer gone, FAQ candidate kept
+    assert answer not in await _settled(emu, forwarded)  # Answer gone, FAQ candidate kept
     assert any(b.startswith("desk:cand:") for b in _buttons(emu, forwarded))
     assert "已经有人回答" in await _answer(emu, desk, forwarded, answer)  # a repeated click
 
