@@ -15,6 +15,7 @@ ON CONFLICT DO NOTHING, so a rerun (or two generators racing) returns the existi
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -728,9 +729,12 @@ async def correct(session: AsyncSession, series_id: str, number: int, *, now: da
 
 
 def same_figures(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two stored bulletin data say the same (the generation time aside)."""
-    return {k: v for k, v in a.items() if k != "as_of"} == {
-        k: v for k, v in b.items() if k != "as_of"}
+    """Whether two bulletin data say the same (the generation time aside), compared as stored
+    (JSON: tuples become lists)."""
+    def stored(data: dict[str, Any]) -> Any:
+        return json.loads(json.dumps({k: v for k, v in data.items() if k != "as_of"},
+                                     sort_keys=True, default=str))
+    return bool(stored(a) == stored(b))
 
 
 async def by_number(session: AsyncSession, series_id: str, number: int) -> Bulletin | None:

@@ -77,7 +77,7 @@ async def test_published_draft_buttons_say_what_happened(
     assert "已作为第1期发布" in await _answer(emu, other, theirs, f"bl:note:{bid}")
     assert await _settled(emu, theirs) == []
     before = len(emu.bot_messages(HEAD2))
-    assert "已作为第1期发布" in await _answer(emu, other, theirs, f"bl:del:{bid}")
+    assert "第1期通报已发布" in await _answer(emu, other, theirs, f"bl:del:{bid}")
     assert "已作为第1期发布" in await _answer(emu, other, theirs, f"bl:pub:{bid}")
     await emu.send_text(other, "一段说明")  # no note is being waited for: it goes to the FAQ
     await emu.wait_for_bot_message(HEAD2)
