@@ -40,11 +40,18 @@ def _drive(url: str, screenshot: Path) -> list[str]:
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#persona option"))
         assert "Demo data is synthetic" in driver.page_source
         Select(driver.find_element(By.ID, "persona")).select_by_value("liaison")
+        # an empty chat says what to do at once, without waiting for a long poll
+        WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".empty-hint"))
+        assert "/start" in driver.find_element(By.CSS_SELECTOR, ".empty-hint").text
+        assert driver.find_element(By.ID, "status").text == "online"
         for i, command in enumerate(("/start", "/help"), start=1):
             driver.find_element(By.ID, "input").send_keys(command)
             driver.find_element(By.ID, "send").click()
             wait.until(lambda d, n=i: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) >= n)
         driver.save_screenshot(str(screenshot))
+        # clock times are Beijing time whatever the browser's zone (HH:MM)
+        metas = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg .meta")]
+        assert metas and all(len(m) == 5 and m[2] == ":" for m in metas), metas
         return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
     finally:
         driver.quit()

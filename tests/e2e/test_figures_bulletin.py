@@ -9,9 +9,13 @@ no Answer button.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
@@ -22,6 +26,7 @@ from bot.telegram.app import BotApp
 from tests.conftest import at
 from tests.e2e.harness import Clock, wait_delivered
 from tests.e2e.test_bulletin import COUNTY_HEAD, HEAD, LEADER, _setup
+from tests.e2e.test_emulator import APP_JS
 from tests.e2e.test_faq import UNKNOWN_Q, _button, _setup_org
 
 HEAD2 = 7011
@@ -177,3 +182,17 @@ async def test_answered_desk_question_keeps_no_answer_button(
                             params={"wait": "5"}) as r:
             popup = (await r.json())["answer"]
     assert popup["text"] == "已标记为常见问题候选条目。"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+async def test_webchat_clock_times_are_beijing_time_in_any_browser_zone() -> None:
+    js = (f"const {{clockTime}} = require({json.dumps(str(APP_JS))});"
+          "process.stdout.write(JSON.stringify([clockTime(1539136800), clockTime(1539186000)]));")
+    for zone in ("UTC", "America/New_York", "Asia/Shanghai"):
+        proc = await asyncio.create_subprocess_exec(
+            "node", "-e", js, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "TZ": zone})
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        # 02:00 and 15:40 UTC on 2018-10-10 are 10:00 and 23:40 in Beijing
+        assert json.loads(out) == ["10:00", "23:40"], zone
