@@ -66,7 +66,8 @@ async def on_lang_chosen(
                                      now=now)
     t = catalogs.get(locale)
     await callback.answer()
-    if callback.message is not None:
+    if isinstance(callback.message, Message):
+        await callback.message.edit_reply_markup(reply_markup=None)  # the choice is made
         await callback.message.answer(render("common/lang_set.html.j2", t))
 
 
