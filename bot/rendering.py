@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from bot.config import PROJECT_ROOT
 from bot.i18n import Translator
+from bot.services import timefmt
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -30,7 +31,27 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
         enable_async=False,
     )
     env.newstyle_gettext = True  # type: ignore[attr-defined]
+    env.filters["period"] = _period
+    env.globals["colon"] = _colon
+    env.filters["local"] = _local
     return env
+
+
+def _local(when: Any, fmt: str = timefmt.FORMAT) -> str:
+    """`{{ when|local("%H:%M") }}`: an aware datetime in people's zone (Asia/Shanghai)."""
+    return timefmt.local_time(when, timefmt.PEOPLE_TZ, fmt)
+
+
+@pass_context
+def _period(ctx: Context, start: Any, end: Any = None) -> str:
+    """`{{ start|period(end) }}`: one date for a one-day period, in the reader's language."""
+    return timefmt.period_text(start, end, str(ctx.get("locale") or "zh_CN"))
+
+
+@pass_context
+def _colon(ctx: Context) -> str:
+    """`{{ colon() }}` after a label: ： in Chinese, ": " in English."""
+    return timefmt.colon(str(ctx.get("locale") or "zh_CN"))
 
 
 def _gettext_for(t: Translator) -> tuple[Any, Any]:

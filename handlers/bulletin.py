@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models.bulletins import PUBLISHED, BulletinSeries
+from bot.db.models.bulletins import DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services import bulletins as svc
@@ -23,9 +24,11 @@ from handlers.commands import N_, CommandInfo
 ORDER = 40
 COMMANDS = (
     CommandInfo("bulletin", N_("Situation bulletins: list, /bulletin N to read one"),
-                roles=frozenset({"leader", "office_head", "admin"}), args="[N|new|correct N]"),
+                roles=frozenset({"leader", "office_head", "admin"}), args=N_("[N|new|correct N]")),
 )
 PREFIX = f"{svc.CALLBACK_PREFIX}:"
+NEW_WORDS = {"new", "生成", "新"}
+CORRECT_WORDS = {"correct", "更正"}
 
 
 class BulletinNote(StatesGroup):
@@ -37,8 +40,6 @@ class BulletinNote(StatesGroup):
 async def _reply_rendition(message: Message, r: svc.Rendition, caption: str,
                            reply_markup: dict[str, object] | None = None) -> None:
     """Send the message parts, the chart and the document to the user being answered."""
-    from aiogram.types import InlineKeyboardMarkup
-
     markup = InlineKeyboardMarkup.model_validate(reply_markup) if reply_markup else None
     last = len(r.messages) - 1
     for i, text in enumerate(r.messages):
@@ -63,9 +64,9 @@ async def cmd_bulletin(message: Message, command: CommandObject, session: AsyncS
             await _list(message, session, principal, i18n)
         elif args[0].isdigit():
             await _resend(message, session, principal, i18n, int(args[0]))
-        elif args[0].lower() == "new":
+        elif args[0].lower() in NEW_WORDS:
             await _new(message, session, principal, i18n, now)
-        elif args[0].lower() == "correct" and len(args) >= 2 and args[1].isdigit():
+        elif args[0].lower() in CORRECT_WORDS and len(args) >= 2 and args[1].isdigit():
             await _correct(message, session, principal, i18n, now, int(args[1]),
                            args[2] if len(args) > 2 else None)
         else:
@@ -149,6 +150,22 @@ def _bulletin_id(callback: CallbackQuery) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+async def _close(callback: CallbackQuery) -> None:
+    """Take the buttons off the message that was clicked (they have done their work)."""
+    if isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_reply_markup(reply_markup=None)
+        except TelegramBadRequest:
+            pass  # already without buttons
+
+
+def _already(b: Bulletin, i18n: Translator) -> str:
+    """What already happened to a bulletin that is no longer a draft."""
+    if b.state == PUBLISHED:
+        return i18n("Already published as No. %(number)s.") % {"number": b.number}
+    return i18n("This draft was already discarded.")
+
+
 async def on_publish(callback: CallbackQuery, session: AsyncSession,
                      principal: Principal | None, i18n: Translator, now: datetime) -> None:
     """Publish the draft: numbered and queued to every leadership chat."""
@@ -156,9 +173,15 @@ async def on_publish(callback: CallbackQuery, session: AsyncSession,
         outcome = await svc.publish(session, _bulletin_id(callback), now=now, actor=principal)
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
+        await _close(callback)
         return
     b = outcome.bulletin
-    await callback.answer()
+    if not outcome.created:  # a repeated click, or another approver was first
+        await callback.answer(_already(b, i18n), show_alert=True)
+        await _close(callback)
+        return
+    await callback.answer(i18n("Published as No. %(number)s.") % {"number": b.number})
+    await _close(callback)
     if callback.message is not None:
         await callback.message.answer(render(
             "bulletins/published.html.j2", i18n, number=b.number, fresh=outcome.created,
@@ -169,30 +192,41 @@ async def on_discard(callback: CallbackQuery, session: AsyncSession,
                      principal: Principal | None, i18n: Translator, now: datetime) -> None:
     """Discard the draft (it has no number, so nothing is skipped)."""
     try:
+        _, before = await svc.draft_for_action(session, _bulletin_id(callback), principal)
+        was_draft = before.state == DRAFT
         b = await svc.discard(session, _bulletin_id(callback), now=now, actor=principal)
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
+        await _close(callback)
         return
-    await callback.answer()
+    await _close(callback)
+    if not was_draft:
+        await callback.answer(_already(b, i18n), show_alert=True)
+        return
+    await callback.answer(i18n("Draft discarded."))
     if callback.message is not None:
-        await callback.message.answer(
-            i18n("Draft discarded.") if b.state != PUBLISHED else
-            i18n("Bulletin No. %(number)s") % {"number": b.number})
+        await callback.message.answer(i18n("Draft discarded."))
 
 
 async def on_note(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
                   principal: Principal | None, i18n: Translator) -> None:
-    """Ask the approver for the "next steps" note."""
+    """Ask the approver for the "next steps" note (only while the bulletin is a draft)."""
     bid = _bulletin_id(callback)
     try:
-        await svc.draft_for_action(session, bid, principal)
+        _, b = await svc.draft_for_action(session, bid, principal)
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    if b.state != DRAFT:
+        await session.commit()
+        await callback.answer(_already(b, i18n), show_alert=True)
+        await _close(callback)
         return
     await session.commit()  # release the database before the FSM storage writes
     await state.set_state(BulletinNote.text)
     await state.update_data(bulletin_id=bid)
     await callback.answer()
+    await _close(callback)
     if callback.message is not None:
         await callback.message.answer(i18n(
             "Send the next-steps note as one message (at most %(max)s characters). "
@@ -223,9 +257,11 @@ async def on_note_text(message: Message, state: FSMContext, session: AsyncSessio
 
 
 async def on_note_cancel(message: Message, state: FSMContext, i18n: Translator) -> None:
-    """Leave the note unchanged."""
+    """Leave the note unchanged; the draft's buttons come back with the answer."""
+    bid = int((await state.get_data()).get("bulletin_id") or 0)
     await state.clear()
-    await message.answer(i18n("The draft is unchanged."))
+    markup = InlineKeyboardMarkup.model_validate(svc.draft_keyboard(bid, i18n)) if bid else None
+    await message.answer(i18n("The draft is unchanged."), reply_markup=markup)
 
 
 def create_router() -> Router:

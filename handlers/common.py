@@ -24,7 +24,8 @@ COMMANDS = (
 LANG_PREFIX = "lang:"
 
 
-def _allowed(principal: Principal | None) -> list[CommandInfo]:
+def allowed_commands(principal: Principal | None) -> list[CommandInfo]:
+    """The commands this user's roles allow, in catalogue order."""
     from handlers import command_catalogue
 
     return [
@@ -42,7 +43,8 @@ async def cmd_start(message: Message, i18n: Translator, principal: Principal | N
 
 async def cmd_help(message: Message, i18n: Translator, principal: Principal | None) -> None:
     """List the commands this user's roles allow."""
-    commands = [(c.command, c.args, i18n(c.description)) for c in _allowed(principal)]
+    commands = [(c.command, i18n(c.args) if c.args else "", i18n(c.description))
+                for c in allowed_commands(principal)]
     await message.answer(render("common/help.html.j2", i18n, commands=commands))
 
 
@@ -64,7 +66,8 @@ async def on_lang_chosen(
                                      now=now)
     t = catalogs.get(locale)
     await callback.answer()
-    if callback.message is not None:
+    if isinstance(callback.message, Message):
+        await callback.message.edit_reply_markup(reply_markup=None)  # the choice is made
         await callback.message.answer(render("common/lang_set.html.j2", t))
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Catalogs, Translator
@@ -48,15 +49,33 @@ async def on_answer_button(callback: CallbackQuery, state: FSMContext, session: 
         exchange = await faq_desk.check_can_answer(session, exchange_id=xid, principal=principal)
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
+        if "answered" in exc.message and isinstance(callback.message, Message):
+            await _close_answer(callback.message.bot, callback.message.chat.id,
+                                callback.message.message_id, xid, i18n)
         return
     question_text = exchange.text
     await session.rollback()  # end the read (SQLite: release the lock before the FSM write)
     await state.set_state(DeskAnswer.text)
-    await state.update_data(exchange_id=xid)
+    await state.update_data(exchange_id=xid, message_id=callback.message.message_id
+                            if isinstance(callback.message, Message) else None)
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(render("faq/desk_prompt.html.j2", i18n, id=xid,
                                              text=question_text))
+
+
+async def _close_answer(bot: Bot | None, chat_id: int, message_id: int | None, xid: int,
+                        i18n: Translator) -> None:
+    """Take the Answer button off a question message (the FAQ candidate button stays)."""
+    if bot is None or message_id is None:
+        return
+    try:
+        await bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=message_id,
+            reply_markup=InlineKeyboardMarkup.model_validate(
+                faq_desk.answered_keyboard(i18n, xid)))
+    except TelegramBadRequest:
+        pass  # already changed
 
 
 async def _deliver(message: Message, xid: int, session: AsyncSession, principal: Principal,
@@ -87,7 +106,8 @@ async def on_answer_text(message: Message, state: FSMContext, session: AsyncSess
         await message.answer(exc.render(i18n))
         return
     await state.clear()
-    await _deliver(message, xid, session, principal, i18n, catalogs, now)
+    if await _deliver(message, xid, session, principal, i18n, catalogs, now):
+        await _close_answer(message.bot, message.chat.id, data.get("message_id"), xid, i18n)
 
 
 async def on_cancel(message: Message, state: FSMContext, i18n: Translator) -> None:
@@ -107,7 +127,8 @@ async def on_reply(message: Message, session: AsyncSession, principal: Principal
                                               text=target.text or target.caption)
     if xid is None:
         raise SkipHandler
-    await _deliver(message, xid, session, principal, i18n, catalogs, now)
+    if await _deliver(message, xid, session, principal, i18n, catalogs, now):
+        await _close_answer(message.bot, message.chat.id, target.message_id, xid, i18n)
 
 
 async def on_candidate(callback: CallbackQuery, session: AsyncSession,

@@ -25,13 +25,13 @@ from handlers.staff import code_policy
 ORDER = 46
 COMMANDS = (
     CommandInfo("staff", N_("Full staff record of someone in your units"), roles=OFFICE_ROLES,
-                args="ID"),
-    CommandInfo("suspend", N_("Suspend a staff member at once"), roles=OFFICE_ROLES, args="ID"),
-    CommandInfo("revoke", N_("Revoke a staff member at once"), roles=OFFICE_ROLES, args="ID"),
+                args=N_("ID")),
+    CommandInfo("suspend", N_("Suspend a staff member at once"), roles=OFFICE_ROLES, args=N_("ID")),
+    CommandInfo("revoke", N_("Revoke a staff member at once"), roles=OFFICE_ROLES, args=N_("ID")),
     CommandInfo("reinstate", N_("Reinstate a suspended or revoked staff member"),
-                roles=OFFICE_ROLES, args="ID"),
+                roles=OFFICE_ROLES, args=N_("ID")),
     CommandInfo("code", N_("Issue a one-time binding code for a staff member"),
-                roles=OFFICE_ROLES, args="ID"),
+                roles=OFFICE_ROLES, args=N_("ID")),
     CommandInfo("lookups", N_("This week's identity checks and open impostor reports"),
                 roles=OFFICE_ROLES),
 )

@@ -34,14 +34,16 @@ from bot.services.access import Principal
 from bot.services.cadence import Assignment
 from bot.services.errors import DomainError
 from bot.services.quickform import parse_number, parse_quick
+from bot.services.report_review import apply_text, review, target_label
 from bot.services.report_templates import Field, Problem, Value, check_value, fmt, get_template
 from bot.services.report_xlsx import build_report_xlsx, read_report_upload
+from bot.services.timefmt import local_time, period_text
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40
 COMMANDS = (
     CommandInfo("report", N_("Submit your unit's progress report"),
-                roles=frozenset({"liaison", "office_head"}), args="[template|help]"),
+                roles=frozenset({"liaison", "office_head"}), args=N_("[template|help]")),
 )
 TEMPLATE_WORDS = {"template", "xlsx", "excel", "模板", "表格"}
 HELP_WORDS = {"help", "帮助", "?", "？"}
@@ -76,6 +78,13 @@ def _unit_buttons(found: list[Assignment], prefix: str, locale: str,
         rows.append([(label, f"{prefix}:{a.unit.code}:{a.phase}")])
     rows.append([(i18n("Cancel"), "rp:cancel")])
     return _kb(rows)
+
+
+def _alias_list(f: Field, locale: str) -> str:
+    """The quick-form names to show: Chinese ones to a Chinese reader, all to an English one."""
+    if locale.startswith("en"):
+        return ", ".join(f.aliases[:4])
+    return "、".join([a for a in f.aliases if not a.isascii()][:4])
 
 
 def _problems_text(problems: list[Problem], i18n: Translator) -> list[str]:
@@ -137,37 +146,38 @@ def _summary_rows(ctx: svc.ReportContext, values: dict[str, Any],
 
 async def _show_summary(message: Message, session: AsyncSession, ctx: svc.ReportContext,
                         draft: ReportDraft, i18n: Translator, locale: str,
-                        settings: Settings, now: datetime) -> None:
-    """Validate the whole draft and show it with Confirm (or what must be fixed first)."""
+                        settings: Settings, now: datetime, error: str | None = None) -> None:
+    """Validate the whole draft and show it with Confirm (or what is needed first)."""
     values = dict(draft.values)
-    problems = svc.check(ctx, values, locale)
-    hard = [p for p in problems if not p.confirmable]
-    decreases = [p for p in problems if p.confirmable]
-    if hard:
-        stage = "fix"
-        buttons = [[(i18n("✏️ Edit"), "rp:edit"), (i18n("Cancel"), "rp:cancel")]]
-    elif decreases and not draft.reason:
-        stage = "reason"
-        buttons = [[(i18n("✏️ Edit"), "rp:edit"), (i18n("Cancel"), "rp:cancel")]]
+    rev = review(ctx, values, reason=draft.reason, new_found=draft.new_found, locale=locale)
+    edit_row = [(i18n("✏️ Edit"), "rp:edit"), (i18n("Cancel"), "rp:cancel")]
+    if rev.stage == "confirm":
+        buttons = [[(i18n("✅ Confirm and submit"), "rp:confirm")], edit_row]
+    elif rev.stage == "newfound":
+        least = fmt(rev.needed[rev.pending[0]])
+        buttons = [[(i18n("All %(count)s are newly found") % {"count": least}, "rp:nf")],
+                   edit_row]
     else:
-        stage = "confirm"
-        buttons = [[(i18n("✅ Confirm and submit"), "rp:confirm")],
-                   [(i18n("✏️ Edit"), "rp:edit"), (i18n("Cancel"), "rp:cancel")]]
-    if stage != draft.stage or draft in session.dirty:
+        buttons = [edit_row]
+    if rev.stage != draft.stage or draft in session.dirty:
         await svc.save_draft(session, user_id=draft.user_id, now=now, phase=draft.phase,
                              unit_code=draft.unit_code, values=values, cursor=draft.cursor,
-                             stage=stage, source=draft.source, reason=draft.reason)
-    tz = settings.tz
+                             stage=rev.stage, source=draft.source, reason=draft.reason,
+                             new_found=draft.new_found)
     rate = ctx.template.completion_rate(values, ctx.targets)
+    new_found = [{"label": target_label(ctx.template, k, locale), "count": fmt(v)}
+                 for k, v in (draft.new_found or {}).items() if k in rev.needed]
     text = render(
         "reports/summary.html.j2", i18n, unit=ctx.assignment.unit.display_name(locale),
-        table=ctx.template.name_for(locale), start=ctx.period.start.isoformat(),
-        end=ctx.period.end.isoformat(),
-        deadline=ctx.period.deadline.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        table=ctx.template.name_for(locale), period=period_text(ctx.period, locale=locale),
+        deadline=local_time(ctx.period.deadline, settings.tz),
         late=now > ctx.period.deadline, rows=_summary_rows(ctx, values, locale),
         version=(ctx.current.version + 1) if ctx.current else 1, rate=rate,
-        hard=_problems_text(hard, i18n), decreases=_problems_text(decreases, i18n),
-        reason=draft.reason, stage=stage,
+        hard=_problems_text(rev.hard, i18n), decreases=_problems_text(rev.decreases, i18n),
+        above=_problems_text(rev.above, i18n), new_found=new_found,
+        asking=rev.pending_label(ctx.template, locale),
+        least=fmt(rev.needed[rev.pending[0]]) if rev.pending else None,
+        reason=draft.reason, stage=rev.stage, error=error,
     )
     await message.answer(text, reply_markup=_kb(buttons))
 
@@ -237,7 +247,7 @@ async def cmd_report(message: Message, command: CommandObject, session: AsyncSes
         phases = sorted({a.phase for a in found}) or ["survey"]
         await message.answer(render("reports/help.html.j2", i18n, tables=[
             {"name": get_template(p).name_for(locale),
-             "fields": [{"label": f.label_for(locale), "aliases": ", ".join(f.aliases[:4]),
+             "fields": [{"label": f.label_for(locale), "aliases": _alias_list(f, locale),
                          "required": f.required} for f in get_template(p).fields]}
             for p in phases]))
         return
@@ -300,8 +310,8 @@ async def _start_guided(message: Message, session: AsyncSession, state: FSMConte
     await _state(session, state.set_state(ReportForm.active))
     await message.answer(render(
         "reports/start.html.j2", i18n, unit=ctx.assignment.unit.display_name(locale),
-        table=ctx.template.name_for(locale), start=ctx.period.start.isoformat(),
-        end=ctx.period.end.isoformat(), correction=ctx.current is not None,
+        table=ctx.template.name_for(locale), period=period_text(ctx.period, locale=locale),
+        correction=ctx.current is not None,
         version=(ctx.current.version + 1) if ctx.current else 1))
     await _ask_field(message, ctx, draft, i18n, locale)
 
@@ -351,13 +361,8 @@ async def on_text(message: Message, session: AsyncSession, state: FSMContext,
         await message.answer(exc.render(i18n))
         return
     text = (message.text or "").strip()
-    if draft.stage == "reason":
-        draft.reason = text[:1000]
-        await _show_summary(message, session, ctx, draft, i18n, locale, settings, now)
-        return
     if draft.stage != "fields":
-        await message.answer(i18n("Please use the buttons under the summary: confirm, edit "
-                                  "or cancel."))
+        await _summary_text(message, session, ctx, draft, text, i18n, locale, settings, now)
         return
     f = ctx.template.fields[draft.cursor]
     value: Value | None = text if f.type == "text" else parse_number(text)
@@ -368,17 +373,40 @@ async def on_text(message: Message, session: AsyncSession, state: FSMContext,
     await _accept(message, session, ctx, draft, f, value, i18n, locale, settings, now)
 
 
+async def _summary_text(message: Message, session: AsyncSession, ctx: svc.ReportContext,
+                        draft: ReportDraft, text: str, i18n: Translator, locale: str,
+                        settings: Settings, now: datetime) -> None:
+    """Text typed at the summary: corrected values, a 新增 count or a reason, then the summary."""
+    values = dict(draft.values)
+    rev = review(ctx, values, reason=draft.reason, new_found=draft.new_found, locale=locale)
+    got = apply_text(ctx, values, rev, text, reason=draft.reason, new_found=draft.new_found,
+                     locale=locale)
+    error = None
+    if got.values is not None:
+        draft.values = got.values
+    if got.reason is not None:
+        draft.reason = got.reason
+    if got.new_found is not None:
+        draft.new_found = got.new_found
+    if got.problems:
+        error = "\n".join(_problems_text(got.problems, i18n))
+    elif got.error:
+        error = i18n(got.error) % (got.params or {})
+    await _show_summary(message, session, ctx, draft, i18n, locale, settings, now, error=error)
+
+
 async def _accept(message: Message, session: AsyncSession, ctx: svc.ReportContext,
                   draft: ReportDraft, f: Field, value: Value, i18n: Translator, locale: str,
                   settings: Settings, now: datetime) -> None:
     """Check one value; keep it and ask the next field, or say what is wrong and ask again."""
     target = ctx.targets.get(f.target) if f.target else None
-    problems = check_value(f, value, label=f.label_for(locale), target=target)
+    problems = [p for p in check_value(f, value, label=f.label_for(locale), target=target)
+                if p.hard]
     if not problems:
         values = dict(draft.values)
         values[f.key] = value
         problems = [p for p in svc.check(ctx, values, locale, complete=False)
-                    if p.field == f.key and not p.confirmable]
+                    if p.field == f.key and p.hard]
     if problems:
         await _ask_field(message, ctx, draft, i18n, locale, error=problems[0].render(i18n))
         return
@@ -438,6 +466,15 @@ async def on_button(callback: CallbackQuery, session: AsyncSession, state: FSMCo
     if action == "confirm":
         await _confirm(message, session, state, principal, ctx, draft, i18n, locale, now)
         return
+    if action == "nf":  # every object above the target is newly found
+        rev = review(ctx, dict(draft.values), reason=draft.reason, new_found=draft.new_found,
+                     locale=locale)
+        await message.edit_reply_markup(reply_markup=None)
+        if rev.stage == "newfound":
+            key = rev.pending[0]
+            draft.new_found = {**(draft.new_found or {}), key: int(rev.needed[key])}
+        await _show_summary(message, session, ctx, draft, i18n, locale, settings, now)
+        return
     await message.edit_reply_markup(reply_markup=None)
     await _state(session, state.set_state(ReportForm.active))
     if action == "resume":
@@ -490,7 +527,7 @@ async def _confirm(message: Message, session: AsyncSession, state: FSMContext,
     try:
         report = await svc.submit(session, principal=principal, unit_code=unit_code,
                                   phase=phase, values=values, source=source, now=now,
-                                  locale=locale, reason=reason)
+                                  locale=locale, reason=reason, new_found=draft.new_found)
     except DomainError as exc:
         await message.answer(exc.render(i18n))
         return
@@ -499,15 +536,16 @@ async def _confirm(message: Message, session: AsyncSession, state: FSMContext,
     late = report.submitted_at > report.deadline and report.version == 1
     await message.answer(render(
         "reports/saved.html.j2", i18n, unit=ctx.assignment.unit.display_name(locale),
-        start=report.period_start.isoformat(), end=report.period_end.isoformat(),
-        version=report.version, late=late,
+        period=period_text(report.period_start, report.period_end, locale),
+        version=report.version, late=late, new_found=sum((report.new_found or {}).values()),
         rate=ctx.template.completion_rate(report.values, ctx.targets)))
 
 
 async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: FSMContext,
                          principal: Principal | None, i18n: Translator, locale: str,
                          settings: Settings, now: datetime) -> None:
-    """A unit button: rpg (guided), rpq (the quick form waiting in the FSM), rpx (template)."""
+    """A unit button: rpg (guided), rpq (the quick form waiting in the FSM), rpx (template),
+    rpn (a reminder's "report now": guided)."""
     kind, _, rest = (callback.data or "").partition(":")
     unit_code, _, phase = rest.partition(":")
     message = callback.message
@@ -562,12 +600,22 @@ async def on_document(message: Message, bot: Bot, session: AsyncSession, state: 
         await message.answer(exc.render(i18n))
 
 
+async def on_cancel(message: Message, session: AsyncSession, state: FSMContext,
+                    principal: Principal | None, i18n: Translator) -> None:
+    """/cancel at any prompt of a report: the draft is discarded, nothing is saved."""
+    if principal is not None:
+        await svc.discard_draft(session, principal.user_id)
+    await _state(session, state.clear())
+    await message.answer(i18n("Report cancelled; nothing was saved."))
+
+
 def create_router() -> Router:
     """Routes for /report, its buttons, values typed in, and uploaded spreadsheets."""
     router = Router(name=__name__)
+    router.message.register(on_cancel, ReportForm.active, Command("cancel"))
     router.message.register(cmd_report, Command("report"))
     router.callback_query.register(on_button, F.data.startswith("rp:"))
-    router.callback_query.register(on_unit_chosen, F.data.regexp(r"^rp[gqx]:"))
+    router.callback_query.register(on_unit_chosen, F.data.regexp(r"^rp[gqxn]:"))
     router.message.register(on_document, F.document, _is_xlsx)
     router.message.register(on_text, ReportForm.active, F.text, ~F.text.startswith("/"))
     return router

@@ -20,12 +20,14 @@ from bot.services.cadence import assignments
 from bot.services.progress import UnitProgress, progress_snapshot, rollup
 from bot.services.report_templates import PHASES, fmt, get_template, templates
 from bot.services.report_xlsx import ExportSheet, build_export_xlsx
+from bot.services.timefmt import local_time, period_text
 from handlers.commands import N_, CommandInfo
 
 ORDER = 41
+STATUS_ROLES = LEADERSHIP_ROLES | {"liaison"}  # a liaison sees their own unit
 COMMANDS = (
     CommandInfo("status", N_("Who has reported today, and progress against targets"),
-                roles=LEADERSHIP_ROLES, args="[survey|listing|accounting]"),
+                roles=STATUS_ROLES, args=N_("[survey|listing|accounting]")),
     CommandInfo("export", N_("Spreadsheet of this period's reports"), roles=LEADERSHIP_ROLES),
 )
 ICONS = {"submitted": "✅", "late": "⏰", "missing": "❌", "not_due": "⏳"}
@@ -41,10 +43,11 @@ def status_names(i18n: Translator) -> dict[str, str]:
             "not_due": i18n("not yet due")}
 
 
-async def _scope(session: AsyncSession, principal: Principal | None, args: str
-                 ) -> tuple[Unit | None, str | None, list[str]]:
+async def _scope(session: AsyncSession, principal: Principal | None, args: str,
+                 own_unit_ok: bool = False) -> tuple[Unit | None, str | None, list[str]]:
     """(root unit, phase asked for or None, other words) for this user, or (None, ...)."""
-    if principal is None or not principal.has_any(LEADERSHIP_ROLES):
+    roles = STATUS_ROLES if own_unit_ok else LEADERSHIP_ROLES
+    if principal is None or not principal.has_any(roles):
         return None, None, []
     phase = None
     words = []
@@ -53,11 +56,11 @@ async def _scope(session: AsyncSession, principal: Principal | None, args: str
             phase = PHASE_WORDS[word.lower()]
         else:
             words.append(word)
-    grants = principal.units_for(LEADERSHIP_ROLES)
+    grants = principal.units_for(roles)
     root_code = grants[0].unit_code
     for word in words:  # /status 410102: a unit inside the user's scope
         unit = await session.get(Unit, word)
-        if unit is not None and principal.covers(LEADERSHIP_ROLES, unit.path):
+        if unit is not None and principal.covers(roles, unit.path):
             root_code = unit.code
     return await session.get(Unit, root_code), phase, words
 
@@ -83,9 +86,9 @@ async def cmd_status(message: Message, command: CommandObject, session: AsyncSes
                      principal: Principal | None, i18n: Translator, locale: str,
                      settings: Settings, now: datetime) -> None:
     """Today's matrix for the user's subtree: submitted, late, missing; totals; ranking."""
-    root, phase, _ = await _scope(session, principal, command.args or "")
+    root, phase, _ = await _scope(session, principal, command.args or "", own_unit_ok=True)
     if root is None:
-        await message.answer(i18n("/status is for office heads and leaders."))
+        await message.answer(i18n("/status is for liaisons, office heads and leaders."))
         return
     phase = phase or "survey"
     snapshot = await progress_snapshot(session, root_code=root.code, phase=phase, now=now)
@@ -103,8 +106,10 @@ async def cmd_status(message: Message, command: CommandObject, session: AsyncSes
         target = root_total.targets.get(f.target or "")
         value = root_total.values.get(f.key, 0.0)
         rate = round(100.0 * value / target, 1) if target else None
+        new = root_total.new_found.get(f.target or "") if f.counted else None
         lines.append({"label": f.label_for(locale), "value": fmt(value),
-                      "target": fmt(target) if target else None, "rate": rate})
+                      "target": fmt(target) if target else None, "rate": rate,
+                      "new_found": fmt(new) if new else None})
     for f in template.fields:
         if f.type == "percent" and root_total is not None and f.key in root_total.values:
             lines.append({"label": f.label_for(locale) + " " + i18n("(mean)"),
@@ -120,15 +125,14 @@ async def cmd_status(message: Message, command: CommandObject, session: AsyncSes
         rows.append({"rank": rank, "name": p.display_name(locale), "icon": ICONS[p.status],
                      "status": status_names(i18n)[p.status], "rate": p.completion_rate,
                      "change": change,
-                     "at": p.submitted_at.astimezone(settings.tz).strftime("%H:%M")
-                     if p.submitted_at else None})
+                     "at": local_time(p.submitted_at, settings.tz, "%H:%M") or None})
     p0 = snapshot[0]
     counts = {s: sum(1 for p in snapshot if p.status == s) for s in ICONS}
     text = render(
         "reports/status.html.j2", i18n, root=root.display_name(locale),
-        table=template.name_for(locale), start=p0.period_start.isoformat(),
-        end=p0.period_end.isoformat(),
-        deadline=p0.deadline.astimezone(settings.tz).strftime("%H:%M"), counts=counts,
+        table=template.name_for(locale), period=period_text(p0.period_start, p0.period_end,
+                                                             locale),
+        deadline=local_time(p0.deadline, settings.tz, "%H:%M"), counts=counts,
         total=len(snapshot), rows=rows, lines=lines,
         rate=root_total.completion_rate if root_total else None,
         late=[p.display_name(locale) for p in snapshot if p.status == "late"],
@@ -170,7 +174,8 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
         await message.answer(i18n("No unit under %(unit)s reports on this table.")
                              % {"unit": root.display_name(locale)})
         return
-    content = build_export_xlsx(sheets, locale=locale, t=i18n, status_names=status_names(i18n))
+    content = build_export_xlsx(sheets, locale=locale, t=i18n, status_names=status_names(i18n),
+                                tz=settings.tz)
     local = (day or now.astimezone(settings.tz).date()).isoformat()
     await message.answer_document(
         BufferedInputFile(content, filename=f"progress_{root.code}_{local}.xlsx"),

@@ -23,7 +23,7 @@ from bot.services.verification import ROLE_LABELS, PublicCard, Verdict
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40
-COMMANDS = (CommandInfo("verify", N_("Check that a census worker is genuine"), args="ID"),)
+COMMANDS = (CommandInfo("verify", N_("Check that a census worker is genuine"), args=N_("ID")),)
 REPORT_PREFIX = "vrep:"
 FLOW_SKIP, FLOW_DONE, FLOW_CANCEL = "vflow:skip", "vflow:done", "vflow:cancel"
 FLOW_URGENT = "vflow:urgent"

@@ -138,9 +138,26 @@ def add_control_routes(app: web.Application, emu: Emulator, prefix: str = "/_emu
             return _error(str(exc))
         return web.json_response({"ok": True})
 
+    async def callback_answer(request: web.Request) -> web.Response:
+        """The bot's answer to a button click (its pop-up text), waiting up to `wait` s."""
+        query_id = request.match_info["query_id"]
+        try:
+            wait = min(MAX_WAIT, float(request.query.get("wait", "0") or 0))
+        except ValueError as exc:
+            return _error(str(exc))
+        if query_id not in emu.callback_queries:
+            return _error("unknown callback query", 404)
+        if query_id not in emu.callback_answers and wait > 0:
+            try:
+                await emu.wait_for_callback_answer(query_id, timeout=wait)
+            except TimeoutError:
+                pass
+        return web.json_response({"ok": True, "answer": emu.callback_answers.get(query_id)})
+
     app.router.add_get(f"{prefix}/bot", bot_info)
     app.router.add_route("POST", f"{prefix}/faults", faults)
     app.router.add_route("DELETE", f"{prefix}/faults", faults)
+    app.router.add_get(f"{prefix}/callback_answers/{{query_id}}", callback_answer)
     app.router.add_get(f"{prefix}/chats/{{chat_id}}/messages", messages)
     app.router.add_post(f"{prefix}/chats/{{chat_id}}/send", send)
     app.router.add_get(f"{prefix}/file/{{file_id}}", file)

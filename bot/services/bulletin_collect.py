@@ -126,8 +126,9 @@ async def collect(session: AsyncSession, series: BulletinSeries, period: tuple[d
         seen.add(f.target)
         done = sum(p.values.get(f.key, 0.0) for p in last.values())
         target = sum(p.targets.get(f.target, 0.0) for p in last.values())
+        new_found = sum(p.new_found.get(f.target, 0.0) for p in last.values())
         sources.append(SourceLine(f.target, _source_label(f.label, " "),
-                                  _source_label(f.label_en, " - "), done, target))
+                                  _source_label(f.label_en, " - "), done, target, new_found))
     return BulletinData(
         series_id=series.id, title_zh=series.title_zh, title_en=series.title_en,
         root_code=root.code, root_name=root.name, root_name_en=root.name_en,

@@ -26,6 +26,7 @@ class SourceLine:
     label_en: str
     done: float
     target: float
+    new_found: float = 0.0  # objects found beyond the listing base (新增)
 
     @property
     def rate(self) -> float | None:
@@ -211,3 +212,71 @@ def signed_points(delta: float | None) -> str:
 def number_text(value: float) -> str:
     """A count without a spurious '.0'."""
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+# ------------------------------------------------------------------ the one computed structure
+
+ON_TIME = "on_time"
+LATE_MISSING = "late_missing"
+
+
+@dataclass(frozen=True)
+class UnitFigure:
+    """Everything the message, the document and the chart show about one unit."""
+
+    unit: UnitLine
+    rank: int | None
+    rate: float | None  # completion as a fraction (may exceed 1: objects newly found)
+    delta: float | None
+    late: int  # reports handed in late this period (a late last report counts at least 1)
+    missing: int  # reports missing this period (a missing last report counts at least 1)
+    verdict: str  # on_time | late | missing | late_missing | not_due
+    behind: bool  # lagging: below plan by more than the margin, or no figures
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Every figure of a bulletin, computed once from its `BulletinData`."""
+
+    rows: tuple[UnitFigure, ...]  # ranked, best first
+    praised: tuple[UnitFigure, ...]
+    late: tuple[UnitFigure, ...]
+    missing: tuple[UnitFigure, ...]
+    lagging: tuple[UnitFigure, ...]  # worst first
+    repeat: tuple[UnitLine, ...]
+    overall: float | None
+    plan: float | None
+
+
+def _verdict(u: UnitLine, late: int, missing: int) -> str:
+    if late and missing:
+        return LATE_MISSING
+    if late:
+        return LATE
+    if missing:
+        return MISSING
+    return NOT_DUE if u.status == NOT_DUE else ON_TIME
+
+
+def figures(data: BulletinData) -> Figures:
+    """The bulletin's figures: every rendering reads these and nothing else."""
+    lag = {r.unit.code for r in lagging_units(data)}
+    rows = []
+    for r in ranked(data):
+        u = r.unit
+        late = max(u.late_count, 1 if u.status == LATE else 0)
+        missing = max(u.missing_count, 1 if u.status == MISSING else 0)
+        rows.append(UnitFigure(u, r.rank, u.completion_rate, r.delta, late, missing,
+                               _verdict(u, late, missing), u.code in lag))
+    by_code = {f.unit.code: f for f in rows}
+    return Figures(
+        rows=tuple(rows),
+        praised=tuple(by_code[r.unit.code] for r in praised(data)),
+        late=tuple(sorted((f for f in rows if f.late), key=lambda f: (-f.late, f.unit.code))),
+        missing=tuple(sorted((f for f in rows if f.missing),
+                             key=lambda f: (-f.missing, f.unit.code))),
+        lagging=tuple(by_code[r.unit.code] for r in lagging_units(data)),
+        repeat=tuple(repeat_offenders(data)),
+        overall=overall_rate(data),
+        plan=data.plan_rate,
+    )

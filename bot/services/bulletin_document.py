@@ -14,21 +14,19 @@ from typing import Any
 from bot.rendering import render
 from bot.services.bulletin_content import (
     LATE,
+    LATE_MISSING,
     MISSING,
     NOT_DUE,
+    ON_TIME,
     SUBMITTED,
     BulletinData,
-    lagging_units,
-    late_units,
-    missing_units,
+    UnitFigure,
+    figures,
     number_text,
-    overall_rate,
     pct,
-    praised,
-    ranked,
-    repeat_offenders,
     signed_points,
 )
+from bot.services.timefmt import period_text
 
 TELEGRAM_LIMIT = 4096
 
@@ -42,6 +40,13 @@ STATUS_MSGIDS = {
     SUBMITTED: N_("on time"),
     LATE: N_("late"),
     MISSING: N_("missing"),
+    NOT_DUE: N_("not due"),
+}
+VERDICT_MSGIDS = {
+    ON_TIME: N_("on time"),
+    LATE: N_("late"),
+    MISSING: N_("missing"),
+    LATE_MISSING: N_("late and missing"),
     NOT_DUE: N_("not due"),
 }
 
@@ -66,34 +71,28 @@ def heading(data: BulletinData, number: int | None, t: Any) -> str:
 
 
 def context(data: BulletinData, issue: Issue, t: Any) -> dict[str, Any]:
-    """The template context: every figure already formatted for the reader."""
+    """The template context: every figure already formatted for the reader, from `figures`."""
     loc = t.locale
-    rows = ranked(data)
-    plan = data.plan_rate
+    fig = figures(data)
+    plan = fig.plan
     issuer = t("%(unit)s census office") % {"unit": data.root_display(loc)}
+    sep = ", " if loc.startswith("en") else "、"
 
-    def row_view(r: Any) -> dict[str, Any]:
-        u = r.unit
-        behind = plan is not None and (u.completion_rate is None
-                                       or u.completion_rate < plan - data.lag_margin)
-        flags = []
-        if u.late_count or u.status == LATE:
-            flags.append(t("late"))
-        if u.missing_count or u.status == MISSING:
-            flags.append(t("missing"))
+    def row_view(f: UnitFigure) -> dict[str, Any]:
+        verdict = str(t(VERDICT_MSGIDS[f.verdict]))
         return {
-            "rank": r.rank if r.rank is not None else "—",
-            "name": u.display_name(loc),
-            "rate": pct(u.completion_rate),
-            "delta": signed_points(r.delta),
-            "late": u.late_count,
-            "missing": u.missing_count,
-            "status": t(STATUS_MSGIDS.get(u.status, u.status)),
-            "behind": behind,
-            "flag": "、".join(flags) if loc.startswith("zh") else ", ".join(flags),
+            "rank": f.rank if f.rank is not None else "—",
+            "name": f.unit.display_name(loc),
+            "rate": pct(f.rate),
+            "delta": signed_points(f.delta),
+            "late": f.late,
+            "missing": f.missing,
+            "status": verdict,
+            "behind": f.behind,
+            "flag": verdict if f.verdict in (LATE, MISSING, LATE_MISSING) else "",
         }
 
-    full_table = [row_view(r) for r in rows]
+    full_table = [row_view(f) for f in fig.rows]
     total = sum(s.target for s in data.sources)
     note = (issue.note or "").strip() or None
     return {
@@ -101,6 +100,7 @@ def context(data: BulletinData, issue: Issue, t: Any) -> dict[str, Any]:
         "heading": heading(data, issue.number, t),
         "issuer": issuer,
         "issued_on": issue.issued_on.isoformat(),
+        "period": period_text(data.period_start, data.period_end, loc),
         "period_start": data.period_start.isoformat(),
         "period_end": data.period_end.isoformat(),
         "correction": ({"number": issue.corrects_number, "reason": issue.correction_reason}
@@ -108,30 +108,32 @@ def context(data: BulletinData, issue: Issue, t: Any) -> dict[str, Any]:
         "overall": {
             "done": number_text(sum(s.done for s in data.sources)),
             "target": number_text(total),
-            "rate": pct(overall_rate(data)) if total else None,
+            "rate": pct(fig.overall) if total else None,
             "plan": pct(plan),
+            "new_found": number_text(sum(s.new_found for s in data.sources)),
         },
         "sources": [{"label": s.label(loc), "done": number_text(s.done),
-                     "target": number_text(s.target), "rate": pct(s.rate)}
+                     "target": number_text(s.target), "rate": pct(s.rate),
+                     "new_found": number_text(s.new_found) if s.new_found else None}
                     for s in data.sources],
-        "table": full_table if len(rows) <= data.table_in_message_max else None,
+        "table": full_table if len(fig.rows) <= data.table_in_message_max else None,
         "full_table": full_table,
-        "unit_count": len(rows),
-        "praised": [{"name": r.unit.display_name(loc), "rate": pct(r.unit.completion_rate),
-                     "rank": r.rank} for r in praised(data)],
-        "late": [{"name": u.display_name(loc), "count": max(u.late_count, 1)}
-                 for u in late_units(data)],
-        "missing": [{"name": u.display_name(loc), "count": max(u.missing_count, 1)}
-                    for u in missing_units(data)],
-        "lagging": [{"name": r.unit.display_name(loc), "rate": pct(r.unit.completion_rate),
-                     "gap": f"{((plan or 0.0) - (r.unit.completion_rate or 0.0)) * 100:.1f}"}
-                    for r in lagging_units(data)],
+        "unit_count": len(fig.rows),
+        "praised": [{"name": f.unit.display_name(loc), "rate": pct(f.rate), "rank": f.rank}
+                    for f in fig.praised],
+        "late": [{"name": f.unit.display_name(loc), "count": f.late} for f in fig.late],
+        "missing": [{"name": f.unit.display_name(loc), "count": f.missing}
+                    for f in fig.missing],
+        "lagging": [{"name": f.unit.display_name(loc), "rate": pct(f.rate),
+                     "gap": f"{((plan or 0.0) - (f.rate or 0.0)) * 100:.1f}"}
+                    for f in fig.lagging],
         "repeat": [{"name": u.display_name(loc), "periods": u.offence_periods}
-                   for u in repeat_offenders(data)],
+                   for u in fig.repeat],
         "overdue_orders": [  # supervision orders past their due date (督办逾期)
             {"name": o["unit_en" if loc.startswith("en") else "unit_zh"],
              "ref": o["ref_en" if loc.startswith("en") else "ref_zh"], "due": o["due"]}
             for o in data.extra.get("overdue_orders") or []],
+        "separator": sep,
         "note": note,
         "note_lines": note.splitlines() if note else [],
         "html_lang": "en" if loc.startswith("en") else "zh-CN",

@@ -15,6 +15,7 @@ ON CONFLICT DO NOTHING, so a rerun (or two generators racing) returns the existi
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ SERIES_FILE = PROJECT_ROOT / "data" / "bulletin_series.yaml"
 NOTE_MAX = 2000
 READ_ROLES = frozenset({"leader", "office_head", "admin"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EVERY = ("weekly", "daily", "on_demand")
 CALLBACK_PREFIX = "bl"
 
 
@@ -75,6 +77,8 @@ class SeriesConfig:
     phase: str
     weekday: int = 0  # generated on this weekday (0 = Monday) ...
     at: time = time(9, 0)  # ... at this local time, for the week before
+    every: str = "weekly"  # weekly | daily | on_demand (see period_for)
+    days: tuple[int, ...] = ()  # generation weekdays of a weekly series (e.g. mon, thu)
     timezone: str = "Asia/Shanghai"
     start: date | None = None  # first day of the first period
     plan_start: date | None = None  # the plan line rises linearly from 0% here ...
@@ -112,14 +116,21 @@ def parse_series(raw: dict[str, Any]) -> SeriesConfig:
                               series=sid or "?", field=key)
     title = raw.get("title") or {}
     cadence = raw.get("cadence") or {}
-    every = str(cadence.get("every", "weekly"))
-    if every != "weekly":
-        raise DomainError("Bulletin series %(series)s: only weekly cadence is supported.",
-                          series=sid)
-    day = str(cadence.get("day", "mon")).lower()[:3]
-    if day not in WEEKDAYS:
+    every = str(cadence.get("every", "weekly")).replace("-", "_")
+    if every not in EVERY:
+        raise DomainError("Bulletin series %(series)s: cadence.every must be one of "
+                          "%(allowed)s.", series=sid, allowed=", ".join(EVERY))
+    names = cadence.get("days") or [cadence.get("day", "mon")]
+    if isinstance(names, str):
+        names = names.replace(",", " ").split()
+    picked = [str(d).lower()[:3] for d in names]
+    if not picked or any(d not in WEEKDAYS for d in picked):
         raise DomainError("Bulletin series %(series)s: %(field)s is required.",
                           series=sid, field="cadence.day")
+    days = tuple(sorted({WEEKDAYS.index(d) for d in picked}))
+    if every == "daily":
+        days = tuple(range(7))
+    day = WEEKDAYS[days[0]]
     hh, mm = str(cadence.get("at", "09:00")).split(":")
     plan = raw.get("plan") or {}
     approvers = raw.get("approvers") or {}
@@ -128,7 +139,8 @@ def parse_series(raw: dict[str, Any]) -> SeriesConfig:
     return SeriesConfig(
         id=sid, title_zh=str(title.get("zh") or sid), title_en=str(title.get("en") or sid),
         root_code=str(raw["root"]), phase=str(raw["phase"]), weekday=WEEKDAYS.index(day),
-        at=time(int(hh), int(mm)), timezone=str(cadence.get("timezone", "Asia/Shanghai")),
+        every=every, days=days, at=time(int(hh), int(mm)),
+        timezone=str(cadence.get("timezone", "Asia/Shanghai")),
         start=_date(raw.get("start")), plan_start=_date(plan.get("start")),
         plan_end=_date(plan.get("end")),
         approver_roles=tuple(approvers.get("roles") or ("office_head",)),
@@ -156,6 +168,7 @@ def load_series_config(path: Path | None = None) -> list[SeriesConfig]:
 def _config_json(cfg: SeriesConfig) -> dict[str, Any]:
     return {
         "weekday": cfg.weekday, "at": cfg.at.strftime("%H:%M"), "timezone": cfg.timezone,
+        "every": cfg.every, "days": list(cfg.days),
         "start": cfg.start.isoformat() if cfg.start else None,
         "plan_start": cfg.plan_start.isoformat() if cfg.plan_start else None,
         "plan_end": cfg.plan_end.isoformat() if cfg.plan_end else None,
@@ -173,7 +186,8 @@ def series_config(row: BulletinSeries) -> SeriesConfig:
     c = row.config
     return SeriesConfig(
         id=row.id, title_zh=row.title_zh, title_en=row.title_en, root_code=row.root_code,
-        phase=row.phase, weekday=int(c.get("weekday", 0)),
+        phase=row.phase, weekday=int(c.get("weekday", 0)), every=str(c.get("every", "weekly")),
+        days=tuple(int(d) for d in c.get("days") or (int(c.get("weekday", 0)),)),
         at=time.fromisoformat(c.get("at", "09:00")), timezone=c.get("timezone", "Asia/Shanghai"),
         start=_date(c.get("start")), plan_start=_date(c.get("plan_start")),
         plan_end=_date(c.get("plan_end")),
@@ -221,18 +235,37 @@ async def sync_series(session: AsyncSession, configs: Sequence[SeriesConfig], *,
 
 
 def period_for(cfg: SeriesConfig, now: datetime) -> tuple[date, date] | None:
-    """The week a bulletin generated at `now` covers: the last complete week before the most
-    recent generation time (Monday 09:00 by default); None before the series starts."""
+    """The period a bulletin generated at `now` covers; None before the series starts.
+
+    Weekly on one day: the last complete week (Mon-Sun) before the most recent generation time
+    (Monday 09:00 by default). Several generation days (twice weekly: mon, thu) or daily: from
+    the previous generation day up to the day before the latest one, so that the periods follow
+    each other without gaps or overlaps. On demand: today so far.
+    """
     local = now.astimezone(cfg.tz)
-    days_back = (local.weekday() - cfg.weekday) % 7
-    gen_day = local.date() - timedelta(days=days_back)
-    if days_back == 0 and local.time() < cfg.at:
-        gen_day -= timedelta(days=7)
-    # the week before the generation day: Monday..Sunday ending before gen_day
-    end = gen_day - timedelta(days=1)
-    while end.weekday() != 6:
-        end -= timedelta(days=1)
-    start = end - timedelta(days=6)
+    if cfg.every == "on_demand":
+        start = end = local.date()
+    elif cfg.every == "weekly" and len(cfg.days) <= 1:
+        days_back = (local.weekday() - cfg.weekday) % 7
+        gen_day = local.date() - timedelta(days=days_back)
+        if days_back == 0 and local.time() < cfg.at:
+            gen_day -= timedelta(days=7)
+        # the week before the generation day: Monday..Sunday ending before gen_day
+        end = gen_day - timedelta(days=1)
+        while end.weekday() != 6:
+            end -= timedelta(days=1)
+        start = end - timedelta(days=6)
+    else:
+        days = set(cfg.days or (cfg.weekday,))
+        gen_day = local.date()
+        if local.time() < cfg.at:
+            gen_day -= timedelta(days=1)
+        while gen_day.weekday() not in days:
+            gen_day -= timedelta(days=1)
+        start = gen_day - timedelta(days=1)
+        while start.weekday() not in days:
+            start -= timedelta(days=1)
+        end = gen_day - timedelta(days=1)
     if cfg.start is not None and end < cfg.start:
         return None
     if cfg.start is not None and start < cfg.start:
@@ -685,9 +718,23 @@ async def correct(session: AsyncSession, series_id: str, number: int, *, now: da
         Bulletin.series_id == series_id, Bulletin.period_start == original.period_start))) or 0
     period = (original.period_start, original.period_end)
     data = await (collector or collect)(session, series, period, now)
+    if same_figures(data.to_json(), original.data):
+        await session.rollback()
+        raise DomainError("The figures of No. %(number)s have not changed since it was "
+                          "published: a correction would be identical. Correct the reports "
+                          "first, then send /bulletin correct %(number)s again.", number=number)
     return await _insert_draft(session, series, cfg, data, period, now=now, actor=actor,
                                origin="demand", revision=int(top) + 1, corrects=number,
                                reason=(reason or "").strip()[:500] or None)
+
+
+def same_figures(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two bulletin data say the same (the generation time aside), compared as stored
+    (JSON: tuples become lists)."""
+    def stored(data: dict[str, Any]) -> Any:
+        return json.loads(json.dumps({k: v for k, v in data.items() if k != "as_of"},
+                                     sort_keys=True, default=str))
+    return bool(stored(a) == stored(b))
 
 
 async def by_number(session: AsyncSession, series_id: str, number: int) -> Bulletin | None:
@@ -711,12 +758,24 @@ async def drafts(session: AsyncSession, series_id: str) -> list[Bulletin]:
         .order_by(Bulletin.id))).all())
 
 
+def demo_series(cfg: SeriesConfig, now: datetime, plan_days: int = 60,
+                elapsed: int = 28) -> SeriesConfig:
+    """A series moved to the demo's clock: it started, and its plan line began, `elapsed`
+    days before `now` and ends `plan_days` later (as the SYNTHETIC demo reports assume)."""
+    from dataclasses import replace
+
+    begin = now.astimezone(cfg.tz).date() - timedelta(days=elapsed)
+    return replace(cfg, start=begin, plan_start=begin,
+                   plan_end=begin + timedelta(days=plan_days - 1))
+
+
 async def publish_demo_bulletin(session: AsyncSession, now: datetime,
                                 series_id: str = "zz-survey-weekly") -> Bulletin | None:
     """For the demo: sync the series file, generate the period's bulletin from the reports in
     the database (the synthetic Zhengzhou data) and publish it. Returns it (None when the
     series' root unit is not loaded or the series has not started)."""
-    rows = await sync_series(session, load_series_config(), now=now)
+    rows = await sync_series(session, [demo_series(c, now) for c in load_series_config()],
+                             now=now)
     if not any(r.id == series_id for r in rows):
         return None
     outcome = await generate(session, series_id, now=now, origin="schedule")

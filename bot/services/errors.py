@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 
@@ -13,7 +14,12 @@ class DomainError(Exception):
         self.message = message
         self.params = params
 
-    def render(self, gettext: Any) -> str:
-        """The message in the caller's language."""
+    def render(self, gettext: Any, *, escape: bool = True) -> str:
+        """The message in the caller's language, ready for a Telegram HTML message: text the
+        user gave (a unit code, a word, a cell) is HTML-escaped unless `escape` is False."""
         text: str = gettext(self.message)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        params = {k: html.escape(v, quote=False) if escape and isinstance(v, str) else v
+                  for k, v in self.params.items()}
+        return text % params

@@ -28,6 +28,7 @@ from bot.db.upsert import insert_ignore
 from bot.services.holidays import HolidayCalendar, load_calendar
 from bot.services.outbox import notify
 from bot.services.progress import UnitProgress, due_units, progress_snapshot
+from bot.services.report_templates import N_
 from bot.services.supervision_hooks import offer_order
 
 log = logging.getLogger(__name__)
@@ -246,14 +247,18 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
         p = await unit_progress(session, unit_code=code, phase=phase, now=now)
         if p.submitted_at is not None or p.status in ("submitted", "late"):
             continue  # at the deadline itself the reports side still says "not_due"
-        ctx = {"unit": unit, "phase": phase, "deadline": deadline, "period_end": p.period_end}
+        ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": deadline,
+                               "period_end": p.period_end}
         key = f"esc:{code}:{phase}:{p.period_end}"
         if now < deadline + timedelta(minutes=cfg.parent_after):
             liaisons = list(await users_repo.holders(session, ["liaison"], code))
             heads = await office_heads(session, code)
+            # the notices say who else was told only when someone was
+            ctx.update(liaisons_told=bool(liaisons),
+                       heads_told=any(h not in liaisons for h in heads))
             n = await notify(session, now=now, users=liaisons, kind="escalation",
                              template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",
-                             **ctx)
+                             buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")], **ctx)
             n += await notify(session, now=now, users=[h for h in heads if h not in liaisons],
                               kind="escalation", template="notices/overdue_head.html.j2",
                               key=f"{key}:deadline", **ctx)
@@ -266,10 +271,14 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
         heads = await office_heads(session, parent_code)
         parent = await session.get(Unit, parent_code)
         late_units = [units[x.unit_code] for x in late]
+        told = list((await session.scalars(select(Escalation.recipients).where(
+            Escalation.unit_code.in_([x.unit_code for x in late]), Escalation.phase == phase,
+            Escalation.period_end == period_end, Escalation.step == "deadline"))).all())
         n = await notify(session, now=now, users=heads, kind="escalation",
                          template="notices/overdue_parent.html.j2",
                          key=f"esc-parent:{parent_code}:{phase}:{period_end}", parent=parent,
-                         late_units=late_units, deadline=deadline, period_end=period_end)
+                         late_units=late_units, deadline=deadline, period_end=period_end,
+                         told=len(told) == len(late) and all(r > 0 for r in told))
         for x in late:
             await _record(session, x, "parent", now, n)
             await offer_order(session, now=now, users=heads, unit=units[x.unit_code],

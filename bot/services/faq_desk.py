@@ -90,6 +90,13 @@ async def _locale_of(session: AsyncSession, user_id: int) -> str:
     return pick_locale(user.language, user.telegram_language)
 
 
+def answered_keyboard(t: Any, exchange_id: int) -> dict[str, Any]:
+    """The keyboard left under a question once it is answered: only Mark as FAQ candidate."""
+    return {"inline_keyboard": [[
+        {"text": t("⭐ FAQ candidate"), "callback_data": f"{CANDIDATE_PREFIX}{exchange_id}"},
+    ]]}
+
+
 def _desk_keyboard(t: Any, exchange_id: int) -> dict[str, Any]:
     """Inline keyboard under a forwarded question: Answer / Mark as FAQ candidate."""
     return {"inline_keyboard": [[

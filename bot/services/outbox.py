@@ -18,6 +18,7 @@ yet recorded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -388,16 +389,28 @@ def render_notice(template: str, locale: str, /, **context: Any) -> str:
 
 
 async def notify(session: AsyncSession, *, now: datetime, users: list[int], kind: str,
-                 template: str, key: str, **context: Any) -> int:
-    """Render `template` per recipient's language and enqueue once per key and recipient."""
+                 template: str, key: str, buttons: Sequence[tuple[str, str]] = (),
+                 **context: Any) -> int:
+    """Render `template` per recipient's language and enqueue once per key and recipient.
+
+    `buttons` are (msgid, callback data) pairs: one row of inline buttons, translated too.
+    """
     if not users:
         return 0
     locales = await recipients_locales(session, users)
     added = 0
     for uid in sorted(set(users)):
         text = render_notice(template, locales[uid], **context)
+        markup = None
+        if buttons:
+            global _CATALOGS
+            if _CATALOGS is None:
+                _CATALOGS = Catalogs()
+            t = _CATALOGS.get(locales[uid])
+            markup = {"inline_keyboard": [[{"text": t(label), "callback_data": data}
+                                           for label, data in buttons]]}
         if await enqueue(session, now=now, chat_id=uid, kind=kind, text=text,
-                         dedup_key=f"{key}:{uid}"):
+                         dedup_key=f"{key}:{uid}", reply_markup=markup):
             added += 1
     return added
 

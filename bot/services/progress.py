@@ -57,6 +57,12 @@ class UnitProgress:
     previous_rate: float | None  # at the previous period, for "change since"
     version: int = 0  # versions submitted in this period (0 = none)
     text: dict[str, str] = field(default_factory=dict)  # free-text fields of this period
+    new_found: dict[str, float] = field(default_factory=dict)  # 新增 per target key (latest)
+
+    @property
+    def new_found_total(self) -> float:
+        """All newly found objects (新增) of the unit, every source type together."""
+        return sum(self.new_found.values())
 
     def display_name(self, locale: str) -> str:
         """The unit's name in the reader's language."""
@@ -94,6 +100,8 @@ def _progress(a: Assignment, period: Period, now: datetime, history: list[Report
     earlier = [r for r in history if r.period_start < period.start]
     values: dict[str, float] = {}
     text: dict[str, str] = {}
+    latest = (this or earlier)[-1] if (this or earlier) else None
+    new_found = _numbers(latest.new_found or {}) if latest is not None else {}
     if earlier:  # cumulative figures carry over from the last report
         last = earlier[-1].values
         values = {f.key: float(last[f.key]) for f in template.fields
@@ -112,7 +120,7 @@ def _progress(a: Assignment, period: Period, now: datetime, history: list[Report
         period_start=period.start, period_end=period.end, deadline=period.deadline,
         status=status, submitted_at=first, values=values, targets=dict(targets),
         completion_rate=template.completion_rate(values, targets),
-        previous_rate=previous_rate, version=len(this), text=text,
+        previous_rate=previous_rate, version=len(this), text=text, new_found=new_found,
     )
 
 
@@ -176,7 +184,8 @@ class Rollup:
     by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     values: dict[str, float] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
-    completion_rate: float | None = None
+    completion_rate: float | None = None  # may exceed 100 when objects were newly found
+    new_found: dict[str, float] = field(default_factory=dict)  # 新增 per target key, summed
 
     def display_name(self, locale: str) -> str:
         """The unit's name in the reader's language."""
@@ -219,6 +228,8 @@ async def rollup(session: AsyncSession, root_code: str,
                     r.values[k] = r.values.get(k, 0.0) + v
             for k, v in p.targets.items():
                 r.targets[k] = r.targets.get(k, 0.0) + v
+            for k, v in p.new_found.items():
+                r.new_found[k] = r.new_found.get(k, 0.0) + v
             if p.completion_rate is not None:
                 rates.setdefault(code, []).append(p.completion_rate)
     for (code, k), got_values in means.items():

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.repo import users as users_repo
 from bot.services.escalation import EscalationSettings, due_today, unit_progress
 from bot.services.outbox import notify
+from bot.services.report_templates import N_
 
 
 @dataclass
@@ -47,7 +48,8 @@ async def run(session: AsyncSession, *, now: datetime,
                          template="notices/reminder.html.j2",
                          key=f"remind:{code}:{phase}:{p.period_end}:{offset}", unit=unit,
                          phase=phase, deadline=deadline, minutes_left=minutes_left,
-                         period_end=p.period_end)
+                         period_end=p.period_end,
+                         buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")])
         if n:
             result.reminded_units.append(code)
         result.enqueued += n

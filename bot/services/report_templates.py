@@ -2,7 +2,8 @@
 
 Field types:
 - ``target_count``: a cumulative count measured against the unit's target (never negative,
-  never above the target, never decreasing without a confirmed reason);
+  never decreasing without a confirmed reason; above the target only once the liaison confirms
+  how many objects were newly found (新增) for that source type);
 - ``cumulative``: a cumulative count with no target (never negative, never decreasing);
 - ``count``: a count within the period (whole, never negative);
 - ``percent``: 0-100; ``money``: never negative, two decimals; ``text``: free text.
@@ -229,6 +230,13 @@ class Problem:
     message: str
     params: dict[str, Any] = dc_field(default_factory=dict)
     confirmable: bool = False  # a decrease: allowed with an explicit confirmation and reason
+    above: str | None = None  # above its target: the target key, allowed once 新增 is given
+    excess: float = 0.0  # how far above the target
+
+    @property
+    def hard(self) -> bool:
+        """Whether no confirmation can make the value acceptable."""
+        return not self.confirmable and self.above is None
 
     def render(self, gettext: Any) -> str:
         """The message in the reader's language."""
@@ -268,10 +276,29 @@ def check_value(f: Field, value: Value, *, label: str, target: float | None) -> 
                         {"field": label})]
     if f.type == "money" and round(value, 2) != value:
         return [Problem(f.key, N_("%(field)s: at most two decimals."), {"field": label})]
-    if f.type == "target_count" and target is not None and value > target:
-        return [Problem(f.key, N_("%(field)s: %(value)s is above the target of %(target)s."),
-                        {"field": label, "value": fmt(value), "target": fmt(target)})]
+    if f.type == "target_count" and target is not None and value > target and f.target:
+        return [Problem(f.key, N_("%(field)s: %(value)s is above the target of %(target)s by "
+                                  "%(excess)s."),
+                        {"field": label, "value": fmt(value), "target": fmt(target),
+                         "excess": fmt(value - target)},
+                        above=f.target, excess=float(value - target))]
     return []
+
+
+def new_found_needed(problems: list[Problem]) -> dict[str, float]:
+    """The least number of newly found objects (新增) per target key the values imply."""
+    out: dict[str, float] = {}
+    for p in problems:
+        if p.above is not None:
+            out[p.above] = max(out.get(p.above, 0.0), p.excess)
+    return out
+
+
+def missing_new_found(problems: list[Problem], given: Mapping[str, Any] | None) -> list[str]:
+    """Target keys above target whose 新增 count is not given yet or is too small."""
+    given = given or {}
+    return [key for key, least in new_found_needed(problems).items()
+            if not isinstance(given.get(key), int | float) or given[key] < least]
 
 
 def validate(
@@ -301,6 +328,9 @@ def validate(
                             target=targets.get(f.target) if f.target else None)
         problems.extend(found)
         prev = previous.get(f.key)
+        above = [p for p in found if p.above is not None]
+        if above:
+            found = []
         if (not found and f.monotonic and isinstance(prev, int | float)
                 and isinstance(value, int | float) and value < prev):
             problems.append(Problem(

@@ -6,7 +6,7 @@ import io
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, tzinfo
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -23,6 +23,7 @@ from bot.services.sheet_guard import (
     check_rows,
     parse_untrusted,
 )
+from bot.services.timefmt import local_time_with_offset, period_text
 
 Gettext = Callable[[str], str]
 HEADER_KEY = "key"
@@ -177,41 +178,45 @@ class ExportSheet:
 
 
 def build_export_xlsx(sheets: Sequence[ExportSheet], *, locale: str, t: Gettext,
-                      status_names: Mapping[str, str]) -> bytes:
-    """The period's progress: a sheet per phase, a row per unit, a totals row at the bottom."""
+                      status_names: Mapping[str, str], tz: tzinfo = UTC) -> bytes:
+    """The period's progress: a sheet per phase, a row per unit, a totals row at the bottom.
+
+    Times are written in `tz` (the readers' zone) with their offset, e.g. 2018-10-08 10:00 +08:00.
+    """
     wb = Workbook()
     first = wb.active
     assert first is not None
     wb.remove(first)
     for sheet in sheets:
         tmpl = sheet.template
-        ws = wb.create_sheet(tmpl.phase)
+        ws = wb.create_sheet(tmpl.name_for(locale)[:31])
         numeric = [f for f in tmpl.fields if f.numeric]
         period = ""
         if sheet.rows:
             r0 = sheet.rows[0]
-            period = f"{r0.period_start.isoformat()} – {r0.period_end.isoformat()}"
+            period = period_text(r0.period_start, r0.period_end, locale)
         append_row(ws, [tmpl.name_for(locale), period])
         ws["A1"].font = Font(bold=True, size=13)
         head = [t("Unit code"), t("Unit"), t("Status"), t("Submitted at"), t("Version")]
         head += [f"{f.label_for(locale)} ({f.unit_for(locale)})" if f.unit else
                  f.label_for(locale) for f in numeric]
-        head += [t("Completion rate (%)"), t("Problems and needs")]
+        head += [t("Completion rate (%)"), t("Newly found"), t("Problems and needs")]
         append_row(ws, head)
         for cell in ws[2]:
             cell.font = BOLD
         for p in sheet.rows:
             append_row(ws, [p.unit_code, p.display_name(locale),
                             status_names.get(p.status, p.status),
-                            p.submitted_at.strftime("%Y-%m-%d %H:%M") if p.submitted_at else "",
+                            local_time_with_offset(p.submitted_at, tz),
                             p.version or None]
                        + [p.values.get(f.key) for f in numeric]
-                       + [p.completion_rate, "; ".join(p.text.values())])
+                       + [p.completion_rate, p.new_found_total or None,
+                          "; ".join(p.text.values())])
         if sheet.total is not None:
             total = sheet.total
             append_row(ws, [total.unit_code, t("Total"), "", "", None]
                        + [total.values.get(f.key) for f in numeric]
-                       + [total.completion_rate, ""])
+                       + [total.completion_rate, sum(total.new_found.values()) or None, ""])
             for cell in ws[ws.max_row]:
                 cell.font = BOLD
         for i in range(1, len(head) + 1):

@@ -20,7 +20,14 @@ from bot.services import audit, report_notices, supervision_hooks
 from bot.services.access import REPORTING_ROLES, Principal
 from bot.services.cadence import Assignment, Period, assignment, assignments, period_for
 from bot.services.errors import DomainError
-from bot.services.report_templates import Problem, ReportTemplate, Value, get_template, validate
+from bot.services.report_templates import (
+    Problem,
+    ReportTemplate,
+    Value,
+    get_template,
+    missing_new_found,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -226,24 +233,34 @@ async def submit(
     now: datetime,
     locale: str,
     reason: str | None = None,
+    new_found: Mapping[str, float] | None = None,
 ) -> Report:
     """Save the report as the next version of this period's report, delete the draft, commit.
 
-    Refuses values that break a rule; a cumulative decrease needs `reason`.
+    Refuses values that break a rule; a cumulative decrease needs `reason`; a count above its
+    target needs the number of newly found objects (新增) of that target key in `new_found`.
     """
     ctx = await context(session, principal, unit_code, phase, now)
     values = clean(values)
     problems = check(ctx, values, locale)
-    hard = [p for p in problems if not p.confirmable]
+    hard = [p for p in problems if p.hard]
     if hard:
         raise DomainError(hard[0].message, **hard[0].params)
     if any(p.confirmable for p in problems) and not (reason and reason.strip()):
         raise DomainError("A cumulative figure went down: give the reason before saving.")
+    if missing_new_found(problems, new_found):
+        raise DomainError("A count is above its target: say how many objects were newly found "
+                          "before saving.")
+    if ctx.current is not None and dict(ctx.current.values) == values and (
+            (ctx.current.new_found or {}) == dict(new_found or {})):
+        raise DomainError("Nothing changed: these figures are the same as version %(version)s "
+                          "already submitted.", version=ctx.current.version)
     version = (ctx.current.version + 1) if ctx.current else 1
     report = Report(unit_code=unit_code, phase=phase, period_start=ctx.period.start,
                     period_end=ctx.period.end, deadline=ctx.period.deadline, version=version,
                     values=dict(values), source=source,
                     reason=reason.strip() if reason else None,
+                    new_found=clean(new_found) if new_found else None,
                     submitted_by=principal.user_id if principal else 0, submitted_at=now)
     session.add(report)
     if principal is not None:
@@ -252,6 +269,10 @@ async def submit(
                  actor_user_id=principal.user_id if principal else None, object_type="report",
                  object_id=f"{unit_code}/{phase}/{ctx.period.start.isoformat()}/v{version}",
                  unit_code=unit_code, source=source)
+    if ctx.current is None:  # a first submission: subscribed office heads hear of it
+        await report_notices.tell_heads_of_first_submission(
+            session, report=report, template=ctx.template, unit=ctx.assignment.unit,
+            actor_id=principal.user_id if principal else None, now=now)
     if ctx.current is not None:  # a correction: the office heads hear of it (same transaction)
         await report_notices.tell_heads_of_correction(
             session, report=report, before=dict(ctx.current.values), template=ctx.template,
@@ -296,6 +317,7 @@ async def save_draft(
     stage: str = "fields",
     source: str = "guided",
     reason: str | None = None,
+    new_found: Mapping[str, float] | None = None,
 ) -> ReportDraft:
     """Create or replace the user's draft and commit, so a restart loses nothing."""
     draft = await get_draft(session, user_id)
@@ -304,6 +326,7 @@ async def save_draft(
         session.add(draft)
     draft.phase, draft.unit_code, draft.values = phase, unit_code, dict(clean(values))
     draft.cursor, draft.stage, draft.source, draft.reason = cursor, stage, source, reason
+    draft.new_found = dict(clean(new_found)) if new_found else None
     draft.updated_at = now
     await session.commit()
     return draft

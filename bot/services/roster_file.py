@@ -27,7 +27,7 @@ def N_(message: str) -> str:
 class RosterFileError(DomainError):
     """The file as a whole cannot be used as a roster; nothing was changed."""
 
-    def render(self, gettext: Any) -> str:
+    def render(self, gettext: Any, *, escape: bool = True) -> str:
         """The message in the caller's language; the file-kind parameter is translated too."""
         params = {k: gettext(v) if k == "what" else v for k, v in self.params.items()}
         text: str = gettext(self.message)

@@ -1,4 +1,6 @@
-"""Job `bulletin`: generate each series' draft for the week before (Mondays 09:00 by default).
+"""Job `bulletin`: generate each series' draft for the period before (Mondays 09:00 by default
+for a weekly series; daily and twice-weekly series have their own periods; on-demand series are
+only generated with /bulletin new).
 
 `censusbot jobs run bulletin --now ISO8601` generates the drafts for the period that `now`
 falls after and sends them to the approvers through the outbox; publishing stays with the
@@ -25,6 +27,9 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     async with ctx.sessionmaker() as session:
         rows = await svc.sync_series(session, svc.load_series_config(), now=now)
     for row in rows:
+        if svc.series_config(row).every == "on_demand":
+            result.details[row.id] = "on demand"
+            continue
         async with ctx.sessionmaker() as session:
             outcome = await svc.generate(session, row.id, now=now, origin="schedule")
         if outcome is None:

@@ -47,6 +47,12 @@ def _drive(url: str, screenshot: Path) -> list[str]:
         wait = WebDriverWait(driver, 20)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#persona option"))
         assert "Demo data is synthetic" in driver.page_source
+        # an empty chat (the member of the public has none yet) says what to do at once,
+        # without waiting for a long poll
+        Select(driver.find_element(By.ID, "persona")).select_by_value("public")
+        WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".empty-hint"))
+        assert "/start" in driver.find_element(By.CSS_SELECTOR, ".empty-hint").text
+        assert driver.find_element(By.ID, "status").text == "online"
         Select(driver.find_element(By.ID, "persona")).select_by_value("liaison")
         # the demo's synthetic supervision order reaches the liaison by itself (督办)
         for command, expected in ((None, "郑普办督"), ("/start", "您好"),
@@ -56,6 +62,10 @@ def _drive(url: str, screenshot: Path) -> list[str]:
                 driver.find_element(By.ID, "send").click()
             wait.until(lambda d, x=expected: any(x in t for t in _texts(d)))
         driver.save_screenshot(str(screenshot))
+        # clock times are Beijing time whatever the browser's zone (HH:MM)
+        metas = list(driver.execute_script(
+            "return [...document.querySelectorAll('.msg .meta')].map(e => e.innerText)"))
+        assert metas and all(len(m) == 5 and m[2] == ":" for m in metas), metas
         return _texts(driver)
     finally:
         driver.quit()

@@ -35,6 +35,14 @@ async def fake_collect(session: AsyncSession, series: BulletinSeries,
                                period_end=period[1], as_of=now)
 
 
+async def changed_collect(session: AsyncSession, series: BulletinSeries,
+                          period: tuple[date, date], now: datetime) -> BulletinData:
+    """The fixed data set with one source's figure corrected upwards."""
+    data = await fake_collect(session, series, period, now)
+    first = dataclasses.replace(data.sources[0], done=data.sources[0].done + 10)
+    return dataclasses.replace(data, sources=(first, *data.sources[1:]))
+
+
 def week(n: int) -> tuple[date, date]:
     start = date(2018, 10, 1) + timedelta(days=7 * n)
     return start, start + timedelta(days=6)
@@ -202,12 +210,16 @@ async def test_published_is_immutable_and_corrections_get_new_numbers(
         assert "correct 1" in str(err.value)
         with pytest.raises(DomainError):
             await svc.discard(s, bid, now=NOW, actor=None)
+    async with sessionmaker() as s:  # the same figures again: a correction would be a copy
+        with pytest.raises(DomainError) as same:
+            await svc.correct(s, "s1", 1, now=NOW, actor=None, collector=fake_collect)
+        assert "have not changed" in str(same.value)
     async with sessionmaker() as s:
         corr = await svc.correct(s, "s1", 1, now=NOW, actor=None, reason="二七区数据有误",
-                                 collector=fake_collect)
+                                 collector=changed_collect)
         assert corr.created and corr.bulletin.corrects_number == 1
     async with sessionmaker() as s:
-        again = await svc.correct(s, "s1", 1, now=NOW, actor=None, collector=fake_collect)
+        again = await svc.correct(s, "s1", 1, now=NOW, actor=None, collector=changed_collect)
         assert again.bulletin.id == corr.bulletin.id  # rerun returns the pending correction
         done = await svc.publish(s, corr.bulletin.id, now=NOW, actor=None)
         assert done.bulletin.number == 2

@@ -110,7 +110,8 @@ async def test_corrections_are_versions_and_decreases_need_a_reason(
                       {**FULL, "industrial_filled": 110})
     assert await _submit(zz, HEAD, "410102", "2018-10-08 11:00",
                          {**FULL, "industrial_filled": 110}, reason="duplicates") == 2
-    with pytest.raises(DomainError, match="above the target"):
+    # above the target: refused until the newly found objects (新增) are given
+    with pytest.raises(DomainError, match="above its target"):
         await _submit(zz, LIAISON, "410102", "2018-10-08 12:00",
                       {**FULL, "industrial_filled": 5000})
     async with zz() as s:

@@ -54,6 +54,8 @@ async def test_lang_switch_persists(emu: Emulator, app: BotApp) -> None:
     await emu.click(user, menu, "lang:en")
     confirm = await emu.wait_for_bot_message(1004)
     assert confirm["text"] == "Language set to English."
+    stored = emu.find_message(1004, menu["message_id"])
+    assert stored is not None and not stored.reply_markup  # the choice closed the buttons
     await emu.send_text(user, "/help")
     assert "What you can do" in (await emu.wait_for_bot_message(1004))["text"]
 

@@ -92,7 +92,7 @@ async def test_quick_form_summary_confirm_and_saved(emu: Emulator, ready: BotApp
     user = emu.user(id=LIAISON, first_name="联络员", language_code="zh-hans")
     summary = await _quick(emu, user, "/report " + FULL + " 培训 2 采集率 85% 问题：缺平板")
     text = _plain(summary)
-    assert "中原区" in text and "工业源 已填报: 120" in text and "/ 883" in text
+    assert "中原区" in text and "工业源 已填报：120" in text and "/ 883" in text
     assert "缺平板" in text and "rp:confirm" in _buttons(summary)
     assert await _reports(sqlite_url) == []  # nothing saved before confirmation
     saved = await _confirm(emu, user, summary)
@@ -120,15 +120,15 @@ async def test_quick_form_english_aliases_chinese_numerals_and_separators(
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("工业 900", "工业源 已填报: 900 超过目标 883"),  # above the target
+    ("工业 900", "工业源 已填报：900 超过目标 883，多出 17"),  # above: asks for 新增
     ("工业 -5", "工业源 已填报 不能为负数"),  # negative
-    ("工业 12.5", "工业源 已填报: 应为整数"),  # whole number
-    ("采集率 120", "采集完成率: 百分比应在 0 到 100 之间"),  # percent range
+    ("工业 12.5", "工业源 已填报：应为整数"),  # whole number
+    ("采集率 120", "采集完成率：百分比应在 0 到 100 之间"),  # percent range
     ("工业 50 工业录入 60", "工业源 已录入 (60) 不能大于 工业源 已填报 (50)"),  # cross-field
     ("钢铁 5", "未知的字段名“钢铁”"),  # unknown alias
-    ("工业", "工业源 已填报: 没有给出数值"),  # name without value
+    ("工业", "工业源 已填报：没有给出数值"),  # name without value
     ("工业 5 工业 6", "工业源 已填报 重复填写"),  # given twice
-    ("经费 1.234", "到位经费: 最多两位小数"),  # money
+    ("经费 1.234", "到位经费：最多两位小数"),  # money
 ])
 async def test_each_rule_is_refused_with_its_message(emu: Emulator, ready: BotApp,
                                                      sqlite_url: str, text: str,
@@ -153,7 +153,7 @@ async def test_decrease_needs_reason_then_correction_is_version_2(
     await _confirm(emu, user, await _quick(emu, user, "/report " + FULL))
     summary = await _quick(emu, user, "/report 工业 110 工业录入 90")
     assert "这将是第 2 版" in _plain(summary)
-    assert "工业源 已填报: 110 份 (-10) / 883" in _plain(summary)  # the change is shown
+    assert "工业源 已填报：110 份 (-10) / 883" in _plain(summary)  # the change is shown
     assert "累计数不会减少" in _plain(summary) and "rp:confirm" not in _buttons(summary)
     await emu.send_text(user, "重复统计了10家企业")
     summary = await emu.wait_for_bot_message(LIAISON)
@@ -190,9 +190,9 @@ async def test_guided_with_restart_back_skip_and_resume(emu: Emulator, sqlite_ur
         await emu.send_text(user, "abc")
         again = await emu.wait_for_bot_message(LIAISON)
         assert "请输入数字" in _plain(again) and "(1/16)" in _plain(again)
-        await emu.send_text(user, "1,000")  # above the target of 883
+        await emu.send_text(user, "-5")  # negative: asked again
         again = await emu.wait_for_bot_message(LIAISON)
-        assert "超过目标 883" in _plain(again)
+        assert "不能为负数" in _plain(again) and "(1/16)" in _plain(again)
         await emu.send_text(user, "一百二十")
         ask2 = await emu.wait_for_bot_message(LIAISON)
         assert "(2/16) 工业源 已录入" in _plain(ask2)
@@ -236,7 +236,7 @@ async def test_guided_with_restart_back_skip_and_resume(emu: Emulator, sqlite_ur
         assert "(16/16) 存在问题及需求" in _plain(ask)
         await emu.send_text(user, "人手不足")
         summary = await emu.wait_for_bot_message(LIAISON)
-        assert "工业源 已填报: 120" in _plain(summary) and "人手不足" in _plain(summary)
+        assert "工业源 已填报：120" in _plain(summary) and "人手不足" in _plain(summary)
         saved = await _confirm(emu, user, summary)
         assert "已提交" in saved
     finally:
@@ -298,7 +298,7 @@ async def test_refusal_for_users_without_the_role(emu: Emulator, ready: BotApp,
         assert "只有联络员或普查办主任" in _plain(reply)
     await emu.send_document(user, "r.xlsx", b"x")
     assert "只有联络员或普查办主任" in _plain(await emu.wait_for_bot_message(STRANGER))
-    assert "仅限普查办主任和领导" in _plain(await _quick(emu, user, "/status"))
+    assert "仅限联络员、普查办主任和领导" in _plain(await _quick(emu, user, "/status"))
     assert await _reports(sqlite_url) == []
 
 
@@ -330,7 +330,7 @@ async def test_status_and_export_match_the_submitted_numbers(
     head = emu.user(id=HEAD, first_name="主任", language_code="zh-hans")
     status = _plain(await _quick(emu, head, "/status"))
     assert "按时 1 · ⏰ 迟报 1 · ❌ 未报 14" in status
-    assert "工业源 已填报: 420 / 12,616 (3.3%)" in status  # 120 + 300 against the city total
+    assert "工业源 已填报：420 / 12,616 (3.3%)" in status  # 120 + 300 against the city total
     assert "迟报：二七区" in status  # no space after full-width punctuation
     ranking = status.split("排名")[1]
     assert ranking.index("二七区") < ranking.index("中原区")  # 300/1011 ahead of 177/1114
@@ -338,7 +338,7 @@ async def test_status_and_export_match_the_submitted_numbers(
     await emu.send_text(head, "/export")
     doc = await emu.wait_for_bot_message(HEAD)
     wb = load_workbook(io.BytesIO(emu.file_bytes(doc["document"]["file_id"])))
-    ws = wb["survey"]
+    ws = wb.worksheets[0]  # named after the table, in the reader's language
     rows = {r[0]: r for r in ws.iter_rows(min_row=3, values_only=True)}
     header = next(ws.iter_rows(min_row=2, max_row=2, values_only=True))
     col = next(i for i, h in enumerate(header) if str(h).startswith("工业源 已填报"))
@@ -348,14 +348,14 @@ async def test_status_and_export_match_the_submitted_numbers(
     assert rows["410100"][1] == "合计" and rows["410100"][col] == 420
     assert len(rows) == 17  # 16 counties and the total
     tmpl = get_template("survey")
-    assert len(header) == 5 + sum(1 for f in tmpl.fields if f.numeric) + 2
+    assert len(header) == 5 + sum(1 for f in tmpl.fields if f.numeric) + 3  # rate, 新增, text
 
     # an earlier period by date: nobody had reported yet, so every unit is missing
     await emu.send_text(head, "/export 2018-10-01")
     doc = await emu.wait_for_bot_message(HEAD)
     assert doc["document"]["file_name"] == "progress_410100_2018-10-01.xlsx"
     wb = load_workbook(io.BytesIO(emu.file_bytes(doc["document"]["file_id"])))
-    earlier = {r[0]: r for r in wb["survey"].iter_rows(min_row=3, values_only=True)}
+    earlier = {r[0]: r for r in wb.worksheets[0].iter_rows(min_row=3, values_only=True)}
     assert earlier["410102"][2] == "未报" and earlier["410102"][col] is None
     assert earlier["410100"][col] in (0, None)
     bad = _plain(await _quick(emu, head, "/export 2018-13-01"))
@@ -365,7 +365,8 @@ async def test_status_and_export_match_the_submitted_numbers(
 async def test_report_help_lists_field_names(emu: Emulator, ready: BotApp) -> None:
     user = emu.user(id=STRANGER, first_name="X", language_code="zh-hans")
     text = _plain(await _quick(emu, user, "/report help"))
-    assert "工业源 已填报 *: 工业, 工业源" in text and "一千二百" in text
+    assert "工业源 已填报 *：工业、工业源" in text and "一千二百" in text
+    assert "industrial" not in text  # English aliases are for English readers
 
 
 async def test_cancel_discards_the_draft(emu: Emulator, ready: BotApp, sqlite_url: str) -> None:

@@ -470,5 +470,5 @@ async def test_lookups_summary_for_office_head(emu: Emulator, db: Any, app: BotA
     await ask(emu, citizen, "ZZ-410103-0004")  # another county: not counted for 中原区
     head = emu.user(id=HEAD_ZY, first_name="主任", language_code="zh-hans")
     summary = await ask(emu, head, "/lookups")
-    assert "有效: 1" in summary["text"] and "已注销: 1" in summary["text"]
+    assert "有效：1" in summary["text"] and "已注销：1" in summary["text"]  # full-width colon
     assert "已暂停" not in summary["text"]

@@ -32,12 +32,12 @@ def test_unreachable_names_roles_in_the_readers_language() -> None:
     assert "角色：联络员" in zh and "liaison" not in zh  # no space after the colon
 
 
-def _overdue(locale: str, n: int) -> str:
+def _overdue(locale: str, n: int, told: bool = True) -> str:
     units = [_Unit("二七区", "Erqi"), _Unit("中牟县", "Zhongmu")][:n]
     return render_notice("notices/overdue_parent.html.j2", locale,
                          parent=_Unit("郑州市", "Zhengzhou"),
                          late_units=units, period_end=date(2018, 10, 14),
-                         deadline=datetime(2018, 10, 14, 17, 0, tzinfo=SHANGHAI))
+                         deadline=datetime(2018, 10, 14, 17, 0, tzinfo=SHANGHAI), told=told)
 
 
 def test_overdue_parent_counts_units_with_a_proper_plural() -> None:
@@ -46,6 +46,18 @@ def test_overdue_parent_counts_units_with_a_proper_plural() -> None:
     assert "2 units under Zhengzhou have still not submitted" in _overdue("en", 2)
     assert "unit(s)" not in _overdue("en", 2)
     assert "郑州市 下属 2 个单位仍未报送" in _overdue("zh_CN", 2)
+
+
+def test_notices_say_others_were_told_only_when_they_were() -> None:
+    assert "were told" not in _overdue("en", 2, told=False)
+    assert "已通知" not in _overdue("zh_CN", 2, told=False)
+    assert "Their liaisons and office heads were told" in _overdue("en", 2, told=True)
+    ctx = {"unit": _Unit("二七区", "Erqi"), "period_end": date(2018, 10, 14),
+           "deadline": datetime(2018, 10, 14, 17, 0, tzinfo=SHANGHAI)}
+    nobody = render_notice("notices/overdue_head.html.j2", "en", liaisons_told=False, **ctx)
+    assert "has been reminded" not in nobody and "nobody else was told" in nobody
+    alone = render_notice("notices/overdue_liaison.html.j2", "en", heads_told=False, **ctx)
+    assert "office head has been informed" not in alone and "/report" in alone
 
 
 def test_reminder_says_minute_or_minutes() -> None:

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from bot.services.errors import DomainError
 from bot.services.report_templates import (
+    missing_new_found,
+    new_found_needed,
     parse_template,
     templates,
     validate,
@@ -51,7 +53,7 @@ def test_valid_report_passes() -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"industrial_filled": -1}, "Industrial sources - forms filled cannot be negative."),
     ({"industrial_filled": 801},
-     "Industrial sources - forms filled: 801 is above the target of 800."),
+     "Industrial sources - forms filled: 801 is above the target of 800 by 1."),
     ({"collection_rate": 100.5},
      "Collection completion rate: a percentage must be between 0 and 100."),
     ({"mobile_entered": 13},
@@ -82,6 +84,17 @@ def test_decrease_is_confirmable_not_refused() -> None:
     assert len(problems) == 1 and problems[0].confirmable
     assert problems[0].field == "industrial_filled"
     assert "120 is below the previous 130" in problems[0].render(lambda s: s)
+
+
+def test_above_target_needs_new_found_not_refusal() -> None:
+    """A count above its target is confirmable: it needs the newly found objects (新增)."""
+    values = {**FULL, "industrial_filled": 850, "industrial_entered": 820}
+    problems = validate(SURVEY, values, targets=TARGETS, previous=None, locale="en")
+    assert problems and not any(p.hard for p in problems)
+    assert new_found_needed(problems) == {"industrial": 50}  # the larger excess of the key
+    assert missing_new_found(problems, None) == ["industrial"]
+    assert missing_new_found(problems, {"industrial": 49}) == ["industrial"]
+    assert missing_new_found(problems, {"industrial": 50}) == []
 
 
 def test_listing_sum_rule() -> None:
@@ -121,3 +134,10 @@ def test_validator_never_crashes_and_names_the_field(values: dict[str, Any],
             assert p.field in tmpl.keys
             label = tmpl.field(p.field).label_for(locale)
             assert label in p.render(lambda s: s)
+
+
+def test_domain_error_escapes_what_the_user_typed() -> None:
+    exc = DomainError("Unit %(unit)s does not report on this table.", unit="<b>x</b>&")
+    escaped = "Unit &lt;b&gt;x&lt;/b&gt;&amp; does not report on this table."
+    assert exc.render(lambda s: s) == escaped
+    assert exc.render(lambda s: s, escape=False) == "Unit <b>x</b>& does not report on this table."

@@ -177,6 +177,12 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("notices/report_corrected.html.j2", "nothing changed",
      {"unit": ERQI, "table": SURVEY, "start": "2018-10-08", "end": "2018-10-14",
       "version": 3, "late": False, "reason": None, "changes": []}),
+    ("notices/first_submission.html.j2", "late, new found",
+     {"unit": ERQI, "table": SURVEY, "start": "2018-10-08", "end": "2018-10-08",
+      "late": True, "new_found": 12}),
+    ("notices/first_submission.html.j2", "plain",
+     {"unit": ERQI, "table": SURVEY, "start": "2018-10-08", "end": "2018-10-14",
+      "late": False, "new_found": 0}),
     ("notices/binding_moved.html.j2", "", {"staff_id": "ZZ-410102-0001"}),
     ("notices/staff_status.html.j2", "suspended",
      {"staff_id": "ZZ-410102-0001", "status": "suspended"}),
@@ -209,41 +215,67 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("reports/resume.html.j2", "",
      {"unit": "二七区", "table": "入户调查", "done": 2, "total": 5}),
     ("reports/saved.html.j2", "correction",
-     {"unit": "二七区", "start": "2018-10-08", "end": "2018-10-14", "version": 2,
-      "late": True, "rate": 60.0}),
+     {"unit": "二七区", "period": "2018-10-08 至 2018-10-14", "version": 2,
+      "late": True, "rate": 60.0, "new_found": 12}),
     ("reports/saved.html.j2", "correction on time",
-     {"unit": "二七区", "start": "2018-10-08", "end": "2018-10-14", "version": 2,
-      "late": False, "rate": 60.0}),
+     {"unit": "二七区", "period": "2018-10-08 至 2018-10-14", "version": 2,
+      "late": False, "rate": 60.0, "new_found": 0}),
     ("reports/saved.html.j2", "first",
-     {"unit": "二七区", "start": "2018-10-08", "end": "2018-10-14", "version": 1,
-      "late": False, "rate": None}),
+     {"unit": "二七区", "period": "2018-10-08", "version": 1,
+      "late": False, "rate": None, "new_found": 0}),
     ("reports/start.html.j2", "correction",
-     {"unit": "二七区", "table": "入户调查", "start": "2018-10-08", "end": "2018-10-14",
+     {"unit": "二七区", "table": "入户调查", "period": "2018-10-08 至 2018-10-14",
       "correction": True, "version": 2}),
     ("reports/start.html.j2", "first",
-     {"unit": "二七区", "table": "入户调查", "start": "2018-10-08", "end": "2018-10-14",
+     {"unit": "二七区", "table": "入户调查", "period": "2018-10-08",
       "correction": False, "version": 1}),
     ("reports/status.html.j2", "full",
-     {"root": "郑州市", "table": "入户调查", "start": "2018-10-08", "end": "2018-10-14",
+     {"root": "郑州市", "table": "入户调查", "period": "2018-10-08 至 2018-10-14",
       "deadline": "17:00", "counts": {"submitted": 1, "late": 1, "missing": 1, "not_due": 0},
       "total": 3, "rows": STATUS_ROWS, "missing": ["中牟县"], "late": ["二七区"],
-      "lines": [{"label": "工业企业", "value": "120", "target": "200", "rate": 60.0}],
+      "lines": [{"label": "工业企业", "value": "120", "target": "200", "rate": 60.0,
+                 "new_found": "12"}],
       "rate": 60.0, "subtotals": [{"name": "市辖区", "rate": 70.0, "done": 2, "units": 3}]}),
     ("reports/status.html.j2", "bare",
-     {"root": "郑州市", "table": "入户调查", "start": "2018-10-08", "end": "2018-10-14",
+     {"root": "郑州市", "table": "入户调查", "period": "2018-10-08",
       "deadline": "17:00", "counts": {"submitted": 0, "late": 0, "missing": 0, "not_due": 1},
       "total": 1, "rows": STATUS_ROWS[1:], "missing": [], "late": [], "lines": [],
       "rate": 60.0, "subtotals": []}),
     ("reports/summary.html.j2", "confirm",
-     {"unit": "二七区", "table": "入户调查", "start": "2018-10-08", "end": "2018-10-14",
+     {"unit": "二七区", "table": "入户调查", "period": "2018-10-08 至 2018-10-14",
       "deadline": "2018-10-14 17:00", "late": True, "rows": SUMMARY_ROWS, "version": 2,
       "rate": 60.0, "hard": [], "decreases": ["Fewer than before."], "reason": "Merged.",
-      "stage": "confirm"}),
+      "above": ["Above."], "new_found": [{"label": "工业企业", "count": "12"}],
+      "asking": None, "least": None, "error": None, "stage": "confirm"}),
     ("reports/summary.html.j2", "problems",
-     {"unit": "二七区", "table": "入户调查", "start": "2018-10-08", "end": "2018-10-14",
+     {"unit": "二七区", "table": "入户调查", "period": "2018-10-08",
       "deadline": "2018-10-14 17:00", "late": False, "rows": SUMMARY_ROWS, "version": 1,
       "rate": None, "hard": ["Too many."], "decreases": ["Fewer than before."],
+      "above": [], "new_found": [], "asking": None, "least": None, "error": "Not a number.",
+      "reason": None, "stage": "fix"}),
+    ("reports/summary.html.j2", "new found",
+     {"unit": "二七区", "table": "入户调查", "period": "2018-10-08",
+      "deadline": "2018-10-14 17:00", "late": False, "rows": SUMMARY_ROWS, "version": 1,
+      "rate": 101.5, "hard": [], "decreases": ["Fewer than before."], "above": ["Above."],
+      "new_found": [], "asking": "工业企业", "least": "17", "error": None,
+      "reason": None, "stage": "newfound"}),
+    ("reports/summary.html.j2", "reason",
+     {"unit": "二七区", "table": "入户调查", "period": "2018-10-08",
+      "deadline": "2018-10-14 17:00", "late": False, "rows": SUMMARY_ROWS, "version": 2,
+      "rate": 50.0, "hard": [], "decreases": ["Fewer than before."], "above": [],
+      "new_found": [], "asking": None, "least": None, "error": None,
       "reason": None, "stage": "reason"}),
+    ("reports/targets.html.j2", "",
+     {"unit": "二七区", "tables": [{"name": "入户调查", "targets": [
+         {"label": "工业企业", "value": "800"}], "changes": [
+         {"label": "工业企业", "old": "883", "new": "800", "by": 5102,
+          "at": "2018-10-08 10:00"}]}]}),
+    ("reports/targets_usage.html.j2", "", {}),
+    ("common/unknown_command.html.j2", "unknown",
+     {"command": "/foo", "cancel": False,
+      "commands": [("start", "", "Start"), ("report", "[unit]", "Report progress")]}),
+    ("common/unknown_command.html.j2", "cancel",
+     {"command": "/cancel", "cancel": True, "commands": [("help", "", "Help")]}),
     ("reports/template_caption.html.j2", "", {}),
     ("verify/bound.html.j2", "now",
      {"staff": STAFF, "already": False, "role": "普查员", "unit": "郑州市 二七区"}),
@@ -325,7 +357,8 @@ def test_no_two_blank_lines_in_a_row(template: str, variant: str, context: dict[
 
 def test_every_template_is_rendered() -> None:
     names = {p.relative_to(TEMPLATES).as_posix() for p in Path(TEMPLATES).rglob("*.j2")}
-    covered = {t for t, _, _ in CASES} | {"verify/_card.html.j2"}  # included by genuine
+    covered = {t for t, _, _ in CASES} | {"verify/_card.html.j2",  # included by genuine
+                                          "common/_commands.html.j2"}  # by help, unknown
     assert names - covered == set()
 
 
@@ -337,3 +370,107 @@ def test_no_space_after_full_width_punctuation(template: str, variant: str,
     text = html.unescape(TAG.sub("", _render(template, "zh_CN", context)))  # what a reader sees
     spaced = [line for line in text.split("\n") if SPACED.search(line)]
     assert spaced == [], f"{template} ({variant}): space after full-width punctuation"
+
+
+# ------------------------------------------------------------ no English in the Chinese UI
+#
+# Every zh_CN rendering (each template above, and every message of every zh_CN catalogue) may
+# contain ASCII words only when they are commands (/report), placeholders the reader fills in,
+# or on this list. To allow a word, add it here under the reason that justifies it (a new
+# feature's catalogue: add its proper nouns and codes in a commented group of its own).
+ALLOWED_ASCII: dict[str, str] = {
+    **dict.fromkeys(("Telegram", "Excel", "CSV", "XLSX", "UTF", "GB", "ZIP", "Zip", "PNG",
+                     "JPEG", "GIF", "PDF", "RAR", "RTF", "gzip", "HTML"),
+                    "product and file-format names"),
+    "MB": "unit of measure",
+    "ID": "Telegram's own term for the numeric user id, shown next to the word Telegram",
+    "English": "the language switch names the other language in its own script",
+    **dict.fromkeys(("Q", "ZZ"), "codes people see and type: question #Q12, staff ids ZZ-…"),
+    **dict.fromkeys(("code", "name", "level", "key", "cadence", "every", "censusbot", "org",
+                     "load"),
+                    "data-file keys and the command line, in operator-facing errors"),
+}
+# An ASCII word not preceded by a command slash, a placeholder or a word character.
+ASCII_WORD = re.compile(r"(?<![/\w%@.#\-])[A-Za-z][A-Za-z_]*")
+# An ASCII colon right after Chinese text (or after a placeholder that holds Chinese text).
+CHINESE_THEN_COLON = re.compile(r"(?:[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]|%\(\w+\)s) ?:")
+# Chinese punctuation that has no place in the English UI.
+FULL_WIDTH = re.compile(r"[，。：；！？、（）「」《》【】]")
+
+
+def _data_words(value: Any) -> set[str]:
+    """ASCII words in the test data itself (names, user text): those are not the UI's."""
+    if isinstance(value, str):
+        return set(ASCII_WORD.findall(value))
+    if isinstance(value, dict):
+        return set().union(*(_data_words(v) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple | set):
+        return set().union(*(_data_words(v) for v in value)) if value else set()
+    if isinstance(value, SimpleNamespace):
+        return _data_words(vars(value))
+    return set()
+
+
+def _english_words(text: str, allowed: set[str]) -> list[str]:
+    plain = re.sub(r"/[a-z_]+", "", html.unescape(TAG.sub("", text)))
+    return [w for w in ASCII_WORD.findall(plain) if w not in ALLOWED_ASCII and w not in allowed]
+
+
+@pytest.mark.parametrize(("template", "variant", "context"), CASES,
+                         ids=[f"{t}:{v}" for t, v, _ in CASES])
+def test_chinese_rendering_has_no_english_and_no_ascii_colon(
+        template: str, variant: str, context: dict[str, Any]) -> None:
+    text = _render(template, "zh_CN", context)
+    if template == "bulletins/document.html.j2":  # the page's CSS and markup are not read
+        text = text.split("<body>", 1)[1]
+    data = _data_words(context) | {"Erqi", "Zhengzhou"}
+    assert _english_words(text, data) == [], f"{template} ({variant}): English in Chinese UI"
+    plain = html.unescape(TAG.sub("", text))
+    colons = [line for line in plain.split("\n") if CHINESE_THEN_COLON.search(line)]
+    assert colons == [], f"{template} ({variant}): ASCII colon after Chinese text"
+
+
+@pytest.mark.parametrize(("template", "variant", "context"), CASES,
+                         ids=[f"{t}:{v}" for t, v, _ in CASES])
+def test_english_rendering_has_no_chinese_punctuation(
+        template: str, variant: str, context: dict[str, Any]) -> None:
+    text = html.unescape(TAG.sub("", _render(template, "en", context)))
+    data = "".join(str(v) for v in context.values())
+    found = [ch for ch in FULL_WIDTH.findall(text) if ch not in data]
+    assert found == [], f"{template} ({variant}): Chinese punctuation in the English UI"
+
+
+def _catalogue_messages() -> Iterator[tuple[str, str, str]]:
+    from babel.messages.pofile import read_po
+
+    from bot.i18n.catalogs import LOCALES_DIR
+
+    for path in sorted(LOCALES_DIR.glob("zh_CN/LC_MESSAGES/*.po")):
+        with path.open("rb") as fh:
+            for msg in read_po(fh, locale="zh_CN"):
+                if not msg.id:
+                    continue
+                strings = msg.string if isinstance(msg.string, tuple) else (msg.string,)
+                for text in strings:
+                    yield path.name, str(msg.id if isinstance(msg.id, str) else msg.id[0]), text
+
+
+def test_every_chinese_message_has_no_english_and_no_ascii_colon() -> None:
+    english, colons = [], []
+    for name, _msgid, text in _catalogue_messages():
+        bare = re.sub(r"%\(\w+\)[sd]|`[^`]*`", "", text)
+        if _english_words(bare, set()):
+            english.append(f"{name}: {text!r} {_english_words(bare, set())}")
+        if CHINESE_THEN_COLON.search(text):
+            colons.append(f"{name}: {text!r}")
+    assert english == [], "English words in Chinese messages:\n" + "\n".join(english)
+    assert colons == [], "ASCII colon after Chinese text:\n" + "\n".join(colons)
+
+
+def test_english_messages_have_no_chinese_punctuation() -> None:
+    """The English UI is the msgids themselves: none may carry full-width punctuation."""
+    from bot.i18n.extract import extract
+
+    found = [str(m.id) for m in extract()
+             if m.id and FULL_WIDTH.search(m.id if isinstance(m.id, str) else m.id[0])]
+    assert found == [], "Chinese punctuation in English messages:\n" + "\n".join(found)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db.base import Base, BigIntPK
+from bot.db.base import Base, BigIntPK, JsonType
 
 
 class Report(Base):
@@ -30,6 +30,8 @@ class Report(Base):
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source: Mapped[str] = mapped_column(String(16))  # guided | quick | xlsx
     reason: Mapped[str | None] = mapped_column(Text)  # why a cumulative value went down
+    # newly found objects (新增) per target key, when a count went above its target
+    new_found: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     submitted_by: Mapped[int] = mapped_column(BigInteger)
     submitted_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -49,6 +51,7 @@ class ReportDraft(Base):
     stage: Mapped[str] = mapped_column(String(16), default="fields")  # fields|reason|confirm
     source: Mapped[str] = mapped_column(String(16), default="guided")
     reason: Mapped[str | None] = mapped_column(Text)
+    new_found: Mapped[dict[str, Any] | None] = mapped_column(JsonType)  # 新增 per target key
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
 
@@ -66,3 +69,30 @@ class ReportTarget(Base):
     value: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class ReportTargetChange(Base):
+    """History of a target changed in chat: who, when, old value and new value."""
+
+    __tablename__ = "report_target_changes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    phase: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[float | None] = mapped_column(Float)
+    new_value: Mapped[float] = mapped_column(Float)
+    changed_by: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column()
+
+
+class NoticeSubscription(Base):
+    """An office head's opt-in to a kind of notice (e.g. `first_submission`)."""
+
+    __tablename__ = "notice_subscriptions"
+    __table_args__ = (UniqueConstraint("user_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column()

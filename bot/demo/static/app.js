@@ -26,6 +26,13 @@ function attrValue(attrs, name) {
   return m ? decodeEntities(m[1] ?? m[2] ?? m[3] ?? "") : null;
 }
 
+/** A message time as people read it: Beijing time (Asia/Shanghai), whatever the browser's zone. */
+function clockTime(unixSeconds) {
+  return new Date(unixSeconds * 1000).toLocaleTimeString("zh-CN", {
+    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+}
+
 /** Parse Telegram HTML into [string | {tag, href?, spoiler?, children}]; unknown tags stay literal text. */
 function parseTelegramHtml(src) {
   const root = { tag: null, children: [] };
@@ -62,7 +69,7 @@ function parseTelegramHtml(src) {
 }
 
 if (typeof module !== "undefined" && module.exports) {
-  module.exports = { parseTelegramHtml, decodeEntities };
+  module.exports = { parseTelegramHtml, decodeEntities, clockTime };
 }
 
 /* ---------- page ---------- */
@@ -131,7 +138,7 @@ if (typeof document !== "undefined") {
           btn.textContent = b.text;
           if (b.callback_data !== undefined) {
             btn.dataset.callback = b.callback_data;
-            btn.addEventListener("click", () => post({ callback: { message_id: msg.message_id, data: b.callback_data } }));
+            btn.addEventListener("click", () => click(msg.message_id, b.callback_data));
           } else if (b.url) {
             btn.addEventListener("click", () => window.open(b.url, "_blank", "noopener"));
           }
@@ -167,7 +174,7 @@ if (typeof document !== "undefined") {
       if (msg.caption !== undefined) renderText(el, msg.caption, msg.parse_mode);
       const meta = document.createElement("span");
       meta.className = "meta";
-      meta.textContent = (msg.edit_date ? "edited " : "") + new Date(msg.date * 1000).toLocaleTimeString();
+      meta.textContent = (msg.edit_date ? "edited " : "") + clockTime(msg.date);
       el.appendChild(meta);
       renderInlineKeyboard(msg, el);
       return el;
@@ -178,6 +185,12 @@ if (typeof document !== "undefined") {
       list.replaceChildren();
       const ordered = [...messages.values()].sort((a, b) => a.message_id - b.message_id);
       for (const msg of ordered) if (!msg.deleted) list.appendChild(renderMessage(msg));
+      if (!ordered.some((m) => !m.deleted)) {
+        const hint = document.createElement("p");
+        hint.className = "empty-hint";
+        hint.textContent = "发送 /start 开始对话 · Send /start to begin";
+        list.appendChild(hint);
+      }
       if (atBottom || ordered.length < 3) list.scrollTop = list.scrollHeight;
     }
 
@@ -215,7 +228,29 @@ if (typeof document !== "undefined") {
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ user: persona.user, ...body }),
       });
-      if (!resp.ok) setStatus("error: " + ((await resp.json()).error || resp.status));
+      if (!resp.ok) { setStatus("error: " + ((await resp.json()).error || resp.status)); return null; }
+      return resp.json();
+    }
+
+    /* A button click: the bot's pop-up answer (answerCallbackQuery text) is shown as a toast. */
+    async function click(messageId, data) {
+      const sent = await post({ callback: { message_id: messageId, data } });
+      const id = sent && sent.update && sent.update.callback_query && sent.update.callback_query.id;
+      if (!id) return;
+      try {
+        const resp = await fetch("_emu/callback_answers/" + encodeURIComponent(id) + "?wait=10");
+        const answer = resp.ok ? await resp.json() : null;
+        if (answer && answer.answer && answer.answer.text) showToast(answer.answer.text, answer.answer.show_alert);
+      } catch (err) { /* the chat itself still updates */ }
+    }
+
+    function showToast(text, alertStyle) {
+      const toast = document.createElement("div");
+      toast.className = "toast" + (alertStyle ? " alert" : "");
+      toast.setAttribute("role", "status");
+      toast.textContent = text;
+      document.body.appendChild(toast);
+      setTimeout(() => toast.remove(), alertStyle ? 6000 : 3500);
     }
 
     async function upload(file) {
@@ -229,14 +264,17 @@ if (typeof document !== "undefined") {
     }
 
     async function pollLoop(gen) {
+      let first = true;
       while (gen === generation) {
         pollAbort = new AbortController();
         try {
-          const resp = await fetch(api("/messages?since=" + rev + "&wait=25"), { signal: pollAbort.signal });
+          const wait = first ? 0 : 25;  /* the first look answers at once: no long "connecting…" */
+          const resp = await fetch(api("/messages?since=" + rev + "&wait=" + wait), { signal: pollAbort.signal });
           if (gen !== generation) return;
           const data = await resp.json();
           for (const m of data.messages) messages.set(m.message_id, m);
           rev = data.rev;
+          first = false;
           renderAll();
           renderReplyKeyboard(data.keyboard);
           setStatus("online");
