@@ -13,7 +13,8 @@ import numpy as np
 
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.content import FaqEntry
-from faq.semantic import Embedder, shared_embedder
+from faq.sanitize import clean_text
+from faq.semantic import Embedder, EmbeddingUnavailable, shared_embedder
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,12 @@ class _Semantic:
                    neg_vecs=embedder.embed(not_covered))
 
     def features(self, text: str, doc: int) -> tuple[float, float, float]:
-        """(best cosine with `doc`, its gap to not-covered, its gap to other entries)."""
-        q = self.embedder.embed_query(text)
+        """(best cosine with `doc`, its gap to not-covered, its gap to other entries);
+        zeros (lexical features only) when the embedding worker cannot answer now."""
+        try:
+            q = self.embedder.embed_query(text)
+        except EmbeddingUnavailable:
+            return 0.0, 0.0, 0.0
         sims = self.unit_vecs @ q if len(self.unit_vecs) else np.zeros(0)
         mine = self.unit_doc == doc
         best = float(sims[mine].max()) if mine.any() else 0.0
@@ -259,6 +264,7 @@ class FaqIndex:
         `features` is False (ranking only: no embedding, no not-covered search), the best's
         calibration features (the margin is set on the best only)."""
         cfg = self.config
+        text = clean_text(text)  # untrusted: normalised and bounded before anything else
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
         if not qtf or not self.entries:
             return [], {}

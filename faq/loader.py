@@ -9,7 +9,7 @@ from pathlib import Path
 
 from faq.content import DEFAULT_CONTENT_DIR, ContentError, FaqContent, content_files, load_content
 from faq.engine import EngineConfig, FaqIndex, SearchResult
-from faq.semantic import Embedder
+from faq.semantic import Embedder, EmbeddingUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +25,68 @@ class FaqStore:
         check_interval: float = 1.0,
         config: EngineConfig | None = None,
         embedder: Embedder | None = None,
+        *,
+        background: bool = False,
     ) -> None:
-        """Load the content at `path` now; re-check file mtimes at most every interval s."""
+        """Load the content at `path` now; re-check file mtimes at most every interval s.
+
+        With `background` (the bot), content not yet in the embedding cache is embedded in a
+        background thread (by the worker): until then the index is lexical only, so loading
+        never waits for embeddings. `semantic_ready` is set once the index has them."""
         self.path = Path(path)
         self.embedder = embedder
         self.check_interval = check_interval
         self.config = config
+        self.background = background and embedder is not None
+        self.semantic_ready = threading.Event()
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self._signature: Signature = self._scan()
-        self._index = build_index(load_content(self.path), config, embedder)
+        self._index = self._build(load_content(self.path), self._signature)
+
+    def _build(self, content: FaqContent, signature: Signature) -> FaqIndex:
+        """The index now: full, or (in background mode, with content not cached yet) lexical
+        while a background thread embeds the content and then swaps the full index in."""
+        if not self.background:
+            index = build_index(content, self.config, self.embedder)
+            self.semantic_ready.set()
+            return index
+        from faq.embed_client import CachedOnly, WorkerEmbedder
+
+        worker = self.embedder
+        assert isinstance(worker, WorkerEmbedder)
+        try:
+            index = build_index(content, self.config, CachedOnly(worker))
+            self.semantic_ready.set()
+            return index
+        except EmbeddingUnavailable:
+            pass
+        self.semantic_ready.clear()
+        threading.Thread(target=self._embed_content, args=(content, signature), daemon=True,
+                         name="faq-embed-content").start()
+        return FaqIndex.build(content.entries, config=self.config,
+                              not_covered=content.not_covered, semantic=False)
+
+    def _embed_content(self, content: FaqContent, signature: Signature) -> None:
+        """Background: embed the content in the worker, then swap in the full index."""
+        started = time.monotonic()
+        for attempt in range(1, 6):
+            try:
+                index = build_index(content, self.config, self.embedder)
+                break
+            except EmbeddingUnavailable as exc:
+                log.warning("FAQ content embedding failed (attempt %d): %s", attempt, exc)
+                time.sleep(min(60.0, 2.0 ** attempt))
+        else:
+            log.error("FAQ content not embedded; answering with lexical search only")
+            return
+        with self._lock:
+            if self._signature != signature:
+                return  # content changed meanwhile: its own build takes over
+            self._index = index
+        self.semantic_ready.set()
+        log.info("FAQ embeddings ready after %.1f s: %d entries", time.monotonic() - started,
+                 len(content.entries))
 
     def _scan(self) -> Signature:
         """Names, mtimes and sizes of the content files (cheap stat calls)."""
@@ -67,7 +119,7 @@ class FaqStore:
             except ContentError as exc:
                 log.error("FAQ content not reloaded, keeping previous version: %s", exc)
                 return False
-            self._index = build_index(content, self.config, self.embedder)
+            self._index = self._build(content, sig)
             log.info("FAQ content reloaded: %d entries", len(content.entries))
             return True
 
