@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     faq_cache: Path | None = Field(default=None, alias="CENSUSBOT_FAQ_CACHE")
     # the FAQ's own lane: questions per user per minute, and questions waiting for a search
     faq_per_minute: int = Field(default=10, alias="CENSUSBOT_FAQ_PER_MINUTE")
-    faq_queue: int = Field(default=6, alias="CENSUSBOT_FAQ_QUEUE")
+    faq_queue: int = Field(default=4, alias="CENSUSBOT_FAQ_QUEUE")
     desk_remind_after_minutes: int = Field(default=240, alias="CENSUSBOT_DESK_REMIND_AFTER")
     desk_reminder_rounds: int = Field(default=3, alias="CENSUSBOT_DESK_REMINDER_ROUNDS")
 

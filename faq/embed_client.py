@@ -34,7 +34,11 @@ from faq.semantic import DEFAULT_CACHE, DIM, EmbeddingUnavailable, read_cache
 
 log = logging.getLogger(__name__)
 
-QUERY_TIMEOUT = 3.0  # one question's trip to the worker, including waiting for the pipe
+QUERY_TIMEOUT = 5.0  # one question's trip to the worker, including waiting for the pipe
+# A question's embedding sees its first characters only: the engine's cost grows with the
+# length (about 1.5 s for 160 characters of Chinese on a busy 2-core machine, 3.5 s for 500);
+# lexical search still reads the whole (bounded) question.
+QUERY_CHARS = 160
 CONTENT_TIMEOUT = 300.0  # one chunk of content texts
 START_TIMEOUT = 120.0  # loading the model
 CHUNK = 8  # content texts per request, so questions never wait long behind the cache build
@@ -239,7 +243,8 @@ class WorkerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """Vector of one (cleaned) query; raises EmbeddingUnavailable when the worker is not
         up or fails on it (the worker is then restarted)."""
-        return self._request("query", [clean_text(text) or " "], self.query_timeout)[0]
+        text = clean_text(text, max_chars=QUERY_CHARS) or " "
+        return self._request("query", [text], self.query_timeout)[0]
 
     def _known(self) -> dict[str, np.ndarray]:
         """Content vectors known in this process (read from the disk cache once)."""

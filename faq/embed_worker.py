@@ -74,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="faq.embed_worker")
     parser.add_argument("--cache", default=None, help="content vector cache (.npz)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--nice", type=int, default=10,
+                        help="lower priority, so the bot's own work (replies, /verify, "
+                             "reports) gets the CPU first on a busy machine")
     args = parser.parse_args(argv)
+    if args.nice > 0:
+        try:
+            os.nice(args.nice)
+        except OSError:
+            pass
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # The protocol owns stdout; anything else printing to it would corrupt frames.
     out = os.dup(sys.stdout.fileno())

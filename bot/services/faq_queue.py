@@ -24,7 +24,7 @@ class FaqLimits:
     """How much the FAQ lane takes: search threads, waiting places, questions per user."""
 
     workers: int = 1
-    capacity: int = 6  # questions waiting for a search thread, beyond those being searched
+    capacity: int = 4  # questions waiting for a search thread, beyond those being searched
     per_user: int = 10  # questions a user may ask per window
     window: timedelta = timedelta(minutes=1)
 
