@@ -41,6 +41,7 @@ QUERY_TIMEOUT = 5.0  # one question's trip to the worker, including waiting for 
 QUERY_CHARS = 160
 CONTENT_TIMEOUT = 300.0  # one chunk of content texts
 START_TIMEOUT = 120.0  # loading the model
+FIRST_WAIT = 20.0  # a question may wait this long for the first worker to load its model
 CHUNK = 8  # content texts per request, so questions never wait long behind the cache build
 CONTENT_ATTEMPTS = 3  # a content chunk is tried on this many workers before giving up
 
@@ -64,6 +65,7 @@ class WorkerEmbedder:
         query_timeout: float = QUERY_TIMEOUT,
         content_timeout: float = CONTENT_TIMEOUT,
         start_timeout: float = START_TIMEOUT,
+        first_wait: float = FIRST_WAIT,
         backoff: tuple[float, float] = (0.5, 30.0),
         command: list[str] | None = None,
     ) -> None:
@@ -72,6 +74,7 @@ class WorkerEmbedder:
         self.query_timeout = query_timeout
         self.content_timeout = content_timeout
         self.start_timeout = start_timeout
+        self.first_wait = first_wait
         self.backoff = backoff
         self.command = command or worker_command(cache_path, threads)
         self.crashes = 0  # workers lost (crash, hang, garbage); for logs, tests and benches
@@ -204,11 +207,11 @@ class WorkerEmbedder:
     def _request(self, op: str, texts: list[str], timeout: float,
                  wait_ready: float = 0.0) -> np.ndarray:
         """Send one request and return its vectors, or raise EmbeddingUnavailable."""
-        deadline = time.monotonic() + timeout
         if wait_ready > 0:
             self.wait_ready(wait_ready)
         else:
             self.start()
+        deadline = time.monotonic() + timeout
         if not self._io.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise EmbeddingUnavailable("embedding worker busy")
         try:
@@ -244,7 +247,10 @@ class WorkerEmbedder:
         """Vector of one (cleaned) query; raises EmbeddingUnavailable when the worker is not
         up or fails on it (the worker is then restarted)."""
         text = clean_text(text, max_chars=QUERY_CHARS) or " "
-        return self._request("query", [text], self.query_timeout)[0]
+        with self._cond:  # the very first worker may still be loading: wait a little for it
+            first = self.starts == 0 and self._failures == 0
+        return self._request("query", [text], self.query_timeout,
+                             wait_ready=self.first_wait if first else 0.0)[0]
 
     def _known(self) -> dict[str, np.ndarray]:
         """Content vectors known in this process (read from the disk cache once)."""
