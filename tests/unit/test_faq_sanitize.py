@@ -100,3 +100,17 @@ def test_the_poison_question_is_answered_by_the_worker(worker: WorkerEmbedder,
     assert isinstance(result, SearchResult)
     assert worker.crashes == crashes, "cleaned text must not crash the native engine"
     assert worker.alive()
+
+
+def test_censusbot_faq_ask_survives_the_poison_question() -> None:
+    """The question that used to abort the whole command (exit 134) is answered."""
+    import json
+    import subprocess
+    import sys
+
+    poison = "普查员怎么核实身份" + "\ufdfa" * 50
+    done = subprocess.run([sys.executable, "-m", "bot.cli.main", "faq", "ask", "--json", poison],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "verify_enumerator" in [answer["topic"], *answer["alternatives"]]
