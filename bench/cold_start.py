@@ -25,7 +25,6 @@ from bot.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_LINE = "FAQ embeddings ready"
-LOADED_LINE = "FAQ loaded from"
 
 
 async def _watch(stream: asyncio.StreamReader, seen: dict[str, float], t0: float,
@@ -36,12 +35,8 @@ async def _watch(stream: asyncio.StreamReader, seen: dict[str, float], t0: float
         if not line:
             return
         echo.append(line)
-        for key in (READY_LINE, LOADED_LINE):
-            if key in line and key not in seen:
-                seen[key] = time.monotonic() - t0
-                if key == LOADED_LINE and "embeddings ready" in line:
-                    seen[READY_LINE] = seen[key]
-        if READY_LINE in seen:
+        if READY_LINE in line and READY_LINE not in seen:
+            seen[READY_LINE] = time.monotonic() - t0
             ready.set()
 
 

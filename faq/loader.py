@@ -30,9 +30,10 @@ class FaqStore:
     ) -> None:
         """Load the content at `path` now; re-check file mtimes at most every interval s.
 
-        With `background` (the bot), content not yet in the embedding cache is embedded in a
-        background thread (by the worker): until then the index is lexical only, so loading
-        never waits for embeddings. `semantic_ready` is set once the index has them."""
+        With `background` (the bot), the content is read and checked now, but the index is
+        built in a background thread (`index()` waits for it), and content not yet in the
+        embedding cache is embedded in the background by the worker: until then the index is
+        lexical only. `semantic_ready` is set once the index has the embeddings."""
         self.path = Path(path)
         self.embedder = embedder
         self.check_interval = check_interval
@@ -42,7 +43,26 @@ class FaqStore:
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self._signature: Signature = self._scan()
-        self._index = self._build(load_content(self.path), self._signature)
+        content = load_content(self.path)  # invalid content still fails at start
+        self._built = threading.Event()
+        self._index: FaqIndex | None = None
+        if self.background:
+            threading.Thread(target=self._first_build, args=(content,), daemon=True,
+                             name="faq-index").start()
+        else:
+            self._index = self._build(content, self._signature)
+            self._built.set()
+
+    def _first_build(self, content: FaqContent) -> None:
+        """Background: the first index (questions wait for it, nothing else does)."""
+        try:
+            with self._lock:  # the embedding thread swaps its index in only after this
+                self._index = self._build(content, self._signature)
+            log.info("FAQ index ready: %d entries", len(content.entries))
+        except Exception:  # never leave questions waiting forever
+            log.exception("FAQ index could not be built")
+        finally:
+            self._built.set()
 
     def _build(self, content: FaqContent, signature: Signature) -> FaqIndex:
         """The index now: full, or (in background mode, with content not cached yet) lexical
@@ -58,6 +78,7 @@ class FaqStore:
         try:
             index = build_index(content, self.config, CachedOnly(worker))
             self.semantic_ready.set()
+            log.info("FAQ embeddings ready (all in the cache)")
             return index
         except EmbeddingUnavailable:
             pass
@@ -100,12 +121,19 @@ class FaqStore:
         return tuple(sig)
 
     def index(self) -> FaqIndex:
-        """The current index, rebuilt first if the content changed since the last check."""
+        """The current index, rebuilt first if the content changed since the last check
+        (waits for the first build)."""
+        if not self._built.is_set():
+            self._built.wait()
+        if self._index is None:
+            raise RuntimeError("the FAQ index could not be built (see the log)")
         now = time.monotonic()
         if now - self._checked_at >= self.check_interval:
             self._checked_at = now
             self.reload_if_changed()
-        return self._index
+        index = self._index
+        assert index is not None
+        return index
 
     def reload_if_changed(self) -> bool:
         """Rebuild when files changed; keep the old index if the new content is invalid."""

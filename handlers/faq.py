@@ -273,9 +273,10 @@ async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None
 
 async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
     """Start-up: the FAQ store (content from CENSUSBOT_FAQ_DIR or the shipped files), its
-    embedding worker and its queue. Never waits for embeddings: content missing from the cache
-    is embedded in the background by the worker, and questions are answered lexically until
-    then."""
+    embedding worker and its queue. Only reads and checks the content: the index is built in
+    the background (questions wait for it, nothing else does), content missing from the
+    embedding cache is embedded in the background by the worker, and questions are answered
+    lexically until then."""
     if "faq" in dispatcher.workflow_data:
         return
     path = settings.faq_dir or DEFAULT_CONTENT_DIR
@@ -287,8 +288,7 @@ async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
     store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds, None, worker,
                                     background=True)
     dispatcher["faq"] = store
-    log.info("FAQ loaded from %s: %d entries (embeddings %s)", path, len(store.index().entries),
-             "ready" if store.semantic_ready.is_set() else "being computed in the background")
+    log.info("FAQ content read from %s; its index is built in the background", path)
 
 
 async def stop_faq(dispatcher: Dispatcher) -> None:

@@ -116,6 +116,6 @@ def test_the_store_answers_lexically_until_content_is_embedded(tmp_path: Path) -
         assert store.index().semantic is not None
         # a new store over content already embedded builds the full index at once
         again = FaqStore(check_interval=3600, embedder=worker, background=True)
-        assert again.semantic_ready.is_set() and again.index().semantic is not None
+        assert again.index().semantic is not None and again.semantic_ready.is_set()
     finally:
         worker.close()
