@@ -1,7 +1,8 @@
 """Cold start: time from launching `censusbot run` (a new process, an empty database, an EMPTY
 FAQ embedding cache) to its first reply (`/start`, sent at launch), whether a FAQ question is
 answered before the embeddings are ready, and the time until they are. Baseline, same run: a
-second launch with the cache the first one built (a warm machine).
+second launch with the cache the first one built (a warm machine); and the floor: how long
+importing the bot's Telegram stack takes in a fresh process.
 
 The bot talks to the project's Bot API emulator in this process; nothing reaches Telegram.
 Usage: python bench/cold_start.py [--max-wait SECONDS]
@@ -106,6 +107,12 @@ async def main() -> None:
         emu = Emulator(bot_username="census_bench_bot")
         await emu.start()
         try:
+            t0 = time.monotonic()
+            floor = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import bot.telegram.app", cwd=str(ROOT))
+            await floor.wait()
+            print(f"FLOOR (same run): importing the bot's Telegram stack (aiogram) alone takes "
+                  f"{time.monotonic() - t0:.2f} s", flush=True)
             cold = await launch(emu, Path(tmp) / "cold.sqlite3", cache, args.max_wait, 6001)
             print(_fmt("COLD (empty database, empty FAQ cache)", cold), flush=True)
             warm = await launch(emu, Path(tmp) / "warm.sqlite3", cache, args.max_wait, 6002)

@@ -142,12 +142,14 @@ class _Semantic:
             q = self.embedder.embed_query(text)
         except EmbeddingUnavailable:
             return 0.0, 0.0, 0.0
-        sims = self.unit_vecs @ q if len(self.unit_vecs) else np.zeros(0)
+        # einsum, not `@`: a matrix-vector product through multithreaded BLAS stalls on a
+        # busy machine (33 ms instead of 8 ms for 15,000 phrasings on 2 loaded cores)
+        sims = np.einsum("ij,j->i", self.unit_vecs, q) if len(self.unit_vecs) else np.zeros(0)
         mine = self.unit_doc == doc
         best = float(sims[mine].max()) if mine.any() else 0.0
         # with nothing to compare against, a gap is neutral (0) rather than the whole score
         other = float(sims[~mine].max()) if (~mine).any() else best
-        neg = float((self.neg_vecs @ q).max()) if len(self.neg_vecs) else best
+        neg = float(np.einsum("ij,j->i", self.neg_vecs, q).max()) if len(self.neg_vecs) else best
         return best, best - neg, best - other
 
 
