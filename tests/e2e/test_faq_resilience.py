@@ -92,6 +92,9 @@ async def test_faq_flood_does_not_delay_verify(emu: Emulator, sqlite_url: str,
     app = await start_bot(emu, sqlite_url, clock=clock, CENSUSBOT_FAQ_PER_MINUTE=2)
     try:
         loop = asyncio.get_running_loop()
+        # a running bot is flooded: its FAQ index (built in the background at start) is ready
+        await asyncio.to_thread(app.dp["faq"].index)
+        assert await asyncio.to_thread(app.dp["faq"].semantic_ready.wait, 60)
         askers = [emu.user(id=8000 + n, first_name=f"提问者{n}", language_code="zh-hans")
                   for n in range(20)]
         citizen = emu.user(id=5001, first_name="市民", language_code="zh-hans")
