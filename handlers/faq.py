@@ -29,10 +29,13 @@ from bot.rendering import render
 from bot.services import faq_desk, faq_log
 from bot.services.access import Principal
 from bot.services.errors import DomainError
+from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
-from faq.engine import SearchResult
+from faq.embed_client import WorkerEmbedder
+from faq.engine import FaqIndex, SearchResult
 from faq.loader import FaqStore
-from faq.semantic import DEFAULT_CACHE, shared_embedder
+from faq.sanitize import clean_text
+from faq.semantic import DEFAULT_CACHE
 from handlers.commands import N_, CommandInfo
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,6 @@ COMMANDS = (CommandInfo("ask", N_("Ask a question about the census"), args="…"
 VOTE = "faq:v:"
 ALT = "faq:a:"
 HUMAN = "faq:h:"
-MAX_QUESTION_CHARS = 1000
 INLINE_RESULTS = 8
 _BUTTON_CHARS = 60
 
@@ -97,17 +99,35 @@ def _asked(result: SearchResult) -> faq_log.Asked:
                          unsure=not result.confident and bool(result.alternatives))
 
 
+def _refusal(exc: FaqRefused, i18n: Translator) -> str:
+    """Why a question was not searched now, and when to ask again."""
+    if exc.reason == "user":
+        return i18n("You are asking questions faster than I can answer them. Please wait "
+                    "%(seconds)s seconds and ask again.") % {"seconds": exc.retry_after}
+    return i18n("Many people are asking questions right now. Please ask again in a minute; "
+                "other commands such as /verify keep working.")
+
+
 async def answer_question(
-    message: Message, text: str, *, faq: FaqStore, session: AsyncSession, i18n: Translator,
-    locale: str, now: datetime,
+    message: Message, text: str, *, faq: FaqStore, faq_queue: FaqQueue, session: AsyncSession,
+    i18n: Translator, locale: str, now: datetime,
 ) -> None:
     """Search the FAQ, store the question and reply: answer, alternatives or "ask a person"."""
-    text = text.strip()[:MAX_QUESTION_CHARS]
-    index = await asyncio.to_thread(faq.index)  # may reload; the search embeds the question
-    result = await asyncio.to_thread(index.search, text)
+    text = clean_text(text)  # untrusted: normalised and bounded before search and storage
+    user_id = message.from_user.id if message.from_user else None
+
+    def search() -> tuple[FaqIndex, SearchResult]:
+        index = faq.index()  # may reload; the search asks the embedding worker
+        return index, index.search(text)
+
+    try:
+        index, result = await faq_queue.run(user_id, now, search)
+    except FaqRefused as exc:
+        await message.answer(_refusal(exc, i18n))
+        return
     asked = _asked(result)
     qid = await faq_log.record_question(
-        session, now=now, user_id=message.from_user.id if message.from_user else None,
+        session, now=now, user_id=user_id,
         chat_id=message.chat.id, locale=locale, text=text, asked=asked,
     )
     lang = faq_lang(locale)
@@ -132,14 +152,14 @@ async def answer_question(
                                                                                        qid)]))
 
 
-async def on_text(message: Message, faq: FaqStore, session: AsyncSession, i18n: Translator,
-                  locale: str, now: datetime) -> None:
+async def on_text(message: Message, faq: FaqStore, faq_queue: FaqQueue, session: AsyncSession,
+                  i18n: Translator, locale: str, now: datetime) -> None:
     """Free text in a private chat outside any conversation: a question for the FAQ."""
-    await answer_question(message, message.text or "", faq=faq, session=session, i18n=i18n,
-                          locale=locale, now=now)
+    await answer_question(message, message.text or "", faq=faq, faq_queue=faq_queue,
+                          session=session, i18n=i18n, locale=locale, now=now)
 
 
-async def cmd_ask(message: Message, command: CommandObject, faq: FaqStore,
+async def cmd_ask(message: Message, command: CommandObject, faq: FaqStore, faq_queue: FaqQueue,
                   session: AsyncSession, i18n: Translator, locale: str, now: datetime) -> None:
     """/ask TEXT: answer TEXT from the FAQ; /ask alone explains how."""
     text = (command.args or "").strip()
@@ -147,8 +167,8 @@ async def cmd_ask(message: Message, command: CommandObject, faq: FaqStore,
         example = "普查员证怎么查真假" if faq_lang(locale) == "zh" else "how do I check an ID"
         await message.answer(render("faq/ask_usage.html.j2", i18n, example=example))
         return
-    await answer_question(message, text, faq=faq, session=session, i18n=i18n, locale=locale,
-                          now=now)
+    await answer_question(message, text, faq=faq, faq_queue=faq_queue, session=session,
+                          i18n=i18n, locale=locale, now=now)
 
 
 def _parse(data: str, prefix: str) -> list[str]:
@@ -230,7 +250,7 @@ async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Tr
 async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None:
     """Inline mode: the FAQ entries matching the query, each sending its answer."""
     index = await asyncio.to_thread(faq.index)
-    text = query.query.strip()
+    text = clean_text(query.query)
     if text:
         ranked, _ = index.rank(text, features=False)  # ranking only: no embedding needed
         entries = [index.entries[d] for d, _s in ranked[:INLINE_RESULTS]]
@@ -252,20 +272,41 @@ async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None
 
 
 async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
-    """Start-up: build the FAQ store (content from CENSUSBOT_FAQ_DIR or the shipped files)."""
+    """Start-up: the FAQ store (content from CENSUSBOT_FAQ_DIR or the shipped files), its
+    embedding worker and its queue. Only reads and checks the content: the index is built in
+    the background (questions wait for it, nothing else does), content missing from the
+    embedding cache is embedded in the background by the worker, and questions are answered
+    lexically until then."""
     if "faq" in dispatcher.workflow_data:
         return
     path = settings.faq_dir or DEFAULT_CONTENT_DIR
-    embedder = shared_embedder(settings.faq_cache or DEFAULT_CACHE)
-    store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds, None, embedder)
+    worker = WorkerEmbedder(settings.faq_cache or DEFAULT_CACHE)
+    worker.start()
+    dispatcher["faq_worker"] = worker  # worker.alive(): "FAQ worker alive" for health checks
+    dispatcher["faq_queue"] = FaqQueue(FaqLimits(per_user=settings.faq_per_minute,
+                                                 capacity=settings.faq_queue))
+    store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds, None, worker,
+                                    background=True)
     dispatcher["faq"] = store
-    log.info("FAQ loaded from %s: %d entries", path, len(store.index().entries))
+    log.info("FAQ content read from %s; its index is built in the background", path)
+
+
+async def stop_faq(dispatcher: Dispatcher) -> None:
+    """Shutdown: stop the FAQ queue and the embedding worker."""
+    queue = dispatcher.workflow_data.pop("faq_queue", None)
+    if isinstance(queue, FaqQueue):
+        queue.close()
+    worker = dispatcher.workflow_data.pop("faq_worker", None)
+    if isinstance(worker, WorkerEmbedder):
+        await asyncio.to_thread(worker.close)
+    dispatcher.workflow_data.pop("faq", None)
 
 
 def create_router() -> Router:
     """Free-text and /ask questions, answer buttons, and inline mode."""
     router = Router(name=__name__)
     router.startup.register(load_faq)
+    router.shutdown.register(stop_faq)
     router.message.register(cmd_ask, Command("ask"))
     router.message.register(
         on_text, F.chat.type == ChatType.PRIVATE, F.text, ~F.text.startswith("/"),

@@ -13,13 +13,16 @@ if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
 fi
+# A fresh Debian machine often runs its automatic updates at first boot: wait for the package
+# manager's lock (up to 10 minutes) instead of failing at once.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    "${APT[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq "${missing[@]}" >/dev/null
   elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    sudo "${APT[@]}" update -qq
+    sudo DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq "${missing[@]}" >/dev/null
   else
     echo "please install: ${missing[*]} (Debian packages)" >&2
   fi
@@ -33,6 +36,9 @@ if [ "$want_browser" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
-# Embed the FAQ content once (about a minute on a fresh machine; cached in ~/.cache/censusbot),
-# so the first start of the bot or the demo does not wait for it.
-.venv/bin/python -c "from faq.loader import FaqStore; FaqStore()" >/dev/null
+# Embed the FAQ content once (in the embedding worker; about a minute on a fresh machine, cached
+# in ~/.cache/censusbot). Optional: the bot starts without it and answers lexically until the
+# embeddings it computes in the background are ready. CENSUSBOT_SKIP_EMBED=1 skips it.
+if [ "${CENSUSBOT_SKIP_EMBED:-0}" != 1 ]; then
+  .venv/bin/python -c "from faq.loader import FaqStore; FaqStore()" >/dev/null
+fi
