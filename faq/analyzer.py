@@ -8,6 +8,7 @@ from faq.synonyms import Synonyms, load_synonyms
 from faq.text import (
     EN_STOPWORDS,
     ZH_STOPWORDS,
+    Homophones,
     Segmenter,
     char_bigrams,
     has_cjk,
@@ -27,10 +28,16 @@ class Analyzer:
         """Create an analyzer; `extra_words` go into the Chinese segmenter's dictionary."""
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.segmenter = Segmenter([*self.synonyms.words(), *extra_words])
+        self.homophones = Homophones(self.segmenter.is_word)
+
+    def learn(self, texts: Iterable[str], *, targets: bool = True) -> None:
+        """Teach the homophone repair the character pairs of these (content) texts."""
+        self.homophones.learn((self.synonyms.apply_replacements(normalize(t)) for t in texts),
+                              targets=targets)
 
     def prepare(self, text: str) -> str:
-        """Normalise and apply replacement rules."""
-        return self.synonyms.apply_replacements(normalize(text))
+        """Normalise, apply replacement rules, then repair input-method homophones."""
+        return self.homophones.fix(self.synonyms.apply_replacements(normalize(text)))
 
     def terms(self, text: str) -> list[str]:
         """Index terms of a text, duplicates kept (term frequency matters)."""

@@ -14,17 +14,33 @@ import numpy as np
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.content import FaqEntry
 from faq.semantic import Embedder, shared_embedder
+from faq.text import question_part
+
+ANSWER = "answer"
+DID_YOU_MEAN = "did_you_mean"
+HANDOFF = "handoff"
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Outcome of one search: the answer topic (or None), confidence and alternatives."""
+    """Outcome of one search: the answer topic (or None), confidence and alternatives.
+
+    `outcome` is ANSWER (topic is answered), DID_YOU_MEAN (`suggestion` is shown and the
+    asker confirms it with one tap; `alternatives` starts with it) or HANDOFF (nothing fits
+    well enough: a person should answer)."""
 
     topic: str | None
     score: float
     alternatives: list[str]
     confident: bool
     candidates: list[tuple[str, float]]
+    outcome: str = HANDOFF
+    suggestion: str | None = None
+
+    @property
+    def shown(self) -> str | None:
+        """The entry shown as the answer: the answer, or the "did you mean" suggestion."""
+        return self.topic if self.outcome == ANSWER else self.suggestion
 
 
 @dataclass(frozen=True)
@@ -40,15 +56,19 @@ class EngineConfig:
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
     # logistic calibration: intercept, then one coefficient per _Features.vector() item
     coef: tuple[float, ...] = (
-        -6.0456, 2.996, -1.8323, 1.6972, 1.3994, 1.8431, -0.8575, 0.2222, 0.0766, 0.2669,
-        -1.1518, -0.0397, 0.8397, -0.0292, -0.9173, 0.1376, -0.1793, 0.1231, 2.1946, 24.5981,
-        21.1297,
+        -20.0728, 1.7753, -1.2139, 2.2059, 1.1171, 1.6816, -0.7677, 0.4448, -0.1134, -0.062,
+        -1.7122, 0.1251, 0.753, -0.0739, -0.8024, 0.245, -1.2342, -0.2117, 17.4269, 14.5721,
+        9.657, 0.7685,
     )
-    # answer at this score: chosen by bench/faq_calibrate.py on our held-out validation set
-    threshold: float = 0.40
-    plausible: float = 0.1  # below the threshold but at least this: offer alternatives
+    # answer at this score; at least `plausible` (and below it): "did you mean" the best
+    # entry; lower still: hand off to a person. Both are chosen by bench/faq_calibrate.py on
+    # our own validation set (never on the development questions).
+    threshold: float = 0.50
+    plausible: float = 0.30
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
+    sem_weight: float = 0.3  # weight of the relative semantic closeness in the ranking
+    sem_candidate: float = 0.6  # relative closeness making an entry a candidate without words
 
     def term_weight(self, term: str) -> float:
         """Query-side weight of a term by its kind (word, bigram, synonym)."""
@@ -90,13 +110,14 @@ class _Features:
     sem_best: float = 0.0  # embedding cosine of the query with the entry's closest phrasing
     sem_neg_gap: float = 0.0  # sem_best minus the closest not-covered question's cosine
     sem_other_gap: float = 0.0  # sem_best minus the closest other entry's phrasing cosine
+    agree: float = 0.0  # 1 when the entry is also the lexically best (words and meaning agree)
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
         return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known,
                 self.word_cov, self.miss_max, self.n_words, self.oov_share, self.missed,
                 self.bigram_share, self.synonyms, self.single, self.length, self.neg_unit,
-                self.neg_cov, self.sem_best, self.sem_neg_gap, self.sem_other_gap]
+                self.neg_cov, self.sem_best, self.sem_neg_gap, self.sem_other_gap, self.agree]
 
 
 @dataclass
@@ -134,16 +155,23 @@ class _Semantic:
                    unit_doc=np.asarray(docs, dtype=np.int64),
                    neg_vecs=embedder.embed(not_covered))
 
-    def features(self, text: str, doc: int) -> tuple[float, float, float]:
-        """(best cosine with `doc`, its gap to not-covered, its gap to other entries)."""
+    def query(self, text: str, n_docs: int) -> tuple[np.ndarray, float]:
+        """Embed the question once: each entry's best phrasing cosine, and the best cosine
+        with a known not-covered question (nan when there are none)."""
         q = self.embedder.embed_query(text)
-        sims = self.unit_vecs @ q if len(self.unit_vecs) else np.zeros(0)
-        mine = self.unit_doc == doc
-        best = float(sims[mine].max()) if mine.any() else 0.0
+        best = np.full(n_docs, -1.0)
+        if len(self.unit_vecs):
+            np.maximum.at(best, self.unit_doc, self.unit_vecs @ q)
+        neg = float((self.neg_vecs @ q).max()) if len(self.neg_vecs) else float("nan")
+        return best, neg
+
+    @staticmethod
+    def features(best: np.ndarray, neg: float, doc: int) -> tuple[float, float, float]:
+        """(best cosine with `doc`, its gap to not-covered, its gap to other entries)."""
+        mine = float(best[doc])
         # with nothing to compare against, a gap is neutral (0) rather than the whole score
-        other = float(sims[~mine].max()) if (~mine).any() else best
-        neg = float((self.neg_vecs @ q).max()) if len(self.neg_vecs) else best
-        return best, best - neg, best - other
+        other = float(np.delete(best, doc).max()) if len(best) > 1 else mine
+        return mine, mine - (mine if math.isnan(neg) else neg), mine - other
 
 
 @dataclass
@@ -183,6 +211,11 @@ class FaqIndex:
         with `semantic`, also embed them (default: the shared e5 embedder)."""
         analyzer = analyzer or default_analyzer()
         not_covered = list(not_covered)
+        # the homophone repair learns the content's own character pairs (targets) and the
+        # not-covered questions' (left alone, never targets) before anything is analysed
+        analyzer.learn(t for e in entries if e.category != "not_covered"
+                        for items in _field_texts(e).values() for t in items)
+        analyzer.learn(not_covered, targets=False)
         negatives = None
         if not_covered:
             negatives = cls.build(
@@ -257,16 +290,26 @@ class FaqIndex:
     ) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
         """Ranking scores of matching entries (best first, at most `limit`) and, unless
         `features` is False (ranking only: no embedding, no not-covered search), the best's
-        calibration features (the margin is set on the best only)."""
+        calibration features (the margin is set on the best only).
+
+        A long message is searched by its question part; with embeddings, the ranking adds
+        each entry's semantic closeness to the lexical score (one embedding per question)."""
         cfg = self.config
+        text = question_part(text)
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
-        if not qtf or not self.entries:
+        if not self.entries or not text:
+            return [], {}
+        n = len(self.entries)
+        sem_best: np.ndarray | None = None
+        sem_neg = float("nan")
+        if features and self.semantic is not None:
+            sem_best, sem_neg = self.semantic.query(self.analyzer.prepare(text), n)
+        if not qtf and sem_best is None:
             return [], {}
         oov = self._oov_idf()
         qw = {t: cfg.term_weight(t) for t in qtf}
         q_mass = sum((self.postings[t].idf if t in self.postings else oov) * qw[t] for t in qtf)
         upper = q_mass * (cfg.k1 + 1)
-        n = len(self.entries)
         bm25 = np.zeros(n)
         matched = np.zeros(n)
         hits = np.zeros(len(self.unit_mass))
@@ -287,7 +330,12 @@ class FaqIndex:
         score = bm25 / upper if upper else bm25 * 0.0
         if cfg.unit_weight:
             score = score + cfg.unit_weight * best_unit
-        cand = np.flatnonzero(bm25 > 0)
+        in_play = bm25 > 0
+        if sem_best is not None:
+            rel = _relative(sem_best)
+            score = score + cfg.sem_weight * rel
+            in_play |= rel >= cfg.sem_candidate
+        cand = np.flatnonzero(in_play)
         if not cand.size:
             return [], {}
         order = cand[np.argsort(-score[cand], kind="stable")]
@@ -315,7 +363,8 @@ class FaqIndex:
         top = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         neg_unit, neg_cov = self._not_covered_similarity(text)
-        sem = self.semantic.features(text, d0) if self.semantic is not None else (0.0, 0.0, 0.0)
+        sem = (_Semantic.features(sem_best, sem_neg, d0) if sem_best is not None
+               else (0.0, 0.0, 0.0))
         feats = {d0: _Features(
             bm25_norm=float(bm25[d0] / upper) if upper else 0.0,
             unit=float(best_unit[d0]),
@@ -338,6 +387,7 @@ class FaqIndex:
             sem_best=sem[0],
             sem_neg_gap=sem[1],
             sem_other_gap=sem[2],
+            agree=1.0 if bm25[d0] > 0 and bm25[d0] >= bm25.max() else 0.0,
         )}
         return ranked, feats
 
@@ -368,7 +418,8 @@ class FaqIndex:
         return 1.0 / (1.0 + math.exp(-z))
 
     def search(self, text: str, limit: int = 3) -> SearchResult:
-        """Find the entry answering `text`; abstain (topic None) when not confident."""
+        """Find the entry answering `text`: answer it, suggest it ("did you mean"), or hand
+        off (topic None) when nothing fits well enough."""
         limit = max(1, limit)
         ranked, feats = self.rank(text, limit=max(limit, 3))
         if not ranked or ranked[0][1] <= 0:
@@ -380,14 +431,18 @@ class FaqIndex:
         candidates = [
             (self.entries[d].id, _clamp(score * s / best)) for d, s in ranked[: max(limit, 3)]
         ]
-        confident = score >= cfg.threshold
         close = [self.entries[d].id for d, s in ranked[1:limit] if s >= cfg.alt_ratio * best]
-        if confident:
-            return SearchResult(topic=self.entries[best_doc].id, score=score,
-                                alternatives=close, confident=True, candidates=candidates)
-        alternatives = [self.entries[best_doc].id, *close] if score >= cfg.plausible else []
-        return SearchResult(topic=None, score=score, alternatives=alternatives[:limit],
-                            confident=False, candidates=candidates)
+        best_id = self.entries[best_doc].id
+        if score >= cfg.threshold:
+            return SearchResult(topic=best_id, score=score, alternatives=close, confident=True,
+                                candidates=candidates, outcome=ANSWER, suggestion=best_id)
+        if score >= cfg.plausible:
+            others = [self.entries[d].id for d, _s in ranked[1:limit]]
+            return SearchResult(topic=None, score=score, alternatives=[best_id, *others][:limit],
+                                confident=False, candidates=candidates, outcome=DID_YOU_MEAN,
+                                suggestion=best_id)
+        return SearchResult(topic=None, score=score, alternatives=[], confident=False,
+                            candidates=candidates)
 
     def entry(self, entry_id: str) -> FaqEntry | None:
         """The entry with this id, if any."""
@@ -404,6 +459,14 @@ class FaqIndex:
 def _contains(docs: np.ndarray, doc: int) -> bool:
     """Whether a posting list holds `doc`."""
     return bool(np.any(docs == doc))
+
+
+def _relative(sims: np.ndarray) -> np.ndarray:
+    """Semantic closeness of each entry relative to the others for this question: 1 for the
+    closest, 0 at the median, negative below."""
+    top = float(sims.max())
+    mid = float(np.median(sims))
+    return (sims - mid) / max(top - mid, 1e-6)
 
 
 def _clamp(x: float) -> float:
