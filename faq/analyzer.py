@@ -17,6 +17,11 @@ from faq.text import (
     stem,
 )
 
+# ways of asking "what is it" that leave the census's name as the whole topic
+_FILLER = frozenset("""干什么 干啥 干嘛 干吗 怎么回事 咋回事 回事 意思 什么意思
+    是啥 是什么 玩意 玩意儿
+    about mean anyway thing stuff""".split())
+
 BIGRAM = "b:"
 SYNONYM = "~"
 
@@ -38,6 +43,20 @@ class Analyzer:
     def prepare(self, text: str) -> str:
         """Normalise, apply replacement rules, then repair input-method homophones."""
         return self.homophones.fix(self.synonyms.apply_replacements(normalize(text)))
+
+    def focus(self, text: str) -> str:
+        """The prepared question without the census's own name, when it asks about something
+        else too (the name is the subject of nearly every question, not its topic)."""
+        prepared = self.prepare(text)
+        rest = prepared
+        for name in self.synonyms.subject:
+            rest = rest.replace(name, " ")
+        if rest == prepared:
+            return prepared
+        words = [w for r in runs(rest) for w in (self.segmenter.cut(r) if has_cjk(r) else [r])
+                 if len(w) > 1 and w not in ZH_STOPWORDS and w not in EN_STOPWORDS
+                 and w not in _FILLER]
+        return " ".join(rest.split()) if words else prepared
 
     def terms(self, text: str) -> list[str]:
         """Index terms of a text, duplicates kept (term frequency matters)."""

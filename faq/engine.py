@@ -295,7 +295,7 @@ class FaqIndex:
         A long message is searched by its question part; with embeddings, the ranking adds
         each entry's semantic closeness to the lexical score (one embedding per question)."""
         cfg = self.config
-        text = question_part(text)
+        text = self.analyzer.focus(question_part(text))
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
         if not self.entries or not text:
             return [], {}
@@ -303,7 +303,7 @@ class FaqIndex:
         sem_best: np.ndarray | None = None
         sem_neg = float("nan")
         if features and self.semantic is not None:
-            sem_best, sem_neg = self.semantic.query(self.analyzer.prepare(text), n)
+            sem_best, sem_neg = self.semantic.query(text, n)
         if not qtf and sem_best is None:
             return [], {}
         oov = self._oov_idf()
