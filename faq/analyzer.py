@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from faq.synonyms import Synonyms, load_synonyms
 from faq.text import (
@@ -44,9 +44,10 @@ class Analyzer:
         """Normalise, apply replacement rules, then repair input-method homophones."""
         return self.homophones.fix(self.synonyms.apply_replacements(normalize(text)))
 
-    def focus(self, text: str) -> str:
-        """The prepared question without the census's own name, when it asks about something
-        else too (the name is the subject of nearly every question, not its topic)."""
+    def focus(self, text: str, specific: Callable[[str], bool] = lambda w: True) -> str:
+        """The prepared question without the census's own name, when it also asks about
+        something specific (a word `specific` accepts); the name is the subject of nearly
+        every question, not its topic."""
         prepared = self.prepare(text)
         rest = prepared
         for name in self.synonyms.subject:
@@ -56,7 +57,7 @@ class Analyzer:
         words = [w for r in runs(rest) for w in (self.segmenter.cut(r) if has_cjk(r) else [r])
                  if len(w) > 1 and w not in ZH_STOPWORDS and w not in EN_STOPWORDS
                  and w not in _FILLER]
-        return " ".join(rest.split()) if words else prepared
+        return " ".join(rest.split()) if any(specific(w) for w in words) else prepared
 
     def terms(self, text: str) -> list[str]:
         """Index terms of a text, duplicates kept (term frequency matters)."""

@@ -14,7 +14,7 @@ import numpy as np
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.content import FaqEntry
 from faq.semantic import Embedder, shared_embedder
-from faq.text import question_part
+from faq.text import normalize, question_part, stem
 
 ANSWER = "answer"
 DID_YOU_MEAN = "did_you_mean"
@@ -193,6 +193,7 @@ class FaqIndex:
     by_id: dict[str, FaqEntry] = field(default_factory=dict)
     negatives: FaqIndex | None = None  # index of the known not-covered questions
     semantic: _Semantic | None = None  # sentence embeddings (None: lexical features only)
+    domain: frozenset[str] = frozenset()  # entry keywords and synonym terms (normalised)
 
     @property
     def idf(self) -> dict[str, float]:
@@ -280,6 +281,9 @@ class FaqIndex:
             by_id={e.id: e for e in entries},
             negatives=negatives,
             semantic=sem,
+            domain=frozenset({normalize(k) for e in entries for k in e.keywords}
+                             | set(analyzer.synonyms.words())
+                             | set(analyzer.synonyms.latin_terms)),
         )
 
     def _oov_idf(self) -> float:
@@ -297,7 +301,7 @@ class FaqIndex:
         A long message is searched by its question part; with embeddings, the ranking adds
         each entry's semantic closeness to the lexical score (one embedding per question)."""
         cfg = self.config
-        text = self.analyzer.focus(question_part(text))
+        text = self.analyzer.focus(question_part(text), self._specific)
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
         if not self.entries or not text:
             return [], {}
@@ -395,6 +399,14 @@ class FaqIndex:
                 for t in words),
         )}
         return ranked, feats
+
+    def _specific(self, word: str) -> bool:
+        """Whether a word is a domain term (an entry keyword or a synonym) that points at a
+        few entries (in at most `vague_entries`)."""
+        key = stem(word) if word.isascii() else word
+        p = self.postings.get(key)
+        return (key in self.domain or word in self.domain) and p is not None \
+            and len(p.docs) <= self.config.vague_entries
 
     def _has(self, term: str, doc: int) -> bool:
         """Whether entry `doc` contains `term`."""
