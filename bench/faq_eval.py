@@ -30,6 +30,7 @@ from faq.text import normalize
 SHARED = next((p / "shared" / "faq" for p in Path(__file__).resolve().parents
                if (p / "shared" / "faq").is_dir()), Path("shared") / "faq")
 DEV_SETS = (SHARED / "dev_questions.yaml", SHARED / "dev_questions_hard.yaml")
+VALIDATION = Path(__file__).resolve().parent / "faq_validation.yaml"
 BASELINE_THRESHOLD = 0.3  # Jaccard overlap below which the baseline abstains
 _STYLE_RE = re.compile(r'^\s*-\s*text:\s*"(.*)"\s*#\s*(\w+)\s*$')
 
@@ -114,9 +115,18 @@ def _styles(path: Path) -> dict[str, str]:
     return out
 
 
+def _load(path: Path) -> list[dict[str, str | None]]:
+    """Questions as {text, topic} from a development set or from our validation set."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "questions" in data:
+        return list(data["questions"])
+    return ([{"text": q["text"], "topic": q["topic"]} for q in data["in_scope"]]
+            + [{"text": q, "topic": None} for q in data["out_of_scope"]])
+
+
 def evaluate(path: Path, index: FaqIndex, baseline: Baseline) -> SetResult:
-    """Run one development set through the engine and the baseline."""
-    questions = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
+    """Run one question set through the engine and the baseline."""
+    questions = _load(path)
     styles = _styles(path)
     res = SetResult(path.name)
     for q in questions:
@@ -151,11 +161,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dev", type=Path, nargs="*", default=list(DEV_SETS))
     parser.add_argument("--errors", action="store_true", help="list the engine's misses")
+    parser.add_argument("--validation", action="store_true",
+                        help="also our own validation set (bench/faq_validation.yaml), which "
+                             "chose the thresholds")
     args = parser.parse_args()
     content = load_content()
     index = build_index(content)
     baseline = Baseline(content.entries)
-    results = [evaluate(p, index, baseline) for p in args.dev]
+    sets = [*args.dev, *([VALIDATION] if args.validation else [])]
+    results = [evaluate(p, index, baseline) for p in sets]
     head = (f"{'':28} {'shown':>9} {'answered':>9} {'ranked':>8} {'declined':>9} "
             f"{'wrong':>6}")
     print("in scope: right entry shown (answer or did-you-mean) / answered outright and right"
