@@ -163,7 +163,9 @@ class _Semantic:
         q = self.embedder.embed_query(text)
         best = np.full(n_docs, -1.0)
         if len(self.unit_vecs):
-            np.maximum.at(best, self.unit_doc, self.unit_vecs @ q)
+            # units are stored entry by entry: one reduceat gives each entry's best cosine
+            starts = np.flatnonzero(np.r_[True, self.unit_doc[1:] != self.unit_doc[:-1]])
+            best[self.unit_doc[starts]] = np.maximum.reduceat(self.unit_vecs @ q, starts)
         neg = float((self.neg_vecs @ q).max()) if len(self.neg_vecs) else float("nan")
         return best, neg
 
