@@ -249,10 +249,12 @@ class Homophones:
             pair = chars[i] + chars[i + 1]
             if not (_CJK_RE.match(pair[0]) and _CJK_RE.match(pair[1])):
                 continue
-            if pair in self.known or self.is_word(pair):
+            if pair in self.known or self.is_word(pair):  # set lookups: safe while learning
                 continue
-            options = [t for t in self.targets.get(bigram_sound(pair), ())
-                       if (t[0] == pair[0]) != (t[1] == pair[1])]
+            sound = bigram_sound(pair)
+            with self._lock:  # a content reload may be learning in another thread
+                options = [t for t in self.targets.get(sound, ())
+                           if (t[0] == pair[0]) != (t[1] == pair[1])]
             if len(options) == 1:
                 chars[i], chars[i + 1] = options[0][0], options[0][1]
         return "".join(chars)
