@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
+from faq.closeness import Closeness, relative
 from faq.content import FaqEntry
 from faq.semantic import Embedder, shared_embedder
 from faq.text import normalize, question_part, stem
@@ -136,49 +137,6 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
-class _Semantic:
-    """Embeddings of every question/phrasing (with its entry) and of the not-covered list."""
-
-    embedder: Embedder
-    unit_vecs: np.ndarray  # (units, dim), L2-normalised
-    unit_doc: np.ndarray  # entry index of each row
-    neg_vecs: np.ndarray  # (not-covered questions, dim)
-
-    @classmethod
-    def build(cls, embedder: Embedder, entries: list[FaqEntry],
-              not_covered: list[str]) -> _Semantic:
-        """Embed the entries' questions and phrasings and the not-covered questions."""
-        texts, docs = [], []
-        for n, entry in enumerate(entries):
-            for text in [*entry.question.values(), *_field_texts(entry)["phrasings"]]:
-                texts.append(text)
-                docs.append(n)
-        return cls(embedder=embedder, unit_vecs=embedder.embed(texts),
-                   unit_doc=np.asarray(docs, dtype=np.int64),
-                   neg_vecs=embedder.embed(not_covered))
-
-    def query(self, text: str, n_docs: int) -> tuple[np.ndarray, float]:
-        """Embed the question once: each entry's best phrasing cosine, and the best cosine
-        with a known not-covered question (nan when there are none)."""
-        q = self.embedder.embed_query(text)
-        best = np.full(n_docs, -1.0)
-        if len(self.unit_vecs):
-            # units are stored entry by entry: one reduceat gives each entry's best cosine
-            starts = np.flatnonzero(np.r_[True, self.unit_doc[1:] != self.unit_doc[:-1]])
-            best[self.unit_doc[starts]] = np.maximum.reduceat(self.unit_vecs @ q, starts)
-        neg = float((self.neg_vecs @ q).max()) if len(self.neg_vecs) else float("nan")
-        return best, neg
-
-    @staticmethod
-    def features(best: np.ndarray, neg: float, doc: int) -> tuple[float, float, float]:
-        """(best cosine with `doc`, its gap to not-covered, its gap to other entries)."""
-        mine = float(best[doc])
-        # with nothing to compare against, a gap is neutral (0) rather than the whole score
-        other = float(np.delete(best, doc).max()) if len(best) > 1 else mine
-        return mine, mine - (mine if math.isnan(neg) else neg), mine - other
-
-
-@dataclass
 class FaqIndex:
     """Inverted index over FAQ entries; `search` is pure and synchronous.
 
@@ -194,7 +152,7 @@ class FaqIndex:
     unit_mass: np.ndarray  # weighted IDF mass of each unit
     by_id: dict[str, FaqEntry] = field(default_factory=dict)
     negatives: FaqIndex | None = None  # index of the known not-covered questions
-    semantic: _Semantic | None = None  # sentence embeddings (None: lexical features only)
+    semantic: Closeness | None = None  # sentence embeddings (None: lexical features only)
     domain: frozenset[str] = frozenset()  # entry keywords and synonym terms (normalised)
 
     @property
@@ -227,7 +185,7 @@ class FaqIndex:
                 [FaqEntry(id=f"not_covered:{n}", category="not_covered", question={"zh": q},
                           answer={"zh": ""}) for n, q in enumerate(not_covered)],
                 analyzer=analyzer, config=config, semantic=False)
-        sem = (_Semantic.build(embedder or shared_embedder(), list(entries), not_covered)
+        sem = (Closeness.build(embedder or shared_embedder(), list(entries), not_covered)
                if semantic else None)
         config = config or EngineConfig()
         weights = dict(config.field_weights)
@@ -340,7 +298,7 @@ class FaqIndex:
             score = score + cfg.unit_weight * best_unit
         in_play = bm25 > 0
         if sem_best is not None:
-            rel = _relative(sem_best)
+            rel = relative(sem_best)
             score = score + cfg.sem_weight * rel
             in_play |= rel >= cfg.sem_candidate
         cand = np.flatnonzero(in_play)
@@ -371,7 +329,7 @@ class FaqIndex:
         top = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         neg_unit, neg_cov = self._not_covered_similarity(text)
-        sem = (_Semantic.features(sem_best, sem_neg, d0) if sem_best is not None
+        sem = (Closeness.features(sem_best, sem_neg, d0) if sem_best is not None
                else (0.0, 0.0, 0.0))
         feats = {d0: _Features(
             bm25_norm=float(bm25[d0] / upper) if upper else 0.0,
@@ -479,14 +437,6 @@ class FaqIndex:
 def _contains(docs: np.ndarray, doc: int) -> bool:
     """Whether a posting list holds `doc`."""
     return bool(np.any(docs == doc))
-
-
-def _relative(sims: np.ndarray) -> np.ndarray:
-    """Semantic closeness of each entry relative to the others for this question: 1 for the
-    closest, 0 at the median, negative below."""
-    top = float(sims.max())
-    mid = float(np.median(sims))
-    return (sims - mid) / max(top - mid, 1e-6)
 
 
 def _clamp(x: float) -> float:
