@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from faq.synonyms import Synonyms, load_synonyms
 from faq.text import (
     EN_STOPWORDS,
     ZH_STOPWORDS,
+    Homophones,
     Segmenter,
     char_bigrams,
     has_cjk,
@@ -15,6 +16,11 @@ from faq.text import (
     runs,
     stem,
 )
+
+# ways of asking "what is it" that leave the census's name as the whole topic
+_FILLER = frozenset("""干什么 干啥 干嘛 干吗 怎么回事 咋回事 回事 意思 什么意思
+    是啥 是什么 玩意 玩意儿
+    about mean anyway thing stuff""".split())
 
 BIGRAM = "b:"
 SYNONYM = "~"
@@ -27,10 +33,31 @@ class Analyzer:
         """Create an analyzer; `extra_words` go into the Chinese segmenter's dictionary."""
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.segmenter = Segmenter([*self.synonyms.words(), *extra_words])
+        self.homophones = Homophones(self.segmenter.is_word)
+
+    def learn(self, texts: Iterable[str], *, targets: bool = True) -> None:
+        """Teach the homophone repair the character pairs of these (content) texts."""
+        self.homophones.learn((self.synonyms.apply_replacements(normalize(t)) for t in texts),
+                              targets=targets)
 
     def prepare(self, text: str) -> str:
-        """Normalise and apply replacement rules."""
-        return self.synonyms.apply_replacements(normalize(text))
+        """Normalise, apply replacement rules, then repair input-method homophones."""
+        return self.homophones.fix(self.synonyms.apply_replacements(normalize(text)))
+
+    def focus(self, text: str, specific: Callable[[str], bool] = lambda w: True) -> str:
+        """The prepared question without the census's own name, when it also asks about
+        something specific (a word `specific` accepts); the name is the subject of nearly
+        every question, not its topic."""
+        prepared = self.prepare(text)
+        rest = prepared
+        for name in self.synonyms.subject:
+            rest = rest.replace(name, " ")
+        if rest == prepared:
+            return prepared
+        words = [w for r in runs(rest) for w in (self.segmenter.cut(r) if has_cjk(r) else [r])
+                 if len(w) > 1 and w not in ZH_STOPWORDS and w not in EN_STOPWORDS
+                 and w not in _FILLER]
+        return " ".join(rest.split()) if any(specific(w) for w in words) else prepared
 
     def terms(self, text: str) -> list[str]:
         """Index terms of a text, duplicates kept (term frequency matters)."""

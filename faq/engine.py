@@ -12,20 +12,37 @@ from functools import lru_cache
 import numpy as np
 
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
+from faq.closeness import Closeness, relative
 from faq.content import FaqEntry
 from faq.sanitize import clean_text
-from faq.semantic import Embedder, EmbeddingUnavailable, shared_embedder
+from faq.semantic import Embedder, shared_embedder
+from faq.text import normalize, question_part, stem
+
+ANSWER = "answer"
+DID_YOU_MEAN = "did_you_mean"
+HANDOFF = "handoff"
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Outcome of one search: the answer topic (or None), confidence and alternatives."""
+    """Outcome of one search: the answer topic (or None), confidence and alternatives.
+
+    `outcome` is ANSWER (topic is answered), DID_YOU_MEAN (`suggestion` is shown and the
+    asker confirms it with one tap; `alternatives` starts with it) or HANDOFF (nothing fits
+    well enough: a person should answer)."""
 
     topic: str | None
     score: float
     alternatives: list[str]
     confident: bool
     candidates: list[tuple[str, float]]
+    outcome: str = HANDOFF
+    suggestion: str | None = None
+
+    @property
+    def shown(self) -> str | None:
+        """The entry shown as the answer: the answer, or the "did you mean" suggestion."""
+        return self.topic if self.outcome == ANSWER else self.suggestion
 
 
 @dataclass(frozen=True)
@@ -41,15 +58,20 @@ class EngineConfig:
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
     # logistic calibration: intercept, then one coefficient per _Features.vector() item
     coef: tuple[float, ...] = (
-        -6.0456, 2.996, -1.8323, 1.6972, 1.3994, 1.8431, -0.8575, 0.2222, 0.0766, 0.2669,
-        -1.1518, -0.0397, 0.8397, -0.0292, -0.9173, 0.1376, -0.1793, 0.1231, 2.1946, 24.5981,
-        21.1297,
+        -18.1732, 1.6369, -1.1596, 1.7266, 1.2895, 1.927, -0.7615, 0.3603, -0.0432, 0.1578,
+        -1.4731, 0.0152, 0.8643, -0.4078, -0.9823, 0.2169, -1.1345, -0.0461, 15.2996, 14.7931,
+        10.9405, 0.6991,
     )
-    # answer at this score: chosen by bench/faq_calibrate.py on our held-out validation set
-    threshold: float = 0.40
-    plausible: float = 0.1  # below the threshold but at least this: offer alternatives
+    # answer at this score; at least `plausible` (and below it): "did you mean" the best
+    # entry; lower still: hand off to a person. Both are chosen by bench/faq_calibrate.py on
+    # our own validation set (never on the development questions).
+    threshold: float = 0.36
+    plausible: float = 0.30
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
+    vague_entries: int = 3  # a lone word in more entries than this is too vague to answer
+    sem_weight: float = 0.3  # weight of the relative semantic closeness in the ranking
+    sem_candidate: float = 0.6  # relative closeness making an entry a candidate without words
 
     def term_weight(self, term: str) -> float:
         """Query-side weight of a term by its kind (word, bigram, synonym)."""
@@ -91,13 +113,15 @@ class _Features:
     sem_best: float = 0.0  # embedding cosine of the query with the entry's closest phrasing
     sem_neg_gap: float = 0.0  # sem_best minus the closest not-covered question's cosine
     sem_other_gap: float = 0.0  # sem_best minus the closest other entry's phrasing cosine
+    agree: float = 0.0  # 1 when the entry is also the lexically best (words and meaning agree)
+    vague: bool = False  # one word that many entries use (not a calibration feature)
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
         return [self.bm25_norm, self.unit, self.margin, self.coverage, self.info, self.known,
                 self.word_cov, self.miss_max, self.n_words, self.oov_share, self.missed,
                 self.bigram_share, self.synonyms, self.single, self.length, self.neg_unit,
-                self.neg_cov, self.sem_best, self.sem_neg_gap, self.sem_other_gap]
+                self.neg_cov, self.sem_best, self.sem_neg_gap, self.sem_other_gap, self.agree]
 
 
 @dataclass
@@ -111,46 +135,6 @@ class _Posting:
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
-
-
-@dataclass
-class _Semantic:
-    """Embeddings of every question/phrasing (with its entry) and of the not-covered list."""
-
-    embedder: Embedder
-    unit_vecs: np.ndarray  # (units, dim), L2-normalised
-    unit_doc: np.ndarray  # entry index of each row
-    neg_vecs: np.ndarray  # (not-covered questions, dim)
-
-    @classmethod
-    def build(cls, embedder: Embedder, entries: list[FaqEntry],
-              not_covered: list[str]) -> _Semantic:
-        """Embed the entries' questions and phrasings and the not-covered questions."""
-        texts, docs = [], []
-        for n, entry in enumerate(entries):
-            for text in [*entry.question.values(), *_field_texts(entry)["phrasings"]]:
-                texts.append(text)
-                docs.append(n)
-        return cls(embedder=embedder, unit_vecs=embedder.embed(texts),
-                   unit_doc=np.asarray(docs, dtype=np.int64),
-                   neg_vecs=embedder.embed(not_covered))
-
-    def features(self, text: str, doc: int) -> tuple[float, float, float]:
-        """(best cosine with `doc`, its gap to not-covered, its gap to other entries);
-        zeros (lexical features only) when the embedding worker cannot answer now."""
-        try:
-            q = self.embedder.embed_query(text)
-        except EmbeddingUnavailable:
-            return 0.0, 0.0, 0.0
-        # einsum, not `@`: a matrix-vector product through multithreaded BLAS stalls on a
-        # busy machine (33 ms instead of 8 ms for 15,000 phrasings on 2 loaded cores)
-        sims = np.einsum("ij,j->i", self.unit_vecs, q) if len(self.unit_vecs) else np.zeros(0)
-        mine = self.unit_doc == doc
-        best = float(sims[mine].max()) if mine.any() else 0.0
-        # with nothing to compare against, a gap is neutral (0) rather than the whole score
-        other = float(sims[~mine].max()) if (~mine).any() else best
-        neg = float(np.einsum("ij,j->i", self.neg_vecs, q).max()) if len(self.neg_vecs) else best
-        return best, best - neg, best - other
 
 
 @dataclass
@@ -169,7 +153,8 @@ class FaqIndex:
     unit_mass: np.ndarray  # weighted IDF mass of each unit
     by_id: dict[str, FaqEntry] = field(default_factory=dict)
     negatives: FaqIndex | None = None  # index of the known not-covered questions
-    semantic: _Semantic | None = None  # sentence embeddings (None: lexical features only)
+    semantic: Closeness | None = None  # sentence embeddings (None: lexical features only)
+    domain: frozenset[str] = frozenset()  # entry keywords and synonym terms (normalised)
 
     @property
     def idf(self) -> dict[str, float]:
@@ -190,13 +175,18 @@ class FaqIndex:
         with `semantic`, also embed them (default: the shared e5 embedder)."""
         analyzer = analyzer or default_analyzer()
         not_covered = list(not_covered)
+        # the homophone repair learns the content's own character pairs (targets) and the
+        # not-covered questions' (left alone, never targets) before anything is analysed
+        analyzer.learn(t for e in entries if e.category != "not_covered"
+                        for items in _field_texts(e).values() for t in items)
+        analyzer.learn(not_covered, targets=False)
         negatives = None
         if not_covered:
             negatives = cls.build(
                 [FaqEntry(id=f"not_covered:{n}", category="not_covered", question={"zh": q},
                           answer={"zh": ""}) for n, q in enumerate(not_covered)],
                 analyzer=analyzer, config=config, semantic=False)
-        sem = (_Semantic.build(embedder or shared_embedder(), list(entries), not_covered)
+        sem = (Closeness.build(embedder or shared_embedder(), list(entries), not_covered)
                if semantic else None)
         config = config or EngineConfig()
         weights = dict(config.field_weights)
@@ -252,6 +242,9 @@ class FaqIndex:
             by_id={e.id: e for e in entries},
             negatives=negatives,
             semantic=sem,
+            domain=frozenset({normalize(k) for e in entries for k in e.keywords}
+                             | set(analyzer.synonyms.words())
+                             | set(analyzer.synonyms.latin_terms)),
         )
 
     def _oov_idf(self) -> float:
@@ -264,17 +257,29 @@ class FaqIndex:
     ) -> tuple[list[tuple[int, float]], dict[int, _Features]]:
         """Ranking scores of matching entries (best first, at most `limit`) and, unless
         `features` is False (ranking only: no embedding, no not-covered search), the best's
-        calibration features (the margin is set on the best only)."""
+        calibration features (the margin is set on the best only).
+
+        A long message is searched by its question part; with embeddings, the ranking adds
+        each entry's semantic closeness to the lexical score (one embedding per question)."""
         cfg = self.config
         text = clean_text(text)  # untrusted: normalised and bounded before anything else
+        text = self.analyzer.focus(question_part(text), self._specific)
         qtf = Counter(self.analyzer.terms(text))  # queries are not memoised
-        if not qtf or not self.entries:
+        if not self.entries or not text:
+            return [], {}
+        n = len(self.entries)
+        sem_best: np.ndarray | None = None
+        sem_neg = float("nan")
+        if features and self.semantic is not None:
+            close = self.semantic.query(text, n)  # None: the embedding worker cannot answer
+            if close is not None:
+                sem_best, sem_neg = close
+        if not qtf and sem_best is None:
             return [], {}
         oov = self._oov_idf()
         qw = {t: cfg.term_weight(t) for t in qtf}
         q_mass = sum((self.postings[t].idf if t in self.postings else oov) * qw[t] for t in qtf)
         upper = q_mass * (cfg.k1 + 1)
-        n = len(self.entries)
         bm25 = np.zeros(n)
         matched = np.zeros(n)
         hits = np.zeros(len(self.unit_mass))
@@ -295,7 +300,12 @@ class FaqIndex:
         score = bm25 / upper if upper else bm25 * 0.0
         if cfg.unit_weight:
             score = score + cfg.unit_weight * best_unit
-        cand = np.flatnonzero(bm25 > 0)
+        in_play = bm25 > 0
+        if sem_best is not None:
+            rel = relative(sem_best)
+            score = score + cfg.sem_weight * rel
+            in_play |= rel >= cfg.sem_candidate
+        cand = np.flatnonzero(in_play)
         if not cand.size:
             return [], {}
         order = cand[np.argsort(-score[cand], kind="stable")]
@@ -323,7 +333,8 @@ class FaqIndex:
         top = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         neg_unit, neg_cov = self._not_covered_similarity(text)
-        sem = self.semantic.features(text, d0) if self.semantic is not None else (0.0, 0.0, 0.0)
+        sem = (Closeness.features(sem_best, sem_neg, d0) if sem_best is not None
+               else (0.0, 0.0, 0.0))
         feats = {d0: _Features(
             bm25_norm=float(bm25[d0] / upper) if upper else 0.0,
             unit=float(best_unit[d0]),
@@ -346,8 +357,20 @@ class FaqIndex:
             sem_best=sem[0],
             sem_neg_gap=sem[1],
             sem_other_gap=sem[2],
+            agree=1.0 if bm25[d0] > 0 and bm25[d0] >= bm25.max() else 0.0,
+            vague=len(words) <= 1 and all(
+                t not in self.postings or len(self.postings[t].docs) > cfg.vague_entries
+                for t in words),
         )}
         return ranked, feats
+
+    def _specific(self, word: str) -> bool:
+        """Whether a word is a domain term (an entry keyword or a synonym) that points at a
+        few entries (in at most `vague_entries`)."""
+        key = stem(word) if word.isascii() else word
+        p = self.postings.get(key)
+        return (key in self.domain or word in self.domain) and p is not None \
+            and len(p.docs) <= self.config.vague_entries
 
     def _has(self, term: str, doc: int) -> bool:
         """Whether entry `doc` contains `term`."""
@@ -376,7 +399,8 @@ class FaqIndex:
         return 1.0 / (1.0 + math.exp(-z))
 
     def search(self, text: str, limit: int = 3) -> SearchResult:
-        """Find the entry answering `text`; abstain (topic None) when not confident."""
+        """Find the entry answering `text`: answer it, suggest it ("did you mean"), or hand
+        off (topic None) when nothing fits well enough."""
         limit = max(1, limit)
         ranked, feats = self.rank(text, limit=max(limit, 3))
         if not ranked or ranked[0][1] <= 0:
@@ -388,14 +412,19 @@ class FaqIndex:
         candidates = [
             (self.entries[d].id, _clamp(score * s / best)) for d, s in ranked[: max(limit, 3)]
         ]
-        confident = score >= cfg.threshold
         close = [self.entries[d].id for d, s in ranked[1:limit] if s >= cfg.alt_ratio * best]
-        if confident:
-            return SearchResult(topic=self.entries[best_doc].id, score=score,
-                                alternatives=close, confident=True, candidates=candidates)
-        alternatives = [self.entries[best_doc].id, *close] if score >= cfg.plausible else []
-        return SearchResult(topic=None, score=score, alternatives=alternatives[:limit],
-                            confident=False, candidates=candidates)
+        best_id = self.entries[best_doc].id
+        # a single word many entries use ("普查员") names a subject, not a question: suggest it
+        if score >= cfg.threshold and not feats[best_doc].vague:
+            return SearchResult(topic=best_id, score=score, alternatives=close, confident=True,
+                                candidates=candidates, outcome=ANSWER, suggestion=best_id)
+        if score >= cfg.plausible:
+            others = [self.entries[d].id for d, _s in ranked[1:limit]]
+            return SearchResult(topic=None, score=score, alternatives=[best_id, *others][:limit],
+                                confident=False, candidates=candidates, outcome=DID_YOU_MEAN,
+                                suggestion=best_id)
+        return SearchResult(topic=None, score=score, alternatives=[], confident=False,
+                            candidates=candidates)
 
     def entry(self, entry_id: str) -> FaqEntry | None:
         """The entry with this id, if any."""

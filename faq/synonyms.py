@@ -21,6 +21,7 @@ class Synonyms:
     replace: tuple[tuple[str, str], ...] = ()
     cjk_terms: tuple[tuple[str, str], ...] = ()  # (term, canonical), longest first
     latin_terms: dict[str, str] = field(default_factory=dict)  # stemmed word -> canonical
+    subject: tuple[str, ...] = ()  # names of the census itself, longest first
 
     def apply_replacements(self, text: str) -> str:
         """Rewrite typos, colloquial forms and abbreviations in one left-to-right pass."""
@@ -69,4 +70,6 @@ def load_synonyms(path: Path = DEFAULT_SYNONYMS) -> Synonyms:
                 latin.setdefault(stem(member), canon)
                 latin.setdefault(member, canon)
     cjk_terms = tuple(sorted(cjk.items(), key=lambda kv: -len(kv[0])))
-    return Synonyms(replace=replace, cjk_terms=cjk_terms, latin_terms=latin)
+    subject = tuple(sorted({normalize(str(n)) for n in data.get("subject") or []},
+                           key=lambda n: -len(n)))
+    return Synonyms(replace=replace, cjk_terms=cjk_terms, latin_terms=latin, subject=subject)

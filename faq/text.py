@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import jieba
@@ -63,7 +63,13 @@ def normalize(text: str) -> str:
     """Fold width (NFKC), traditional to simplified, case and whitespace."""
     folded = unicodedata.normalize("NFKC", text)
     if has_cjk(folded):
-        folded = _t2s().convert(folded)
+        # a few characters convert in two steps (薴 -> 苧 -> 苎): fold to a fixed point so
+        # that normalising twice gives the same text
+        for _ in range(3):
+            converted = _t2s().convert(folded)
+            if converted == folded:
+                break
+            folded = converted
     folded = folded.lower()
     return " ".join(folded.split())
 
@@ -124,6 +130,10 @@ class Segmenter:
                     self._tok = tok
         return self._tok
 
+    def is_word(self, text: str) -> bool:
+        """Whether the dictionary knows `text` as a word."""
+        return self._tokenizer().FREQ.get(text, 0) > 0
+
     def cut(self, text: str) -> list[str]:
         """Segment a CJK string into words."""
         return [w for w in self._tokenizer().lcut(text, HMM=True) if w.strip()]
@@ -139,3 +149,112 @@ def char_bigrams(run: str) -> list[str]:
 def runs(text: str) -> list[str]:
     """Split normalised text into CJK runs and latin/number words."""
     return _RUN_RE.findall(text)
+
+
+# --- long questions: find the question inside the context ------------------------------------
+
+_CLAUSE_RE = re.compile(
+    r"[，。！？；：、,!?;:\n]+|(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])|[.](?:\s+|$)")
+_QUESTION_MARK_RE = re.compile(
+    r"[?？]|吗|么|呢|怎|什么|啥|咋|如何|哪|多少|几|是否|能否|可否|能不能|要不要|会不会|"
+    r"可不可以|是不是|有没有|行不行|算不算|用不用|[^\s]不$|没$|"
+    r"\b(?:what|how|why|when|where|which|who|can|could|should|must|do|does|is|are|will|would)\b")
+QUESTION_CONTEXT_CHARS = 28  # a question part shorter than this takes in the clause before it
+LONG_QUESTION_CHARS = 30  # questions at most this long are searched whole
+
+
+def clauses(text: str) -> list[str]:
+    """Clauses of a normalised text (split at punctuation and at spaces next to CJK)."""
+    return [c.strip() for c in _CLAUSE_RE.split(text) if c and c.strip()]
+
+
+def question_part(text: str) -> str:
+    """The question inside a long message: its last questioning clause and just enough of
+    the clauses before it (people write the context first and ask at the end).
+
+    Short texts, and texts without any questioning clause, are returned whole."""
+    norm = normalize(text)
+    if len(norm) <= LONG_QUESTION_CHARS:
+        return norm
+    parts = clauses(norm)
+    asking = [n for n, c in enumerate(parts) if _QUESTION_MARK_RE.search(c)]
+    if not asking:
+        return norm
+    last = asking[-1]
+    start = last
+    size = len(parts[last])
+    while start > 0 and size < QUESTION_CONTEXT_CHARS:
+        start -= 1
+        size += len(parts[start])
+    sep = " " if not has_cjk(norm) else "，"
+    return sep.join(parts[start : last + 1])
+
+
+# --- homophone / input-method typos ------------------------------------------------------------
+
+_FUZZY = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ng", "n"))
+
+
+@lru_cache(maxsize=65536)
+def char_sound(ch: str) -> str:
+    """Toneless pinyin of one character with the fuzzy pairs merged (zh=z, ch=c, sh=s, -ng=-n,
+    l=n), so characters an input method confuses sound the same; '' for non-CJK."""
+    from pypinyin import lazy_pinyin
+
+    if not _CJK_RE.match(ch):
+        return ""
+    sound = lazy_pinyin(ch)[0]
+    for a, b in _FUZZY:
+        sound = sound.replace(a, b)
+    return "n" + sound[1:] if sound.startswith("l") else sound
+
+
+def bigram_sound(pair: str) -> str:
+    """Sound key of a two-character string."""
+    return char_sound(pair[0]) + "|" + char_sound(pair[1])
+
+
+class Homophones:
+    """Repairs input-method typos against a known vocabulary: a character pair the content never
+    uses and that is no dictionary word, but that sounds like exactly one pair the content uses
+    (differing in one character), is replaced by that pair."""
+
+    def __init__(self, is_word: Callable[[str], bool] = lambda w: False) -> None:
+        """Empty vocabulary; `is_word` tells whether a pair is a common word (left alone)."""
+        self.known: set[str] = set()
+        self.targets: dict[str, set[str]] = {}
+        self.is_word = is_word
+        self._lock = threading.Lock()
+
+    def learn(self, texts: Iterable[str], *, targets: bool = True) -> None:
+        """Add the character pairs of normalised texts to the vocabulary (as targets too)."""
+        with self._lock:
+            for text in texts:
+                for run in runs(text):
+                    if not has_cjk(run):
+                        continue
+                    for pair in char_bigrams(run):
+                        if len(pair) < 2 or pair in self.known:
+                            continue
+                        self.known.add(pair)
+                        if targets:
+                            self.targets.setdefault(bigram_sound(pair), set()).add(pair)
+
+    def fix(self, text: str) -> str:
+        """Text with unknown pairs replaced by the one known pair that sounds the same."""
+        if not self.targets:
+            return text
+        chars = list(text)
+        for i in range(len(chars) - 1):
+            pair = chars[i] + chars[i + 1]
+            if not (_CJK_RE.match(pair[0]) and _CJK_RE.match(pair[1])):
+                continue
+            if pair in self.known or self.is_word(pair):  # set lookups: safe while learning
+                continue
+            sound = bigram_sound(pair)
+            with self._lock:  # a content reload may be learning in another thread
+                options = [t for t in self.targets.get(sound, ())
+                           if (t[0] == pair[0]) != (t[1] == pair[1])]
+            if len(options) == 1:
+                chars[i], chars[i + 1] = options[0][0], options[0][1]
+        return "".join(chars)

@@ -32,7 +32,7 @@ from bot.services.errors import DomainError
 from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.embed_client import WorkerEmbedder
-from faq.engine import FaqIndex, SearchResult
+from faq.engine import ANSWER, DID_YOU_MEAN, FaqIndex, SearchResult
 from faq.loader import FaqStore
 from faq.sanitize import clean_text
 from faq.semantic import DEFAULT_CACHE
@@ -45,6 +45,7 @@ COMMANDS = (CommandInfo("ask", N_("Ask a question about the census"), args="…"
 VOTE = "faq:v:"
 ALT = "faq:a:"
 HUMAN = "faq:h:"
+OTHERS = "faq:o:"
 INLINE_RESULTS = 8
 _BUTTON_CHARS = 60
 
@@ -91,12 +92,21 @@ def _human_row(i18n: Translator, qid: int) -> list[InlineKeyboardButton]:
 
 
 def _asked(result: SearchResult) -> faq_log.Asked:
-    """What gets stored about a search result."""
-    best = result.topic or (result.alternatives[0] if result.alternatives else None) or (
-        result.candidates[0][0] if result.candidates else None)
+    """What gets stored about a search result ("did you mean" is stored as unsure)."""
+    best = result.shown or (result.candidates[0][0] if result.candidates else None)
     return faq_log.Asked(topic=result.topic, best_topic=best, score=result.score,
-                         confident=result.confident and result.topic is not None,
-                         unsure=not result.confident and bool(result.alternatives))
+                         confident=result.outcome == ANSWER and result.topic is not None,
+                         unsure=result.outcome == DID_YOU_MEAN)
+
+
+def _choices(i18n: Translator, qid: int, entries: list[FaqEntry],
+             lang: str) -> InlineKeyboardMarkup:
+    """One button per entry (each shows its answer), then "ask a person"."""
+    rows = [[InlineKeyboardButton(text=_short(f"{n}. {e.question_in(lang)}"),
+                                  callback_data=f"{ALT}{qid}:{e.id}")]
+            for n, e in enumerate(entries, 1)]
+    rows.append(_human_row(i18n, qid))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def _refusal(exc: FaqRefused, i18n: Translator) -> str:
@@ -137,15 +147,17 @@ async def answer_question(
         await message.answer(render_answer(entry, i18n, index.by_id, ask_feedback=True),
                              reply_markup=kb)
         return
-    if asked.unsure:
-        entries = [index.by_id[t] for t in result.alternatives if t in index.by_id][:3]
-        rows = [[InlineKeyboardButton(text=_short(f"{n}. {e.question_in(lang)}"),
-                                      callback_data=f"{ALT}{qid}:{e.id}")]
-                for n, e in enumerate(entries, 1)]
-        rows.append(_human_row(i18n, qid))
-        await message.answer(
-            render("faq/unsure.html.j2", i18n, questions=[e.question_in(lang) for e in entries]),
-            reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    suggested = index.by_id.get(result.suggestion or "") if asked.unsure else None
+    if suggested is not None:
+        kb = InlineKeyboardMarkup(inline_keyboard=[
+            [InlineKeyboardButton(text=i18n("✅ Yes, show the answer"),
+                                  callback_data=f"{ALT}{qid}:{suggested.id}")],
+            [InlineKeyboardButton(text=i18n("🔎 See other questions"),
+                                  callback_data=f"{OTHERS}{qid}")],
+            _human_row(i18n, qid),
+        ])
+        await message.answer(render("faq/did_you_mean.html.j2", i18n,
+                                    question=suggested.question_in(lang)), reply_markup=kb)
         return
     await message.answer(render("faq/unknown.html.j2", i18n),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=[_human_row(i18n,
@@ -221,6 +233,36 @@ async def on_alternative(callback: CallbackQuery, faq: FaqStore, i18n: Translato
     if isinstance(callback.message, Message):
         await callback.message.answer(render_answer(entry, i18n, index.by_id, ask_feedback=True),
                                       reply_markup=_vote_keyboard(i18n, qid, entry.id))
+
+
+async def on_others(callback: CallbackQuery, faq: FaqStore, session: AsyncSession,
+                    i18n: Translator, locale: str) -> None:
+    """"See other questions" under a "did you mean": the other entries that might fit."""
+    try:
+        qid = int(_parse(callback.data or "", OTHERS)[0])
+        asked = await faq_log.question_for(session, qid, callback.from_user.id)
+    except ValueError:
+        await callback.answer()
+        return
+    except DomainError as exc:
+        await callback.answer(exc.render(i18n), show_alert=True)
+        return
+    index = await asyncio.to_thread(faq.index)
+    result = await asyncio.to_thread(index.search, asked.text)
+    shown = result.shown
+    ids = [t for t in (*result.alternatives, *(c for c, _s in result.candidates)) if t != shown]
+    entries = [index.by_id[t] for t in dict.fromkeys(ids) if t in index.by_id][:3]
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        lang = faq_lang(locale)
+        if not entries:
+            await callback.message.answer(
+                render("faq/unknown.html.j2", i18n),
+                reply_markup=InlineKeyboardMarkup(inline_keyboard=[_human_row(i18n, qid)]))
+            return
+        await callback.message.answer(
+            render("faq/unsure.html.j2", i18n, questions=[e.question_in(lang) for e in entries]),
+            reply_markup=_choices(i18n, qid, entries, lang))
 
 
 async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Translator,
@@ -314,6 +356,7 @@ def create_router() -> Router:
     )
     router.callback_query.register(on_vote, F.data.startswith(VOTE))
     router.callback_query.register(on_alternative, F.data.startswith(ALT))
+    router.callback_query.register(on_others, F.data.startswith(OTHERS))
     router.callback_query.register(on_ask_person, F.data.startswith(HUMAN))
     router.inline_query.register(on_inline)
     return router

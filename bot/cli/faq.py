@@ -42,18 +42,22 @@ def _ask(args: argparse.Namespace) -> int:
     out = sys.stdout
     for text in _questions(args, sys.stdin) or []:
         r = index.search(text)
-        alternatives = [a for a in r.alternatives if a != r.topic]
+        shown = r.shown  # the answer, or the "did you mean" suggestion
+        alternatives = [a for a in r.alternatives if a != shown]
         if args.json:
-            obj: dict[str, Any] = {"topic": r.topic, "score": round(float(r.score), 4),
-                                   "alternatives": alternatives}
+            obj: dict[str, Any] = {"topic": shown, "score": round(float(r.score), 4),
+                                   "alternatives": alternatives, "outcome": r.outcome}
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         elif r.topic is not None:
             entry = index.by_id[r.topic]
             out.write(f"{r.topic} ({r.score:.2f}): {entry.question_in(args.lang)}\n")
-        elif alternatives:
-            out.write(f"unsure ({r.score:.2f}); perhaps: {', '.join(alternatives)}\n")
+        elif shown is not None:
+            entry = index.by_id[shown]
+            also = f"; or: {', '.join(alternatives)}" if alternatives else ""
+            out.write(f"did you mean {shown} ({r.score:.2f}): "
+                      f"{entry.question_in(args.lang)}{also}\n")
         else:
-            out.write(f"no answer ({r.score:.2f})\n")
+            out.write(f"no answer ({r.score:.2f}); ask a person\n")
         out.flush()
     return 0
 
@@ -126,10 +130,11 @@ async def _report(args: argparse.Namespace) -> int:
           f"({t.share_unhelpful:.0%})\n")
     if not rep.weakest:
         w("  (no 'not helpful' votes)\n")
-    w("\nmost frequent unanswered / low-confidence questions:\n")
+    w("\nmost-asked gaps (unanswered / low-confidence questions, similar wordings grouped):\n")
     for q in rep.unanswered:
         hint = f" -> {q.best_topic}?" if q.best_topic else ""
-        w(f"  {q.count:3}x [{q.outcome}] {q.text}{hint}\n")
+        more = f" (+{q.variants - 1} similar: {' | '.join(q.examples)})" if q.examples else ""
+        w(f"  {q.count:3}x [{q.outcome}] {q.text}{hint}{more}\n")
     if not rep.unanswered:
         w("  (none)\n")
     return 0

@@ -20,6 +20,7 @@ from bot.db.models.faq import (
     FaqQuestion,
 )
 from bot.db.upsert import insert_ignore
+from bot.services import faq_clusters
 from bot.services.errors import DomainError
 
 MAX_QUESTION_CHARS = 1000
@@ -107,12 +108,15 @@ class TopicFeedback:
 
 @dataclass(frozen=True)
 class FrequentQuestion:
-    """A question text asked more than once without a confident answer."""
+    """A gap: questions asked without a confident answer, the same question in different
+    words grouped together (`text` is the most-asked wording, `count` all askings)."""
 
     text: str
     count: int
     outcome: str
     best_topic: str | None
+    variants: int = 1  # distinct wordings in the group
+    examples: tuple[str, ...] = ()  # other wordings, most asked first (at most three)
 
 
 @dataclass(frozen=True)
@@ -139,22 +143,16 @@ class Report:
             "weakest": [{"topic": t.topic, "helpful": t.helpful, "unhelpful": t.unhelpful}
                         for t in self.weakest],
             "unanswered": [{"text": q.text, "count": q.count, "outcome": q.outcome,
-                            "best_topic": q.best_topic} for q in self.unanswered],
+                            "best_topic": q.best_topic, "variants": q.variants,
+                            "examples": list(q.examples)} for q in self.unanswered],
         }
-
-
-def _norm(text: str) -> str:
-    """Fold case, width and spacing so that repeated questions group together."""
-    import unicodedata
-
-    folded = unicodedata.normalize("NFKC", text).lower()
-    return " ".join(folded.strip(" ?？。.!！").split())
 
 
 async def report(
     session: AsyncSession, *, since: datetime | None = None, limit: int = 10
 ) -> Report:
-    """Weakest entries by feedback and the most frequent unanswered/low-confidence questions."""
+    """Weakest entries by feedback and the most-asked gaps: unanswered/low-confidence
+    questions grouped by meaning (see faq_clusters), most asked first."""
     q = select(FaqQuestion.outcome, func.count()).group_by(FaqQuestion.outcome)
     if since is not None:
         q = q.where(FaqQuestion.created_at >= since)
@@ -174,16 +172,20 @@ async def report(
         FaqQuestion.outcome != OUTCOME_ANSWERED)
     if since is not None:
         uq = uq.where(FaqQuestion.created_at >= since)
-    counts: Counter[str] = Counter()
-    first: dict[str, tuple[str, str, str | None]] = {}
-    for text, outcome, best in (await session.execute(uq)).all():
-        key = _norm(text)
-        counts[key] += 1
-        first.setdefault(key, (text, outcome, best))
-    unanswered = [
-        FrequentQuestion(first[k][0], n, first[k][1], first[k][2])
-        for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    ]
+    rows = (await session.execute(uq.order_by(FaqQuestion.id))).all()
+    outcomes: dict[str, Counter[str]] = {}
+    for text, outcome, _best in rows:
+        outcomes.setdefault(text, Counter())[outcome] += 1
+    unanswered = []
+    for c in faq_clusters.cluster((text, best) for text, _outcome, best in rows)[:limit]:
+        summary: Counter[str] = Counter()
+        for text in c.texts:
+            summary.update(outcomes[text])
+        examples = tuple(t for t, _n in sorted(c.texts.items(), key=lambda kv: (-kv[1], kv[0]))
+                         if t != c.text)[:3]
+        unanswered.append(FrequentQuestion(
+            c.text, c.count, min(summary.items(), key=lambda kv: (-kv[1], kv[0]))[0],
+            c.best_topic, variants=len(c.texts), examples=examples))
     ex = select(DeskExchange.status, func.count()).group_by(DeskExchange.status)
     if since is not None:
         ex = ex.where(DeskExchange.created_at >= since)

@@ -153,3 +153,27 @@ async def test_candidates_export_and_report(session: AsyncSession) -> None:
     assert (rep.asked, rep.answered, rep.unknown, rep.escalated) == (3, 1, 2, 2)
     assert [(t.topic, t.unhelpful) for t in rep.weakest] == [("verify_enumerator", 1)]
     assert [(q.count, q.outcome) for q in rep.unanswered] == [(2, "unknown")]
+
+
+async def test_report_groups_unanswered_questions_into_the_most_asked_gaps(
+        session: AsyncSession) -> None:
+    unsure = faq_log.Asked(topic=None, best_topic="two_staff", score=0.4, confident=False,
+                           unsure=True)
+    asked = [
+        ("普查员一个月工资多少", unsure), ("普查員一個月工資多少？", unsure),
+        ("普查员的工资一个月多少", UNKNOWN), ("普查员一个月工资多少", unsure),
+        ("普查办食堂几点开饭", UNKNOWN), ("普查办食堂几点开饭？", UNKNOWN),
+        ("明天下雨吗", UNKNOWN),
+        ("怎么核实普查员身份", faq_log.Asked("verify_enumerator", "verify_enumerator", 0.9,
+                                              True, False)),
+    ]
+    for n, (text, verdict) in enumerate(asked):
+        await faq_log.record_question(session, now=NOW + timedelta(minutes=n), user_id=n,
+                                      chat_id=n, locale="zh_CN", text=text, asked=verdict)
+    rep = await faq_log.report(session, limit=2)
+    assert [(g.text, g.count, g.variants, g.outcome, g.best_topic) for g in rep.unanswered] == [
+        ("普查员一个月工资多少", 4, 3, "unsure", "two_staff"),
+        ("普查办食堂几点开饭", 2, 2, "unknown", None),
+    ]
+    assert set(rep.unanswered[0].examples) == {"普查員一個月工資多少？", "普查员的工资一个月多少"}
+    assert rep.as_dict()["unanswered"][0]["variants"] == 3

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from markupsafe import escape
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
@@ -26,7 +27,10 @@ from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot, wait_delivered
 
 CONFIDENT_Q = "怎么核实普查员的身份"
-UNSURE_Q = "普查员证件和收费"  # two topics at once: the bot offers both
+VAGUE_ZH = "普查员"  # a vague word alone: "did you mean", not a confident answer
+VAGUE_EN = "enumerators"
+TRADITIONAL_Q = "普查員上門要收錢嗎？"
+ENGLISH_Q = "is there any charge for taking part in the census"
 UNKNOWN_Q = "今天郑州天气怎么样"
 
 
@@ -94,22 +98,73 @@ async def test_english_user_gets_english_answer(emu: Emulator, app: BotApp) -> N
     assert entry.question["en"] in reply["text"] and "Was this helpful?" in reply["text"]
 
 
-async def test_unsure_offers_alternatives_and_shows_the_chosen_one(emu: Emulator,
-                                                                   app: BotApp) -> None:
+async def _did_you_mean_exchange(emu: Emulator, user_id: int, language: str, question: str,
+                                 lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask a vague question; tap "yes" on the suggestion, then "see others" on it."""
     store = FaqStore()
-    r = store.search(UNSURE_Q)
-    assert not r.confident and len(r.alternatives) >= 2
-    user = emu.user(id=5003, first_name="李四", language_code="zh-hans")
-    await emu.send_text(user, UNSURE_Q)
-    reply = await emu.wait_for_bot_message(5003)
-    assert "不太确定" in reply["text"]
-    second = r.alternatives[1]
-    await emu.click(user, reply, _button(reply, "faq:a:", f":{second}"))
-    shown = await emu.wait_for_bot_message(5003)
-    entry = store.index().by_id[second]
-    assert entry.question["zh"] in shown["text"]
-    assert _button(shown, "faq:v:", f":1:{second}")
-    assert _button(reply, "faq:h:")  # "ask a person" is offered with the alternatives
+    r = store.search(question)
+    assert r.outcome == "did_you_mean" and r.suggestion and r.topic is None, r
+    index = store.index()
+    suggested = index.by_id[r.suggestion]
+    user = emu.user(id=user_id, first_name="Q", language_code=language)
+    await emu.send_text(user, question)
+    offer = await emu.wait_for_bot_message(user_id)
+    assert str(escape(suggested.question[lang])) in offer["text"]
+    await emu.click(user, offer, _button(offer, "faq:a:", f":{suggested.id}"))  # "yes"
+    shown = await emu.wait_for_bot_message(user_id)
+    assert str(escape(suggested.question[lang])) in shown["text"]
+    assert suggested.answer[lang] in shown["text"]
+    assert _button(shown, "faq:v:", f":1:{suggested.id}")
+    await emu.click(user, offer, _button(offer, "faq:o:"))  # "see others"
+    others = await emu.wait_for_bot_message(user_id)
+    rest = [t for t in r.alternatives if t != suggested.id]
+    assert rest
+    for topic in rest:
+        assert str(escape(index.by_id[topic].question[lang])) in others["text"]
+        assert _button(others, "faq:a:", f":{topic}")
+    assert _button(others, "faq:h:")
+    return offer, others
+
+
+async def test_did_you_mean_in_chinese(emu: Emulator, app: BotApp, sqlite_url: str) -> None:
+    offer, others = await _did_you_mean_exchange(emu, 5003, "zh-hans", VAGUE_ZH, "zh")
+    assert "您是不是想问" in offer["text"]
+    labels = [b["text"] for row in offer["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels[:2] == ["✅ 是的，看回答", "🔎 看看其他问题"] and "转人工答疑" in labels[2]
+    assert "不太确定" in others["text"]
+    questions = await _rows(sqlite_url, FaqQuestion)
+    assert [(q.text, q.outcome, q.topic) for q in questions] == [(VAGUE_ZH, "unsure", None)]
+
+
+async def test_did_you_mean_in_english(emu: Emulator, app: BotApp) -> None:
+    offer, others = await _did_you_mean_exchange(emu, 5006, "en", VAGUE_EN, "en")
+    assert "Did you mean" in offer["text"]
+    labels = [b["text"] for row in offer["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels[:2] == ["✅ Yes, show the answer", "🔎 See other questions"]
+    assert "not sure which" in others["text"]
+
+
+async def test_traditional_characters_are_answered(emu: Emulator, app: BotApp) -> None:
+    r = FaqStore().search(TRADITIONAL_Q)
+    assert r.outcome == "answer" and r.topic == "census_fee"
+    entry = FaqStore().index().by_id["census_fee"]
+    user = emu.user(id=5007, first_name="陳", language_code="zh-hant")
+    await emu.send_text(user, TRADITIONAL_Q)
+    reply = await emu.wait_for_bot_message(5007)
+    assert entry.question["zh"] in reply["text"] and "有帮助吗" in reply["text"]
+
+
+async def test_casual_english_question_is_answered_in_english(emu: Emulator,
+                                                              app: BotApp) -> None:
+    r = FaqStore().search(ENGLISH_Q)
+    assert r.outcome == "answer" and r.topic == "census_fee"
+    entry = FaqStore().index().by_id["census_fee"]
+    user = emu.user(id=5008, first_name="Mia", language_code="en")
+    await emu.send_text(user, ENGLISH_Q)
+    reply = await emu.wait_for_bot_message(5008)
+    assert entry.question["en"] in reply["text"] and "Was this helpful?" in reply["text"]
+    assert entry.answer["en"] in reply["text"]
+    assert entry.question["zh"] not in reply["text"]
 
 
 async def test_unknown_goes_to_the_county_desk_and_the_answer_comes_back(

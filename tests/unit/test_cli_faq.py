@@ -18,8 +18,9 @@ def test_ask_text_json(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert set(obj) == {"topic", "score", "alternatives"}
+    assert set(obj) == {"topic", "score", "alternatives", "outcome"}
     assert obj["topic"] == "verify_enumerator" and 0.0 <= obj["score"] <= 1.0
+    assert obj["outcome"] == "answer"
     assert all(isinstance(a, str) for a in obj["alternatives"])
 
 
@@ -30,7 +31,16 @@ def test_ask_reads_each_stdin_line(capsys: pytest.CaptureFixture[str],
     assert main(["faq", "ask", "--json"]) == 0
     objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [o["topic"] for o in objs] == ["verify_enumerator", "report_impostor", None]
-    assert objs[2]["alternatives"] == []
+    assert objs[2]["alternatives"] == [] and objs[2]["outcome"] == "handoff"
+
+
+def test_ask_did_you_mean_reports_the_suggestion_as_topic(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A vague word alone is not answered outright: the suggestion is the topic shown."""
+    assert main(["faq", "ask", "普查员", "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["outcome"] == "did_you_mean" and obj["topic"] == "two_staff"
+    assert obj["topic"] not in obj["alternatives"] and obj["alternatives"]
 
 
 def test_check_ok_and_problems(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faq.content import DEFAULT_CONTENT_DIR, load_content
-from faq.engine import FaqIndex
+from faq.content import DEFAULT_CONTENT_DIR, FaqEntry, load_content
+from faq.engine import ANSWER, DID_YOU_MEAN, HANDOFF, EngineConfig, FaqIndex
 from faq.loader import FaqStore, build_index
 from faq.text import normalize
 
@@ -127,7 +127,75 @@ def test_store_picks_up_a_new_not_covered_question(tmp_path: Path) -> None:
     assert after.topic is None and after.score < before
 
 
-def test_ranking_only_gives_the_same_order_without_features(index: FaqIndex) -> None:
+def test_ranking_only_ranks_the_same_entry_first_without_features(index: FaqIndex) -> None:
+    """Ranking only (inline mode) skips the embedding, so the scores differ from the full
+    ranking, which adds semantic closeness; a clear question still ranks the same entry first."""
     full, feats = index.rank("普查员上门要收费吗")
     ranked, none = index.rank("普查员上门要收费吗", features=False)
-    assert ranked == full and feats and none == {}
+    assert ranked[0][0] == full[0][0] and feats and none == {}
+
+
+def _tiny(config: EngineConfig) -> FaqIndex:
+    """Two entries, lexical features only: the decision rule without the real calibration."""
+    entries = [
+        FaqEntry(id="fee", category="t", question={"zh": "普查收费吗", "en": "is it free"},
+                 answer={"zh": "不收费", "en": "free"}, phrasings={"zh": ["普查要钱吗"]}),
+        FaqEntry(id="time", category="t", question={"zh": "标准时点是哪天", "en": "which date"},
+                 answer={"zh": "12月31日", "en": "31 Dec"}),
+    ]
+    return FaqIndex.build(entries, config=config, semantic=False)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "plausible", "outcome"),
+    [(0.0, 0.0, ANSWER), (1.01, 0.0, DID_YOU_MEAN), (1.01, 1.01, HANDOFF)],
+)
+def test_three_way_decision(threshold: float, plausible: float, outcome: str) -> None:
+    index = _tiny(EngineConfig(threshold=threshold, plausible=plausible))
+    r = index.search("普查收费吗")
+    assert r.outcome == outcome
+    assert r.confident == (outcome == ANSWER) and (r.topic is not None) == (outcome == ANSWER)
+    assert r.shown == (None if outcome == HANDOFF else "fee")
+    if outcome == DID_YOU_MEAN:
+        assert r.suggestion == "fee" and r.alternatives[0] == "fee"
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("第二次全国污染源普查的标准时点是什么", "time_point"),  # not "what is the census"
+        ("污染源普查是个什么东西，之前从来没见过", "census_what"),  # the name is the topic
+        ("标准时点是什么", "time_point"),
+        ("我家是餐馆要填什么表", None),  # whatever is shown, it is not the livestock entry
+        ("how do I switch the bot to English", "bot_language"),  # the bot's own settings
+        ("機器人可以用英文嗎", "bot_language"),
+    ],
+)
+def test_issue_examples(index: FaqIndex, text: str, topic: str | None) -> None:
+    r = index.search(text)
+    if topic is None:
+        assert r.shown != "livestock_threshold"
+    else:
+        assert r.shown == topic, r
+
+
+def test_a_vague_word_alone_is_not_answered_outright(index: FaqIndex) -> None:
+    r = index.search("普查员")  # in many entries: "did you mean", never a confident answer
+    assert r.outcome != ANSWER and r.topic is None
+    assert index.search("行业代码").outcome == ANSWER  # one specific term is answered
+
+
+def test_a_long_message_is_answered_by_its_question(index: FaqIndex) -> None:
+    text = ("我是镇上一家小印刷厂的会计，老板出差了，厂里也没别人管这个事，"
+            "昨天有人打电话说要来登记，我想问一下填表的时候产量要填哪一年的数据？")
+    assert index.search(text).shown == "time_point"
+
+
+@pytest.mark.parametrize(
+    ("entry", "command"),
+    [("bot_badge_qr", "/badge"), ("bot_bind_account", "/bind"), ("bot_daily_report", "/report"),
+     ("verify_enumerator", "/verify"), ("report_impostor", "/verify"), ("bot_language", "/lang")],
+)
+def test_answers_name_the_command_that_does_it(index: FaqIndex, entry: str, command: str) -> None:
+    e = index.by_id[entry]
+    assert command in e.answer["zh"] and command in e.answer["en"]

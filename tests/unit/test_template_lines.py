@@ -153,6 +153,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("faq/not_helpful.html.j2", "", {}),
     ("faq/unknown.html.j2", "", {}),
     ("faq/unsure.html.j2", "", {"questions": ["Q1?", "Q2?"]}),
+    ("faq/did_you_mean.html.j2", "", {"question": "普查的标准时点是什么时候？"}),
     ("notices/behind_plan.html.j2", "",
      {"unit": ERQI, "rate": 45.0, "plan": 60.0, "gap": 15.0, "period_end": PERIOD_END}),
     ("notices/outbox_denied.html.j2", "", {}),
