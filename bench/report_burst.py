@@ -32,14 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from bench.common import GUANGDONG, at, pg_database
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.reports import Report
 from bot.emulator import Emulator
+from bot.emulator.harness import Clock, start_bot
 from bot.services import org as org_service
 from bot.services import users as users_service
-from tests.conftest import GUANGDONG, at
-from tests.e2e.harness import Clock, start_bot
 
 TEXT = ("/report 工业 {i} 工业录入 {e} 农业 30 农业录入 20 锅炉 一十 锅炉录入 8 集中式 5 "
         "集中式录入 5 移动源 十二 移动源录入 10 培训 2 采集率 85%")
@@ -145,17 +145,10 @@ async def main() -> None:
             rows.append(await scenario(name, url, args.liaisons, window))
             rows[-1]["db"] = "SQLite"
     if args.pg:
-        from tests.conftest import _pg_admin, _pg_url
-
         for name, window in (("spread", args.window), ("at once", 1.0)):
-            db = f"censusbot_bench_{name.replace(' ', '_')}"
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            await _pg_admin(f'CREATE DATABASE "{db}"')
-            try:
-                rows.append(await scenario(name, _pg_url(db), args.liaisons, window))
+            async with pg_database(f"censusbot_bench_{name.replace(' ', '_')}") as url:
+                rows.append(await scenario(name, url, args.liaisons, window))
                 rows[-1]["db"] = "PostgreSQL"
-            finally:
-                await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     print(f"report burst: {args.liaisons} SYNTHETIC county liaisons (Guangdong's 21 cities), "
           "quick form + confirm, emulator over HTTP")
     print(f"{'database':<11}{'scenario':<10}{'window s':>9}{'elapsed s':>10}{'stored':>8}"
