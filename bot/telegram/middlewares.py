@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +21,12 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update, User
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.db.repo import users as users_repo
-from bot.db.session_hooks import bind_update
+from bot.db.session_hooks import UPDATE_ID_KEY, bind_update
 from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
 from bot.services import users as users_service
@@ -31,6 +34,16 @@ from bot.services.access import principal_from
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 _COMMIT_LOCK = "censusbot.commit_lock"
+_COMMITTED = "censusbot.committed"
+# Set when the update's own transaction committed (and so marked it done): the processor then
+# needs no second transaction for the done-mark.
+UPDATE_SETTLED: ContextVar[bool] = ContextVar("update_settled", default=False)
+
+
+@event.listens_for(Session, "after_commit")
+def _note_commit(session: Session) -> None:
+    if UPDATE_ID_KEY in session.info:
+        session.info[_COMMITTED] = True
 
 
 async def commit_handler_work(session: AsyncSession) -> None:
@@ -73,6 +86,8 @@ class ContextMiddleware(BaseMiddleware):
             try:
                 result = await handler(event, data)
                 await commit_handler_work(session)  # a read-only handler: marks the update done
+                if session.info.get(_COMMITTED):
+                    UPDATE_SETTLED.set(True)
                 return result
             finally:
                 HANDLER_SESSION.reset(token)
