@@ -92,16 +92,22 @@ def _env(emu: Emulator, **extra: str) -> dict[str, str]:
     return env
 
 
-async def launch(emu: Emulator, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a bot process and wait until it polls the emulator."""
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1500:]
+
+
+async def launch(emu: Emulator, argv: list[str], env: dict[str, str],
+                 log: Path) -> subprocess.Popen[bytes]:
+    """Start a bot process (its stderr to `log`) and wait until it polls the emulator."""
     seen = sum(1 for r in emu.request_log if r.method.lower() == "getupdates")
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,  # noqa: ASYNC220
-                            stderr=subprocess.PIPE)
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,  # noqa: ASYNC220
+                                stderr=err)
     started = time.perf_counter()
     while sum(1 for r in emu.request_log if r.method.lower() == "getupdates") <= seen:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-            raise RuntimeError(f"{argv[1]} exited with {proc.returncode}: {err}")
+            tail = _tail(log)
+            raise RuntimeError(f"{argv[-1]} exited with {proc.returncode}: {tail}")
         if time.perf_counter() - started > 300:
             raise TimeoutError(f"{argv[1]} did not start polling within 300 s")
         await asyncio.sleep(0.1)
@@ -204,7 +210,8 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
     rates: dict[str, dict[str, float]] = {p: {} for p in PATHS}
 
     async with Emulator(bot_username="bench_echo_bot") as emu:  # ---- echo
-        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "echo_bot.py")], _env(emu))
+        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "echo_bot.py")], _env(emu),
+                            tmp / "echo.log")
         try:
             for path in ("verify", "help", "faq"):
                 rates[path]["echo"] = updates[path] / await drive(emu, msgs[path])
@@ -219,9 +226,13 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
         env = _env(emu, PEER_ROSTER=str(roster), PEER_DB=str(tmp / "peer.sqlite3"))
         if peer_url:
             env["PEER_DB_URL"] = peer_url
-        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "peer_bot.py")], env)
+        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "peer_bot.py")], env,
+                            tmp / "peer.log")
         try:
             peer = updates["verify"] / await drive(emu, msgs["verify"])
+        except TimeoutError as exc:
+            raise RuntimeError(f"peer: {exc}; its log ends: "
+                               f"{_tail(tmp / 'peer.log')}") from exc
         finally:
             await stop(proc)
     for path in PATHS:
@@ -231,7 +242,7 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
     async with Emulator(bot_username="bench_census_bot") as emu:  # ---- censusbot
         prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         proc = await launch(emu, [PYTHON, *prof, __file__, "--child", census_url],
-                            _env(emu, CENSUSBOT_SECRET="bench-only"))
+                            _env(emu, CENSUSBOT_SECRET="bench-only"), tmp / "censusbot.log")
         try:
             for path in ("verify", "help", "faq"):
                 rates[path]["censusbot"] = updates[path] / await drive(emu, msgs[path])
