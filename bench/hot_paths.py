@@ -206,7 +206,7 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
     msgs = {
         "verify": verify_messages(args.messages, args.users, args.staff),
         "help": help_messages(args.messages, args.users),
-        "faq": faq_messages(args.faq, args.users),
+        "faq": faq_messages(args.faq, max(1, args.users // 4)),  # people ask a few each
     }
     updates = {**{k: len(v) for k, v in msgs.items()}, "report": 2 * args.reports}
     rates: dict[str, dict[str, float]] = {p: {} for p in PATHS}
@@ -308,8 +308,9 @@ async def main() -> None:
                 async with pg_database("censusbot_bench_hot") as census, \
                         pg_database("censusbot_bench_peer") as peer:
                     rows += await one_database("PostgreSQL", census, peer, Path(tmp2), args)
-    print(f"hot paths: {args.messages} /verify and /help, {args.faq} FAQ questions from "
-          f"{args.users} users; {args.reports} report submissions (2 updates each); "
+    print(f"hot paths: {args.messages} /verify and /help from {args.users} users, {args.faq} FAQ "
+          f"questions from {max(1, args.users // 4)}; {args.reports} report submissions "
+          "(2 updates each); "
           f"SYNTHETIC roster of {args.staff}. Updates answered per second.")
     print("peer = the textbook bot's /verify (session per update, upsert, lookup, audit, "
           "commit): the textbook durable-handler cost every path is compared with.")

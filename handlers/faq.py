@@ -29,6 +29,7 @@ from bot.rendering import render
 from bot.services import faq_desk, faq_log
 from bot.services.access import Principal
 from bot.services.errors import DomainError
+from bot.telegram.middlewares import end_read_phase
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.engine import SearchResult
 from faq.loader import FaqStore
@@ -103,6 +104,7 @@ async def answer_question(
 ) -> None:
     """Search the FAQ, store the question and reply: answer, alternatives or "ask a person"."""
     text = text.strip()[:MAX_QUESTION_CHARS]
+    await end_read_phase(session)  # no database lock held while the question is embedded
     index = await asyncio.to_thread(faq.index)  # may reload; the search embeds the question
     result = await asyncio.to_thread(index.search, text)
     asked = _asked(result)

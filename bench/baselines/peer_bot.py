@@ -8,7 +8,9 @@ PEER_DB (an SQLite path), PEER_ROSTER (the roster CSV to load at start).
 
 Copied from the project's shared baselines; the ONLY change: PEER_DB_URL (an SQLAlchemy async
 URL) may name a PostgreSQL database instead of PEER_DB, and the upsert then uses PostgreSQL's
-INSERT ... ON CONFLICT (same statement, other dialect), so the same peer runs on both databases.
+INSERT ... ON CONFLICT (same statement, other dialect), and the audit time column is
+timezone-aware (asyncpg refuses an aware datetime for a naive column), so the same peer runs
+on both databases.
 """
 import asyncio, csv, os
 from datetime import datetime, UTC
@@ -49,7 +51,7 @@ class Audit(Base):
     user_id: Mapped[int] = mapped_column(Integer)
     query: Mapped[str] = mapped_column(String)
     result: Mapped[str] = mapped_column(String)
-    at: Mapped[datetime] = mapped_column(DateTime)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DbMiddleware(BaseMiddleware):

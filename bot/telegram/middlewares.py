@@ -40,10 +40,34 @@ _COMMITTED = "censusbot.committed"
 UPDATE_SETTLED: ContextVar[bool] = ContextVar("update_settled", default=False)
 
 
+_FLUSHED = "censusbot.flushed"
+
+
 @event.listens_for(Session, "after_commit")
 def _note_commit(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
     if UPDATE_ID_KEY in session.info:
         session.info[_COMMITTED] = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _note_rollback(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_FLUSHED] = True
+
+
+async def end_read_phase(session: AsyncSession) -> None:
+    """Before slow work that needs no database (a FAQ search), end the update's transaction if
+    it has only read so far, so that the (SQLite) write lock is not held meanwhile. A
+    transaction holding a change (a user seen for the first time) is kept."""
+    if session.in_transaction() and not (
+        session.info.get(_FLUSHED) or session.new or session.dirty or session.deleted
+    ):
+        await session.rollback()
 
 
 async def commit_handler_work(session: AsyncSession) -> None:
