@@ -66,10 +66,7 @@ def build_dispatcher(
             storage = RedisStorage.from_url(settings.redis_url)
         else:
             storage = SqlStorage(sessionmaker)
-    # The FSM middleware runs inside ours, so that reading the conversation state of a user the
-    # process has not seen yet is part of the update's one transaction, not a transaction of
-    # its own.
-    dp = Dispatcher(storage=storage, disable_fsm=True)
+    dp = Dispatcher(storage=storage)
     dp["settings"] = settings
     dp["engine"] = engine
     dp["sessionmaker"] = sessionmaker
@@ -77,7 +74,6 @@ def build_dispatcher(
     dp["clock"] = clock
     dp["with_components"] = components
     dp.update.outer_middleware(ContextMiddleware())
-    dp.update.outer_middleware(dp.fsm)
     dp.include_routers(*handlers.routers())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)

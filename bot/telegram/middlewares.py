@@ -1,9 +1,10 @@
 """The update's one transaction: session, principal, i18n and `now`; replies after commit.
 
-Each update gets ONE session, bound to the update: it refreshes the chat user and loads their
-grants in one query, then runs the handler. Its commit (the handler's, or ours when the
-handler returns with the transaction still open) marks the update done together with
-whatever the handler changed. A reply to the chat never leaves while that transaction is
+Each update gets ONE session: it loads the chat user and their grants in one query (a short
+read, or the first-seen user's insert), then, bound to the update, runs the handler. The
+handler's commit (or ours when it returns with its transaction open) marks the update done
+together with whatever the handler changed; a handler that never touched the database is
+marked done by the processor. A reply to the chat never leaves while that transaction is
 open: `CommitBeforeSend` commits the handler's session before any sending API call, so a slow
 or rate-limited (429) reply holds no database lock.
 """
@@ -11,6 +12,7 @@ or rate-limited (429) reply holds no database lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -88,33 +90,53 @@ class ContextMiddleware(BaseMiddleware):
         clock: Callable[[], datetime] = data.get("clock") or (lambda: datetime.now(UTC))
         now = clock()
         data["now"] = now
+        session = sessionmaker()
+        try:
+            result = await self._run(handler, event, data, session, catalogs, now)
+        except asyncio.CancelledError:  # the task is being torn down: never mask that, and
+            with contextlib.suppress(Exception):  # drop the connection (and any lock) with it
+                await session.invalidate()
+            raise
+        except BaseException:
+            await session.close()
+            raise
+        await session.close()
+        return result
+
+    async def _run(self, handler: Handler, event: TelegramObject, data: dict[str, Any],
+                   session: AsyncSession, catalogs: Catalogs, now: datetime) -> Any:
         user: User | None = data.get("event_from_user")
-        async with sessionmaker() as session:
-            if isinstance(event, Update):
-                bind_update(session, event.update_id)
-            if user is not None and not user.is_bot:
-                row, grants = await users_repo.user_with_grants(session, user.id)
-                row = users_service.refresh(
-                    session, row, now=now, user_id=user.id, first_name=user.first_name,
-                    username=user.username, telegram_language=user.language_code,
-                )
-                locale = pick_locale(row.language, user.language_code)
-                data["principal"] = principal_from(user.id, locale, grants)
+        if user is not None and not user.is_bot:
+            row, grants = await users_repo.user_with_grants(session, user.id)
+            row = users_service.refresh(
+                session, row, now=now, user_id=user.id, first_name=user.first_name,
+                username=user.username, telegram_language=user.language_code,
+            )
+            locale = pick_locale(row.language, user.language_code)
+            data["principal"] = principal_from(user.id, locale, grants)
+            # End this short read (or the first-seen user's insert) before the handler: a
+            # handler that awaits something slow without the database holds no lock.
+            if session.new or session.dirty:
+                await session.commit()  # not yet bound to the update: marks nothing done
             else:
-                locale = pick_locale(None, None)
-                data["principal"] = None
-            data["locale"] = locale
-            data["i18n"] = catalogs.get(locale)
-            data["session"] = session
-            token = HANDLER_SESSION.set(session)
-            try:
-                result = await handler(event, data)
-                await commit_handler_work(session)  # a read-only handler: marks the update done
-                if session.info.get(_COMMITTED):
-                    UPDATE_SETTLED.set(True)
-                return result
-            finally:
-                HANDLER_SESSION.reset(token)
+                await session.rollback()
+        else:
+            locale = pick_locale(None, None)
+            data["principal"] = None
+        data["locale"] = locale
+        data["i18n"] = catalogs.get(locale)
+        if isinstance(event, Update):
+            bind_update(session, event.update_id)
+        data["session"] = session
+        token = HANDLER_SESSION.set(session)
+        try:
+            result = await handler(event, data)
+            await commit_handler_work(session)  # a read-only handler: marks the update done
+            if session.info.get(_COMMITTED):
+                UPDATE_SETTLED.set(True)
+            return result
+        finally:
+            HANDLER_SESSION.reset(token)
 
 
 class CommitBeforeSend(BaseRequestMiddleware):
