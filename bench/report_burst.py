@@ -6,9 +6,14 @@ synthetic survey targets) and one liaison per county. Every liaison sends `/repo
 through the Bot API emulator, waits for the summary, presses Confirm and waits for the saved
 message; latency = message sent → saved confirmation received (including the click).
 
-Two runs side by side, each on a fresh SQLite database:
-- "spread": send times uniform over the window (default 60 s), as liaisons before 18:00;
+Three runs side by side, each on a fresh SQLite database:
+- "spread": send times uniform over the window (default 60 s), on a quiet bot;
+- "deadline": the same, in the minute before 18:00 while the deadline jobs run in the bot's
+  process for the same units: the 30-minute reminder run and the start-up catch-up of the
+  escalation ladder as of 18:00, each over every unit that has not reported yet, then both
+  again (the idempotent reruns); their notices go out through the outbox meanwhile;
 - "at once": all 120 within one second (the worst case).
+Figures: per reply (message → summary, click → "submitted"), and the whole submission.
 
 With --pg the same two runs are repeated on PostgreSQL (CENSUSBOT_TEST_PG, as the tests).
 
@@ -32,14 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from bench.common import GUANGDONG, at, pg_database
+from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.reports import Report
 from bot.emulator import Emulator
+from bot.emulator.harness import Clock, start_bot
 from bot.services import org as org_service
 from bot.services import users as users_service
-from tests.conftest import GUANGDONG, at
-from tests.e2e.harness import Clock, start_bot
 
 TEXT = ("/report 工业 {i} 工业录入 {e} 农业 30 农业录入 20 锅炉 一十 锅炉录入 8 集中式 5 "
         "集中式录入 5 移动源 十二 移动源录入 10 培训 2 采集率 85%")
@@ -86,15 +92,40 @@ async def one(emu: Emulator, i: int, delay: float) -> tuple[float, float]:
     user = emu.user(id=900_000 + i, first_name=f"联络员{i}", language_code="zh-hans")
     t0 = time.perf_counter()
     await emu.send_text(user, TEXT.format(i=100 + i % 50, e=90 + i % 10))
-    summary = await emu.wait_for_bot_message(user["id"], timeout=120)
+    summary = await emu.wait_for_bot_message(  # reminders may arrive in between
+        user["id"], lambda m: "rp:confirm" in _buttons(m), timeout=120)
     t1 = time.perf_counter()
-    buttons = [b["callback_data"] for row in (summary.get("reply_markup") or {})
-               .get("inline_keyboard", []) for b in row]
-    if "rp:confirm" not in buttons:
+    if "rp:confirm" not in _buttons(summary):
         raise RuntimeError(f"liaison {i}: no confirm button: {summary['text'][:200]}")
     await emu.click(user, summary, "rp:confirm")
+    t2 = time.perf_counter()
     await emu.wait_for_bot_message(user["id"], lambda m: "已提交" in m["text"], timeout=120)
-    return time.perf_counter() - t0, t1 - t0
+    t3 = time.perf_counter()
+    return t3 - t0, t1 - t0, t3 - t2
+
+
+def _buttons(message: dict[str, Any]) -> list[str]:
+    return [b.get("callback_data", "") for row in (message.get("reply_markup") or {})
+            .get("inline_keyboard", []) for b in row]
+
+
+async def deadline_jobs(app: Any, window: float) -> list[tuple[str, float]]:
+    """The deadline jobs, in the bot's process and event loop, during the burst: (name, s)."""
+    from scheduling.jobs import JobContext, all_jobs
+
+    jobs = all_jobs()
+    settings: Settings = app.settings
+    ctx = JobContext(app.dp["sessionmaker"], settings)
+    plan = [(0.1, "reminders", "2018-10-08 17:30"), (0.4, "escalations", "2018-10-08 18:00"),
+            (0.6, "reminders", "2018-10-08 17:30"), (0.8, "escalations", "2018-10-08 18:00")]
+    out: list[tuple[str, float]] = []
+    started = time.perf_counter()
+    for share, name, as_of in plan:
+        await asyncio.sleep(max(0.0, started + share * window - time.perf_counter()))
+        t0 = time.perf_counter()
+        await jobs[name].run(ctx, at(as_of))
+        out.append((name, time.perf_counter() - t0))
+    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -103,9 +134,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def scenario(name: str, url: str, n: int, window: float) -> dict[str, Any]:
+async def scenario(name: str, url: str, n: int, window: float,
+                   jobs: bool = False) -> dict[str, Any]:
     """Run one burst on a fresh database and return its figures."""
-    clock = Clock(at("2018-10-08 10:00"))
+    clock = Clock(at("2018-10-08 17:59") if jobs else at("2018-10-08 10:00"))
     await prepare(url, n, clock)
     emu = Emulator(bot_username="bench_bot")
     await emu.start()
@@ -113,8 +145,13 @@ async def scenario(name: str, url: str, n: int, window: float) -> dict[str, Any]
     rng = random.Random(7)
     delays = sorted(rng.uniform(0, window) for _ in range(n))
     started = time.perf_counter()
+    job_times: list[tuple[str, float]] = []
     try:
-        results = await asyncio.gather(*(one(emu, i, d) for i, d in enumerate(delays)))
+        runs = [one(emu, i, d) for i, d in enumerate(delays)]
+        if jobs:
+            *results, job_times = await asyncio.gather(*runs, deadline_jobs(app, window))
+        else:
+            results = await asyncio.gather(*runs)
     finally:
         elapsed = time.perf_counter() - started
         await app.stop()
@@ -124,10 +161,11 @@ async def scenario(name: str, url: str, n: int, window: float) -> dict[str, Any]
         stored = await s.scalar(select(func.count(func.distinct(Report.unit_code))))
     await engine.dispose()
     total = [r[0] * 1000 for r in results]
-    first = [r[1] * 1000 for r in results]
+    replies = [r[k] * 1000 for r in results for k in (1, 2)]
     return {"name": name, "n": n, "window": window, "elapsed": elapsed, "stored": stored,
             "p50": statistics.median(total), "p99": pct(total, 99), "max": max(total),
-            "sum_p50": statistics.median(first), "sum_p99": pct(first, 99)}
+            "reply_p50": statistics.median(replies), "reply_p99": pct(replies, 99),
+            "reply_max": max(replies), "jobs": job_times}
 
 
 async def main() -> None:
@@ -136,34 +174,36 @@ async def main() -> None:
     parser.add_argument("--liaisons", type=int, default=120)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--pg", action="store_true", help="also run on PostgreSQL")
+    parser.add_argument("--scenarios", nargs="*", default=["spread", "deadline", "at once"],
+                        choices=["spread", "deadline", "at once"])
     args = parser.parse_args()
+    every = {"spread": (args.window, False), "deadline": (args.window, True),
+             "at once": (1.0, False)}
+    plan = [(name, *every[name]) for name in args.scenarios]
     logging.basicConfig(level=logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, window in (("spread", args.window), ("at once", 1.0)):
+        for name, window, jobs in plan:
             url = f"sqlite+aiosqlite:///{tmp}/{name.replace(' ', '_')}.sqlite3"
-            rows.append(await scenario(name, url, args.liaisons, window))
+            rows.append(await scenario(name, url, args.liaisons, window, jobs))
             rows[-1]["db"] = "SQLite"
     if args.pg:
-        from tests.conftest import _pg_admin, _pg_url
-
-        for name, window in (("spread", args.window), ("at once", 1.0)):
-            db = f"censusbot_bench_{name.replace(' ', '_')}"
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            await _pg_admin(f'CREATE DATABASE "{db}"')
-            try:
-                rows.append(await scenario(name, _pg_url(db), args.liaisons, window))
+        for name, window, jobs in plan:
+            async with pg_database(f"censusbot_bench_{name.replace(' ', '_')}") as url:
+                rows.append(await scenario(name, url, args.liaisons, window, jobs))
                 rows[-1]["db"] = "PostgreSQL"
-            finally:
-                await _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     print(f"report burst: {args.liaisons} SYNTHETIC county liaisons (Guangdong's 21 cities), "
           "quick form + confirm, emulator over HTTP")
-    print(f"{'database':<11}{'scenario':<10}{'window s':>9}{'elapsed s':>10}{'stored':>8}"
-          f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'summary p50':>13}{'summary p99':>13}")
+    print("reply = one message or click to the bot's answer to it; submission = quick form to "
+          "'submitted', including the liaison's click")
+    print(f"{'database':<11}{'scenario':<10}{'window s':>9}{'stored':>7}{'reply p50':>10}"
+          f"{'reply p99':>10}{'reply max':>10}{'subm. p50':>10}{'subm. p99':>10}{'subm. max':>10}"
+          "  ms; jobs during the burst (s)")
     for r in rows:
-        print(f"{r['db']:<11}{r['name']:<10}{r['window']:>9.0f}{r['elapsed']:>10.1f}{r['stored']:>8}"
-              f"{r['p50']:>9.0f}{r['p99']:>9.0f}{r['max']:>9.0f}{r['sum_p50']:>13.0f}"
-              f"{r['sum_p99']:>13.0f}")
+        jobs = ", ".join(f"{n} {t:.2f}" for n, t in r["jobs"]) or "-"
+        print(f"{r['db']:<11}{r['name']:<10}{r['window']:>9.0f}{r['stored']:>7}"
+              f"{r['reply_p50']:>10.0f}{r['reply_p99']:>10.0f}{r['reply_max']:>10.0f}"
+              f"{r['p50']:>10.0f}{r['p99']:>10.0f}{r['max']:>10.0f}  {jobs}")
         if r["stored"] != r["n"]:
             print(f"  !! only {r['stored']} of {r['n']} reports stored")
 

@@ -25,7 +25,7 @@ from aiogram.types import Message
 from bot.db import migrate
 from bot.db.engine import create_engine
 from bot.emulator import Emulator
-from tests.e2e.harness import start_bot
+from bot.emulator.harness import start_bot
 
 
 async def _inject_and_wait(emu: Emulator, messages: int, users: int, text: str) -> float:

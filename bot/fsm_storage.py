@@ -71,6 +71,11 @@ class SqlStorage(BaseStorage):
             yield session
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
+        hit = self._cache.get(_key(key))
+        if hit is not None and all(
+            (hit[0] if name == "state" else hit[1]) == value for name, value in values.items()
+        ):
+            return  # already stored (the cache is write-through): no transaction for a no-op
         async with self._session() as session:
             record = await session.get(FsmRecord, _key(key))
             if record is None:

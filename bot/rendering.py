@@ -29,6 +29,7 @@ def environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
         keep_trailing_newline=False,
         extensions=["jinja2.ext.i18n"],
         enable_async=False,
+        auto_reload=False,  # templates ship with the code: no stat() per message
     )
     env.newstyle_gettext = True  # type: ignore[attr-defined]
     env.filters["period"] = _period
@@ -73,9 +74,15 @@ def _gettext_for(t: Translator) -> tuple[Any, Any]:
     return gettext, ngettext
 
 
+_CALLABLES = "_jinja_gettext"
+
+
 def render(name: str, t: Translator, /, **context: Any) -> str:
     """Render template `name` in the translator's language; the result is Telegram HTML."""
-    gettext, ngettext = _gettext_for(t)
+    pair = t.__dict__.get(_CALLABLES)
+    if pair is None:  # built once per translator, not per message
+        pair = t.__dict__[_CALLABLES] = _gettext_for(t)
+    gettext, ngettext = pair
     template = environment().get_template(name)
     return template.render(
         gettext=gettext, _=gettext, ngettext=ngettext, locale=t.locale, **context

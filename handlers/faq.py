@@ -30,6 +30,7 @@ from bot.services import faq_desk, faq_log
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
+from bot.telegram.middlewares import end_read_phase
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.embed_client import WorkerEmbedder
 from faq.engine import ANSWER, DID_YOU_MEAN, FaqIndex, SearchResult
@@ -130,6 +131,7 @@ async def answer_question(
         index = faq.index()  # may reload; the search asks the embedding worker
         return index, index.search(text)
 
+    await end_read_phase(session)  # no database lock held while the question is searched
     try:
         index, result = await faq_queue.run(user_id, now, search)
     except FaqRefused as exc:

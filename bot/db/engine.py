@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +19,39 @@ from sqlalchemy.ext.asyncio import (
 def is_sqlite(url: str) -> bool:
     """Whether the URL names an SQLite database."""
     return url.startswith("sqlite")
+
+
+WRITER_KEY = "censusbot.sqlite_writer"
+WRITER_WAIT = 30.0  # seconds, as SQLite's own busy_timeout
+
+
+class WriterQueue:
+    """SQLite takes one writer at a time; in this process they queue here, first come first
+    served, instead of polling in SQLite's busy handler (which sleeps up to 100 ms a try and
+    lets a late comer overtake). Other processes still meet the busy timeout."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
+
+    def lock(self) -> asyncio.Lock:
+        """The queue of the running event loop."""
+        loop = asyncio.get_running_loop()
+        found = self._locks.get(loop)
+        if found is None:
+            found = self._locks[loop] = asyncio.Lock()
+        return found
+
+
+async def _acquire(lock: asyncio.Lock) -> None:
+    async with asyncio.timeout(WRITER_WAIT):
+        await lock.acquire()
+
+
+def _release(info: dict[str, Any]) -> None:
+    lock: asyncio.Lock | None = info.pop(WRITER_KEY, None)
+    if lock is not None and lock.locked():
+        lock.release()
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -40,11 +76,40 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        writers = WriterQueue()
+
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Take the write lock up front: a deferred transaction that later writes can fail
-            # with SQLITE_BUSY_SNAPSHOT, which busy_timeout does not wait out.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # with SQLITE_BUSY_SNAPSHOT, which busy_timeout does not wait out. Queue for it in
+            # this process first (the begin event runs inside SQLAlchemy's async bridge).
+            from sqlalchemy.util import await_only
+
+            lock = writers.lock()
+            try:
+                await_only(_acquire(lock))
+            except TimeoutError as exc:
+                raise OperationalError("BEGIN IMMEDIATE", None,
+                                       Exception("database is locked (writer queue)")) from exc
+            conn.info[WRITER_KEY] = lock
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn.info)
+                raise
+
+        @event.listens_for(engine.sync_engine, "commit")
+        def _sqlite_commit(conn: Any) -> None:
+            _release(conn.info)
+
+        @event.listens_for(engine.sync_engine, "rollback")
+        def _sqlite_rollback(conn: Any) -> None:
+            _release(conn.info)
+
+        @event.listens_for(engine.sync_engine.pool, "checkin")
+        def _sqlite_checkin(_dbapi_conn: Any, record: Any) -> None:
+            if record is not None:  # a connection returned mid-transaction (invalidated)
+                _release(record.info)
 
     return engine
 

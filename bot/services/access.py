@@ -55,5 +55,9 @@ class Principal:
 
 async def load_principal(session: AsyncSession, user_id: int, locale: str) -> Principal:
     """Build the principal of a chat user from the grants stored for their Telegram id."""
-    rows = await users_repo.grants_with_paths(session, user_id)
+    return principal_from(user_id, locale, await users_repo.grants_with_paths(session, user_id))
+
+
+def principal_from(user_id: int, locale: str, rows: Iterable[tuple[str, str, str]]) -> Principal:
+    """The principal for grants already loaded as (role, unit_code, unit_path) rows."""
     return Principal(user_id, locale, tuple(Grant(r, c, p) for r, c, p in rows))

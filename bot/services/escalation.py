@@ -27,6 +27,7 @@ from bot.db.repo import users as users_repo
 from bot.db.upsert import insert_ignore
 from bot.services.holidays import HolidayCalendar, load_calendar
 from bot.services.outbox import notify
+from bot.services.pacing import Pacer
 from bot.services.progress import UnitProgress, due_units, progress_snapshot
 from bot.services.report_templates import N_
 from bot.services.supervision_hooks import offer_order
@@ -187,8 +188,10 @@ async def run(session: AsyncSession, *, now: datetime, settings: EscalationSetti
               tz: ZoneInfo) -> EscalationResult:
     """Take every rung that is due as of `now`; commits."""
     result = EscalationResult()
-    await _ladder_today(session, now=now, settings=settings, result=result)
-    await _next_morning(session, now=now, settings=settings, tz=tz, result=result)
+    pacer = Pacer(session)  # small transactions: updates run between batches of units
+    await _ladder_today(session, now=now, settings=settings, result=result, pacer=pacer)
+    await pacer.pause()
+    await _next_morning(session, now=now, settings=settings, tz=tz, result=result, pacer=pacer)
     await session.commit()
     return result
 
@@ -235,12 +238,14 @@ async def unit_progress(session: AsyncSession, *, unit_code: str, phase: str,
 
 
 async def _ladder_today(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
-                        result: EscalationResult) -> None:
+                        result: EscalationResult, pacer: Pacer) -> None:
     due, skipped = await due_today(session, now=now, settings=settings)
     result.skipped_holiday += skipped
     units = {d.unit.code: d.unit for d in due}
     digest: dict[tuple[str, str, date, datetime], list[UnitProgress]] = {}
+    await pacer.pause()
     for d in due:
+        await pacer.step()
         unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
         if now < deadline + timedelta(minutes=cfg.deadline_after):
             continue
@@ -268,6 +273,7 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
             digest.setdefault((unit.parent_code, phase, p.period_end, deadline), []).append(p)
     for (parent_code, phase, period_end, deadline), late in sorted(
             digest.items(), key=lambda kv: kv[0][0]):
+        await pacer.step()
         heads = await office_heads(session, parent_code)
         parent = await session.get(Unit, parent_code)
         late_units = [units[x.unit_code] for x in late]
@@ -287,14 +293,16 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
 
 
 async def _next_morning(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
-                        tz: ZoneInfo, result: EscalationResult) -> None:
+                        tz: ZoneInfo, result: EscalationResult, pacer: Pacer) -> None:
     """Yesterday's late and missing units marked for the bulletin; repeat offenders; lag."""
     local = now.astimezone(tz)
     yesterday = local.date() - timedelta(days=1)
     probe = datetime.combine(yesterday, time(12, 0), tzinfo=tz)
     due = await due_units(session, now=probe)
     units = await _units(session, {code for code, _, _ in due})
+    await pacer.pause()
     for code, phase, period in due:
+        await pacer.step()
         unit = units[code]
         cfg = settings.for_root(root_of(unit.path))
         if local.time() < cfg.bulletin_at:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.repo import users as users_repo
 from bot.services.escalation import EscalationSettings, due_today, unit_progress
 from bot.services.outbox import notify
+from bot.services.pacing import Pacer
 from bot.services.report_templates import N_
 
 
@@ -31,7 +32,10 @@ async def run(session: AsyncSession, *, now: datetime,
     """
     result = ReminderResult()
     due, result.skipped_holiday = await due_today(session, now=now, settings=settings)
+    pacer = Pacer(session)  # small transactions: updates run between batches of units
+    await pacer.pause()
     for d in due:
+        await pacer.step()
         unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
         if now >= deadline:
             continue

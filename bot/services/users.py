@@ -25,12 +25,27 @@ async def touch(
     username: str | None,
     telegram_language: str | None,
 ) -> ChatUser:
-    """Create or refresh the chat user record (the caller commits).
+    """Create or refresh the chat user record (the caller commits)."""
+    return refresh(session, await session.get(ChatUser, user_id), now=now, user_id=user_id,
+                   first_name=first_name, username=username,
+                   telegram_language=telegram_language)
+
+
+def refresh(
+    session: AsyncSession,
+    user: ChatUser | None,
+    *,
+    now: datetime,
+    user_id: int,
+    first_name: str,
+    username: str | None,
+    telegram_language: str | None,
+) -> ChatUser:
+    """Create or refresh an already loaded chat user record (the caller commits).
 
     Writes only what changed, and `last_seen_at` at most every few minutes, so that a busy
     user's every message does not cost a write.
     """
-    user = await session.get(ChatUser, user_id)
     if user is None:
         user = ChatUser(id=user_id, first_name=first_name, username=username,
                         telegram_language=telegram_language, created_at=now, last_seen_at=now)

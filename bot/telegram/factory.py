@@ -17,6 +17,7 @@ from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
 from bot.config import Settings
+from bot.telegram.middlewares import CommitBeforeSend
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def create_bot(settings: Settings, **session_kwargs: Any) -> Bot:
         else None
     )
     session = AiohttpSession(api=api, **session_kwargs) if api else AiohttpSession(**session_kwargs)
+    session.middleware(CommitBeforeSend())  # outermost: commit once, before the first attempt
     session.middleware(RetryAfterMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),

@@ -1,62 +1,160 @@
-"""Outer middlewares: DB session bound to the update, the principal (user + roles), i18n."""
+"""The update's one transaction: session, principal, i18n and `now`; replies after commit.
+
+Each update gets ONE session: it loads the chat user and their grants in one query (a short
+read, or the first-seen user's insert), then, bound to the update, runs the handler. The
+handler's commit (or ours when it returns with its transaction open) marks the update done
+together with whatever the handler changed; a handler that never touched the database is
+marked done by the processor. A reply to the chat never leaves while that transaction is
+open: `CommitBeforeSend` commits the handler's session before any sending API call, so a slow
+or rate-limited (429) reply holds no database lock.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update, User
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
-from bot.db.session_hooks import bind_update
+from bot.db.repo import users as users_repo
+from bot.db.session_hooks import UPDATE_ID_KEY, bind_update
 from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
 from bot.services import users as users_service
-from bot.services.access import load_principal
+from bot.services.access import principal_from
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+_COMMIT_LOCK = "censusbot.commit_lock"
+_COMMITTED = "censusbot.committed"
+# Set when the update's own transaction committed (and so marked it done): the processor then
+# needs no second transaction for the done-mark.
+UPDATE_SETTLED: ContextVar[bool] = ContextVar("update_settled", default=False)
+
+
+_FLUSHED = "censusbot.flushed"
+
+
+@event.listens_for(Session, "after_commit")
+def _note_commit(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
+    if UPDATE_ID_KEY in session.info:
+        session.info[_COMMITTED] = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _note_rollback(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_FLUSHED] = True
+
+
+async def end_read_phase(session: AsyncSession) -> None:
+    """Before slow work that needs no database (a FAQ search), end the update's transaction if
+    it has only read so far, so that the (SQLite) write lock is not held meanwhile. A
+    transaction holding a change (a user seen for the first time) is kept."""
+    if session.in_transaction() and not (
+        session.info.get(_FLUSHED) or session.new or session.dirty or session.deleted
+    ):
+        await session.rollback()
+
+
+async def commit_handler_work(session: AsyncSession) -> None:
+    """Commit the handler's open transaction, if any (one caller at a time per session)."""
+    lock: asyncio.Lock = session.info.setdefault(_COMMIT_LOCK, asyncio.Lock())
+    async with lock:
+        if session.in_transaction():
+            await session.commit()
 
 
 class ContextMiddleware(BaseMiddleware):
-    """Gives each update `session` (bound to the update), `principal`, `i18n` and `now`.
-
-    The chat user is refreshed in a short transaction of its own, so that the handler's
-    session commits only the handler's work (and, with it, marks the update processed).
-    """
+    """Gives each update `session` (bound to the update), `principal`, `i18n` and `now`."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        """Open the session, resolve the user and run the handler."""
+        """Open the update's session, resolve the user, run the handler, commit."""
         sessionmaker: async_sessionmaker[AsyncSession] = data["sessionmaker"]
         catalogs: Catalogs = data["catalogs"]
         clock: Callable[[], datetime] = data.get("clock") or (lambda: datetime.now(UTC))
         now = clock()
         data["now"] = now
+        session = sessionmaker()
+        try:
+            result = await self._run(handler, event, data, session, catalogs, now)
+        except asyncio.CancelledError:  # the task is being torn down: never mask that, and
+            with contextlib.suppress(Exception):  # drop the connection (and any lock) with it
+                await session.invalidate()
+            raise
+        except BaseException:
+            await session.close()
+            raise
+        await session.close()
+        return result
+
+    async def _run(self, handler: Handler, event: TelegramObject, data: dict[str, Any],
+                   session: AsyncSession, catalogs: Catalogs, now: datetime) -> Any:
         user: User | None = data.get("event_from_user")
-        locale = pick_locale(None, None)
         if user is not None and not user.is_bot:
-            async with sessionmaker() as s:
-                row = await users_service.touch(
-                    s, now=now, user_id=user.id, first_name=user.first_name,
-                    username=user.username, telegram_language=user.language_code,
-                )
-                changed = bool(s.new or s.dirty)  # before the next query autoflushes them
-                locale = pick_locale(row.language, user.language_code)
-                principal = await load_principal(s, user.id, locale)
-                if changed:
-                    await s.commit()
-            data["principal"] = principal
+            row, grants = await users_repo.user_with_grants(session, user.id)
+            row = users_service.refresh(
+                session, row, now=now, user_id=user.id, first_name=user.first_name,
+                username=user.username, telegram_language=user.language_code,
+            )
+            locale = pick_locale(row.language, user.language_code)
+            data["principal"] = principal_from(user.id, locale, grants)
+            # End this short read (or the first-seen user's insert) before the handler: a
+            # handler that awaits something slow without the database holds no lock.
+            if session.new or session.dirty:
+                await session.commit()  # not yet bound to the update: marks nothing done
+            else:
+                await session.rollback()
         else:
+            locale = pick_locale(None, None)
             data["principal"] = None
         data["locale"] = locale
         data["i18n"] = catalogs.get(locale)
-        async with sessionmaker() as session:
-            if isinstance(event, Update):
-                bind_update(session, event.update_id)
-            data["session"] = session
-            token = HANDLER_SESSION.set(session)
-            try:
-                return await handler(event, data)
-            finally:
-                HANDLER_SESSION.reset(token)
+        if isinstance(event, Update):
+            bind_update(session, event.update_id)
+        data["session"] = session
+        token = HANDLER_SESSION.set(session)
+        try:
+            result = await handler(event, data)
+            await commit_handler_work(session)  # a read-only handler: marks the update done
+            if session.info.get(_COMMITTED):
+                UPDATE_SETTLED.set(True)
+            return result
+        finally:
+            HANDLER_SESSION.reset(token)
+
+
+class CommitBeforeSend(BaseRequestMiddleware):
+    """Inside a handler, commit its transaction before any call that sends or changes messages.
+
+    Replies therefore leave only after what they announce is stored, and a reply that waits
+    (a 429's retry_after, a slow network) never holds the database transaction or, on SQLite,
+    the write lock. Read-only calls (get*) and calls outside a handler pass straight through.
+    """
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        """Commit the handler's open transaction, then send."""
+        session = HANDLER_SESSION.get()
+        if session is not None and not type(method).__name__.startswith("Get"):
+            await commit_handler_work(session)
+        return await make_request(bot, method)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models.inbox import INBOX_DONE, INBOX_FAILED, INBOX_PENDING, InboxUpdate
 from bot.db.upsert import insert_ignore
+from bot.telegram.middlewares import UPDATE_SETTLED
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -142,12 +143,18 @@ class UpdateProcessor:
 
     async def _process(self, update_id: int, payload: dict[str, Any]) -> None:
         error: str | None = None
+        settled = UPDATE_SETTLED.set(False)
         try:
             upd = Update.model_validate(payload, context={"bot": self._bot})
             await self._dp.feed_update(self._bot, upd)
         except Exception as exc:  # the errors router already answered the user
             log.exception("update %s raised", update_id)
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            done_by_handler = UPDATE_SETTLED.get()
+            UPDATE_SETTLED.reset(settled)
+        if done_by_handler and error is None:
+            return  # the handler's own transaction marked it done: no second one
         async with self._sessionmaker() as session:
             await session.execute(
                 update(InboxUpdate)

@@ -398,7 +398,8 @@ async def test_censusbot_run_logs_state_changes(emu: Emulator, sqlite_url: str, 
 
     port = free_port()
     env = {**os.environ, "BOT_TOKEN": emu.token, "TELEGRAM_API_BASE": emu.base_url,
-           "DATABASE_URL": sqlite_url, "CENSUSBOT_SECRET": "test-secret-do-not-use",
+           "DATABASE_URL": sqlite_url,
+           "CENSUSBOT_SECRET": "test-secret-do-not-use-0123456789abcdef",
            "CENSUSBOT_POLLING_TIMEOUT": "1", "CENSUSBOT_SCHEDULER": "false",
            **{k: str(v) for k, v in FAST.items()}}
     if mode == "polling":

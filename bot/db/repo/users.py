@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
@@ -30,6 +30,40 @@ def effective_grant_clause() -> Any:
 async def get_user(session: AsyncSession, user_id: int) -> ChatUser | None:
     """The chat user with this Telegram id, or None."""
     return await session.get(ChatUser, user_id)
+
+
+async def user_with_grants(
+    session: AsyncSession, user_id: int
+) -> tuple[ChatUser | None, list[tuple[str, str, str]]]:
+    """The chat user (or None) and (role, unit_code, unit_path) of their effective grants
+    (binding grants only while their staff record still says so), in one query.
+
+    Grants are keyed by Telegram id and may exist before the user ever wrote to the bot, so
+    both sides hang off the id itself, not off the user row.
+    """
+    uid = select(literal(user_id).label("uid")).subquery()
+    grant = (
+        select(RoleGrant.user_id.label("gid"), RoleGrant.role.label("role"),
+               RoleGrant.unit_code.label("code"), Unit.path.label("path"))
+        .join(Unit, Unit.code == RoleGrant.unit_code)
+        .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
+        .where(RoleGrant.user_id == user_id, effective_grant_clause())  # as grants_with_paths
+        .subquery()
+    )
+    stmt = (
+        select(ChatUser, grant.c.role, grant.c.code, grant.c.path)
+        .select_from(uid)
+        .outerjoin(ChatUser, ChatUser.id == uid.c.uid)
+        .outerjoin(grant, grant.c.gid == uid.c.uid)
+        .order_by(grant.c.path, grant.c.role)
+    )
+    user: ChatUser | None = None
+    grants: list[tuple[str, str, str]] = []
+    for row, role, code, path in (await session.execute(stmt)).all():
+        user = user or row
+        if role is not None:
+            grants.append((role, code, path))
+    return user, grants
 
 
 async def grants_with_paths(session: AsyncSession, user_id: int) -> Sequence[tuple[str, str, str]]:

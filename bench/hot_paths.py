@@ -1,0 +1,329 @@
+"""Hot paths side by side: the bare echo bot, the textbook peer and censusbot, one run.
+
+For each database (SQLite, then PostgreSQL with --pg) three bots run, one after another, each
+in its own process polling its own fresh Bot API emulator (the project's, over loopback HTTP),
+and each gets the SAME updates: `/verify ID` (SYNTHETIC roster, 90 % known IDs), `/help`, a FAQ
+question (the development questions of shared/faq, which the FAQ never saw when written) and a
+report submission (SYNTHETIC county liaisons: quick form, wait for the summary, press Confirm,
+wait for "submitted": two updates).
+
+- echo: `bench/baselines/echo_bot.py` (the project's shared baseline) answers every update.
+- peer: `bench/baselines/peer_bot.py` (the shared textbook aiogram + SQLAlchemy bot; this copy
+  may also use PostgreSQL) implements /verify only: session per update, user upsert, staff
+  lookup, audit row, commit, answer. Its /verify rate is the cost of the textbook *durable
+  handler*, and every censusbot path is compared against it.
+- censusbot: the real bot (durable inbox, one transaction per update, audit, exact limits,
+  outbox sender running), its clock fixed inside the census (2018-10-08 10:00 Shanghai).
+
+Rates are updates answered per second (clock from the first update injected to the last reply).
+The machine is shared: compare within a row, where all bots ran in the same run.
+
+    python bench/hot_paths.py [--pg] [--messages 600] [--users 200] [--faq 200] [--reports 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml
+from sqlalchemy import insert
+
+from bench.common import SHARED, ZHENGZHOU, at, pg_database
+from bench.report_burst import TEXT as REPORT_TEXT
+from bench.report_burst import synthetic_tree
+from bench.verify_lookups import COUNTIES, synthetic_rows
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.staff import Staff
+from bot.emulator import Emulator
+from bot.services import org as org_service
+from bot.services import users as users_service
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+NOW = at("2018-10-08 10:00")
+LIAISON_BASE = 900_000
+PATHS = ("verify", "help", "faq", "report")
+
+
+# ------------------------------------------------------------------------------ the updates
+def verify_messages(n: int, users: int, staff: int) -> list[tuple[int, str]]:
+    """(user id, text): /verify with 90 % roster IDs, 10 % unknown ones."""
+    rng = random.Random(7)
+    out = []
+    for k in range(n):
+        i = rng.randrange(staff)
+        known = rng.random() >= 0.1
+        sid = f"ZZ-{COUNTIES[i % 16]}-{i:05d}" if known else f"ZZ-{COUNTIES[i % 16]}-9{i:05d}"
+        out.append((100_000 + k % users, f"/verify {sid}"))
+    return out
+
+
+def help_messages(n: int, users: int) -> list[tuple[int, str]]:
+    """(user id, "/help")."""
+    return [(200_000 + k % users, "/help") for k in range(n)]
+
+
+def faq_messages(n: int, users: int) -> list[tuple[int, str]]:
+    """(user id, question): the shared development questions, in turn."""
+    raw = yaml.safe_load((SHARED / "faq" / "dev_questions.yaml").read_text(encoding="utf-8"))
+    questions = [q["text"] for q in raw["questions"] if q.get("topic")]
+    return [(300_000 + k % users, questions[k % len(questions)]) for k in range(n)]
+
+
+# ------------------------------------------------------------------------------ the bots
+def _env(emu: Emulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEER_", "DATABASE_"))}
+    env.update(BOT_TOKEN=emu.token, TELEGRAM_API_BASE=emu.base_url, **extra)
+    return env
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1500:]
+
+
+async def launch(emu: Emulator, argv: list[str], env: dict[str, str],
+                 log: Path) -> subprocess.Popen[bytes]:
+    """Start a bot process (its stderr to `log`) and wait until it polls the emulator."""
+    seen = sum(1 for r in emu.request_log if r.method.lower() == "getupdates")
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,  # noqa: ASYNC220
+                                stderr=err)
+    started = time.perf_counter()
+    while sum(1 for r in emu.request_log if r.method.lower() == "getupdates") <= seen:
+        if proc.poll() is not None:
+            tail = _tail(log)
+            raise RuntimeError(f"{argv[-1]} exited with {proc.returncode}: {tail}")
+        if time.perf_counter() - started > 300:
+            raise TimeoutError(f"{argv[1]} did not start polling within 300 s")
+        await asyncio.sleep(0.1)
+    return proc
+
+
+async def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then wait (SIGKILL after 30 s)."""
+    proc.send_signal(signal.SIGTERM)
+    for _ in range(300):
+        if proc.poll() is not None:
+            return
+        await asyncio.sleep(0.1)
+    proc.kill()
+    proc.wait()
+
+
+# ------------------------------------------------------------------------------ driving
+async def drive(emu: Emulator, msgs: list[tuple[int, str]], quiet: float = 15.0
+                ) -> tuple[float, int]:
+    """Inject every message at once and wait for one reply each, or until no reply came for
+    `quiet` seconds (a bot that dropped updates); (seconds to the last reply, replies)."""
+    chats = sorted({u for u, _ in msgs})
+    for uid in chats:
+        emu.user(id=uid, first_name="Bench", language_code="zh-hans")
+    before = {uid: len(emu.bot_messages(uid)) for uid in chats}
+    started = time.perf_counter()
+    for uid, text in msgs:
+        await emu.send_text(uid, text)
+    got, last = 0, time.perf_counter()
+    while got < len(msgs) and time.perf_counter() - last < quiet:
+        await emu.wait_changed(0.5)
+        now_got = sum(len(emu.bot_messages(uid)) - before[uid] for uid in chats)
+        if now_got != got:
+            got, last = now_got, time.perf_counter()
+    return last - started, got
+
+
+async def _liaison(emu: Emulator, i: int, echo: bool) -> None:
+    user = emu.user(id=LIAISON_BASE + i, first_name=f"联络员{i}", language_code="zh-hans")
+    text = REPORT_TEXT.format(i=100 + i % 50, e=90 + i % 10)
+    await emu.send_text(user, text)
+    summary = await emu.wait_for_bot_message(user["id"], timeout=300)
+    if echo:  # the echo bot answers no buttons: the second update is the same text again
+        await emu.send_text(user, text)
+        await emu.wait_for_bot_message(user["id"], timeout=300)
+        return
+    await emu.click(user, summary, "rp:confirm")
+    await emu.wait_for_bot_message(user["id"], lambda m: "已提交" in m["text"], timeout=300)
+
+
+async def drive_reports(emu: Emulator, n: int, echo: bool = False) -> float:
+    """Every liaison submits at once (two updates each); elapsed seconds."""
+    started = time.perf_counter()
+    await asyncio.gather(*(_liaison(emu, i, echo) for i in range(n)))
+    return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------------ data
+async def prepare_censusbot(url: str, staff: int, reports: int) -> None:
+    """Migrate; Zhengzhou with the SYNTHETIC roster; SYNTHETIC Guangdong counties + liaisons."""
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        sm = create_sessionmaker(engine)
+        async with sm() as s:
+            await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+        tree, codes = synthetic_tree(reports)
+        async with sm() as s:
+            await org_service.load_tree(s, tree, now=NOW)
+        rows = synthetic_rows(staff, NOW)
+        async with engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                await conn.execute(insert(Staff), rows[start:start + 5000])
+        for i, code in enumerate(codes):
+            async with sm() as s:
+                await users_service.grant_role(s, now=NOW, user_id=LIAISON_BASE + i,
+                                               role="liaison", unit_code=code)
+    finally:
+        await engine.dispose()
+
+
+def write_roster_csv(path: Path, staff: int) -> None:
+    """The same SYNTHETIC roster as the peer's PEER_ROSTER CSV."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["staff_id", "name", "unit_code", "status"])
+        for r in synthetic_rows(staff, NOW):
+            w.writerow([r["staff_id"], r["name"], r["unit_code"], r["status"]])
+
+
+# ------------------------------------------------------------------------------ one database
+async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
+                       args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Echo, peer and censusbot on one database; rates per path."""
+    msgs = {
+        "verify": verify_messages(args.messages, args.users, args.staff),
+        "help": help_messages(args.messages, args.users),
+        "faq": faq_messages(args.faq, max(1, args.users // 4)),  # people ask a few each
+    }
+    updates = {**{k: len(v) for k, v in msgs.items()}, "report": 2 * args.reports}
+    rates: dict[str, dict[str, float]] = {p: {} for p in PATHS}
+    lost: dict[tuple[str, str], int] = {}
+
+    def _rate(path: str, who: str, result: tuple[float, int], lost: dict[Any, int]) -> float:
+        elapsed, answered = result
+        lost[(path, who)] = len(msgs[path]) - answered
+        return answered / elapsed
+
+    async with Emulator(bot_username="bench_echo_bot") as emu:  # ---- echo
+        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "echo_bot.py")], _env(emu),
+                            tmp / "echo.log")
+        try:
+            for path in ("verify", "help", "faq"):
+                rates[path]["echo"] = _rate(path, "echo", await drive(emu, msgs[path]), lost)
+            rates["report"]["echo"] = updates["report"] / await drive_reports(
+                emu, args.reports, echo=True)
+        finally:
+            await stop(proc)
+
+    roster = tmp / "roster.csv"
+    write_roster_csv(roster, args.staff)
+    async with Emulator(bot_username="bench_peer_bot") as emu:  # ---- peer (/verify only)
+        env = _env(emu, PEER_ROSTER=str(roster), PEER_DB=str(tmp / "peer.sqlite3"))
+        if peer_url:
+            env["PEER_DB_URL"] = peer_url
+        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "peer_bot.py")], env,
+                            tmp / "peer.log")
+        try:
+            peer = _rate("verify", "peer", await drive(emu, msgs["verify"]), lost)
+        finally:
+            await stop(proc)
+    for path in PATHS:
+        rates[path]["peer"] = peer
+
+    await prepare_censusbot(census_url, args.staff, args.reports)
+    async with Emulator(bot_username="bench_census_bot") as emu:  # ---- censusbot
+        prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        proc = await launch(emu, [PYTHON, *prof, __file__, "--child", census_url],
+                            _env(emu, CENSUSBOT_SECRET="bench-only"), tmp / "censusbot.log")
+        try:
+            for path in ("verify", "help", "faq"):
+                rates[path]["censusbot"] = _rate(path, "censusbot", await drive(emu, msgs[path]),
+                                                 lost)
+            rates["report"]["censusbot"] = updates["report"] / await drive_reports(
+                emu, args.reports)
+        finally:
+            await stop(proc)
+    return [{"db": db, "path": p, "updates": updates[p], **rates[p],
+             "lost": {w: n for (q, w), n in lost.items() if q == p and n}} for p in PATHS]
+
+
+# ------------------------------------------------------------------------------ the child
+async def child(url: str) -> None:
+    """censusbot in this process, its clock fixed at NOW, until SIGTERM."""
+    from bot.config import Settings
+    from bot.telegram.app import BotApp, build_dispatcher
+    from bot.telegram.factory import create_bot
+
+    settings = Settings(
+        BOT_TOKEN=os.environ["BOT_TOKEN"], TELEGRAM_API_BASE=os.environ["TELEGRAM_API_BASE"],
+        DATABASE_URL=url, CENSUSBOT_SECRET="bench-only", CENSUSBOT_POLLING_TIMEOUT=1,
+        CENSUSBOT_SCHEDULER=False, CENSUSBOT_LOOKUPS_PER_MINUTE=10**9,
+        CENSUSBOT_LOOKUPS_PER_DAY=10**9,  # the limits are still counted on every lookup
+    )
+    bot = create_bot(settings)
+    app = BotApp(settings, bot, build_dispatcher(settings, clock=lambda: NOW))
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    await app.start()
+    await done.wait()
+    await app.stop()
+
+
+async def main() -> None:
+    """Run every bot on every database and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pg", action="store_true", help="also run on PostgreSQL")
+    parser.add_argument("--messages", type=int, default=600, help="/verify and /help updates")
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--faq", type=int, default=200, help="FAQ questions")
+    parser.add_argument("--reports", type=int, default=120, help="liaisons submitting")
+    parser.add_argument("--staff", type=int, default=5000, help="SYNTHETIC roster size")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the censusbot process")
+    parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.child:
+        await child(args.child)
+        return
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += await one_database("SQLite", f"sqlite+aiosqlite:///{tmp}/census.sqlite3", "",
+                                   Path(tmp), args)
+        if args.pg:
+            with tempfile.TemporaryDirectory() as tmp2:
+                async with pg_database("censusbot_bench_hot") as census, \
+                        pg_database("censusbot_bench_peer") as peer:
+                    rows += await one_database("PostgreSQL", census, peer, Path(tmp2), args)
+    print(f"hot paths: {args.messages} /verify and /help from {args.users} users, {args.faq} FAQ "
+          f"questions from {max(1, args.users // 4)}; {args.reports} report submissions "
+          "(2 updates each); "
+          f"SYNTHETIC roster of {args.staff}. Updates answered per second.")
+    print("peer = the textbook bot's /verify (session per update, upsert, lookup, audit, "
+          "commit): the textbook durable-handler cost every path is compared with.")
+    print("A bot that dropped updates is rated on those it answered (to its last answer); "
+          "'unanswered' says how many it never answered.")
+    print(f"{'database':<11}{'path':<8}{'updates':>8}{'echo/s':>9}{'peer/s':>9}"
+          f"{'censusbot/s':>12}{'÷echo':>8}{'÷peer':>8}  unanswered")
+    for r in rows:
+        lost = ", ".join(f"{w} {n}" for w, n in r["lost"].items()) or "none"
+        print(f"{r['db']:<11}{r['path']:<8}{r['updates']:>8}{r['echo']:>9.1f}{r['peer']:>9.1f}"
+              f"{r['censusbot']:>12.1f}{r['censusbot'] / r['echo']:>8.2f}"
+              f"{r['censusbot'] / r['peer']:>8.2f}  {lost}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,63 @@
+"""A reply that Telegram rate-limits (429, retry_after=35) never holds the database.
+
+The handler's transaction commits before its reply leaves, so while one chat's reply waits out
+its 35 s, another chat's update that needs the (SQLite) write lock is served at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import select
+
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.inbox import INBOX_DONE, InboxUpdate
+from bot.db.models.verification import StaffLookup
+from bot.emulator import Emulator
+from bot.emulator.harness import Clock, start_bot
+from tests.conftest import at
+
+NOW = at("2018-10-08 09:00")
+SLOW, OTHER = 6101, 6102
+
+
+async def test_429_on_a_reply_does_not_block_another_chat(emu: Emulator, sqlite_url: str) -> None:
+    """Chat A's /help reply is answered 429 retry_after=35; chat B's /verify is answered at once."""
+    app = await start_bot(emu, sqlite_url, clock=Clock(NOW))
+    engine = create_engine(sqlite_url)
+    try:
+        a = emu.user(id=SLOW, first_name="Slow", language_code="zh-hans")
+        b = emu.user(id=OTHER, first_name="Other", language_code="zh-hans")
+        emu.fail_next("sendMessage", "429", retry_after=35, count=1, chat_id=SLOW)
+        await emu.send_text(a, "/help")
+        # A's reply has been refused with 429 and is waiting out its 35 s.
+        deadline = time.monotonic() + 10
+        while not any(r.method.lower() == "sendmessage" and r.status == 429
+                      for r in emu.request_log):
+            assert time.monotonic() < deadline, "the bot never tried to answer chat A"
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await emu.send_text(b, "/verify ZZ-410102-9999")  # a lookup writes: needs the lock
+        reply = await emu.wait_for_bot_message(OTHER, timeout=10)
+        waited = time.monotonic() - started
+        assert "ZZ-410102-9999" in reply["text"]
+        assert waited < 5, f"chat B waited {waited:.1f}s behind chat A's rate-limited reply"
+        assert not emu.bot_messages(SLOW), "A's reply must still be waiting out its 429"
+        async with create_sessionmaker(engine)() as s:
+            states = dict((await s.execute(
+                select(InboxUpdate.chat_id, InboxUpdate.state))).all())
+            lookups = (await s.scalars(select(StaffLookup.user_id))).all()
+        assert states[OTHER] == INBOX_DONE
+        assert list(lookups) == [OTHER]
+        # Nothing is lost: A's reply goes out once the 35 s are over, and A's update is done.
+        late = await emu.wait_for_bot_message(SLOW, timeout=60)
+        assert "/verify" in late["text"]
+        await app.processor.drain()
+        async with create_sessionmaker(engine)() as s:
+            state = await s.scalar(select(InboxUpdate.state)
+                                   .where(InboxUpdate.chat_id == SLOW))
+        assert state == INBOX_DONE
+    finally:
+        await app.stop()
+        await engine.dispose()
