@@ -384,6 +384,7 @@ ALLOWED_ASCII: dict[str, str] = {
                      "JPEG", "GIF", "PDF", "RAR", "RTF", "gzip", "HTML"),
                     "product and file-format names"),
     "MB": "unit of measure",
+    "xlsx": "the argument people type literally after a command: /orders xlsx",
     "ID": "Telegram's own term for the numeric user id, shown next to the word Telegram",
     "English": "the language switch names the other language in its own script",
     **dict.fromkeys(("Q", "ZZ"), "codes people see and type: question #Q12, staff ids ZZ-…"),
