@@ -98,7 +98,7 @@ async def test_order_round_trip(emu: Emulator, app: BotApp, sqlite_url: str,
     await emu.send_text(head, "/order 410122 2018-02-30 日期不对")
     assert "不是有效日期" in plain(await emu.wait_for_bot_message(CITY_HEAD))
     await emu.send_text(head, "/order")
-    assert "/order UNIT_CODE TEXT" in plain(await emu.wait_for_bot_message(CITY_HEAD))
+    assert "/order 单位代码 内容" in plain(await emu.wait_for_bot_message(CITY_HEAD))
 
     # issue
     await emu.send_text(head, "/order 410122 2018-10-20 请于10月20日前补报缺报数据并书面说明原因。")
