@@ -38,7 +38,8 @@ async def test_digest_says_others_were_told_only_when_they_were(
     # only three were told, so the city's digest must not claim that all of them were
     await _escalate(zz, "2018-10-08 18:00")
     await _escalate(zz, "2018-10-08 21:00")
-    digest = [r for r in await _outbox(zz) if r.chat_id == CITY_HEAD][-1].payload["text"]
+    digest = [r for r in await _outbox(zz)
+              if r.chat_id == CITY_HEAD and r.kind == "escalation"][-1].payload["text"]
     assert "16 个单位仍未报送" in digest and "已通知" not in digest
     heads = [r for r in await _outbox(zz) if r.chat_id == HEAD[NEVER]]
     assert "已提醒联络员" in heads[0].payload["text"]  # its liaison was told, truly

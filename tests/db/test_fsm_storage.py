@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.fsm_storage import SqlStorage
 from bot.telegram.app import build_dispatcher
+from bot.telegram.state_guard import GuardedStorage
 
 REDIS_URL = os.environ.get("CENSUSBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -48,7 +49,8 @@ async def test_database_storage_survives_a_new_storage_object(
 async def test_redis_storage_when_redis_url_is_set(sqlite_url: str) -> None:
     dp = build_dispatcher(Settings(REDIS_URL=REDIS_URL, DATABASE_URL=sqlite_url,
                                    BOT_TOKEN="1:x"))
-    assert isinstance(dp.storage, RedisStorage)
+    # Redis behind the outage guard (retries, then a clear reply): the state lives in Redis
+    assert isinstance(dp.storage, GuardedStorage) and isinstance(dp.storage.inner, RedisStorage)
     try:
         await _contract(dp.storage)
     finally:
