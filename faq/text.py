@@ -255,6 +255,18 @@ class Homophones:
             with self._lock:  # a content reload may be learning in another thread
                 options = [t for t in self.targets.get(sound, ())
                            if (t[0] == pair[0]) != (t[1] == pair[1])]
-            if len(options) == 1:
+            if len(options) == 1 and not self._confirmed(chars, i, options[0]):
                 chars[i], chars[i + 1] = options[0][0], options[0][1]
         return "".join(chars)
+
+    def _confirmed(self, chars: list[str], i: int, option: str) -> bool:
+        """Whether the character the repair would change at pair `i` already forms a known pair
+        or a word with its other neighbour (核实 in 核实身份: only the pair across the words is
+        unknown, so no character is misspelt)."""
+        if option[0] != chars[i]:
+            other = chars[i - 1] + chars[i] if i > 0 else ""
+        else:
+            other = chars[i + 1] + chars[i + 2] if i + 2 < len(chars) else ""
+        if len(other) < 2 or not (_CJK_RE.match(other[0]) and _CJK_RE.match(other[1])):
+            return False
+        return other in self.known or self.is_word(other)

@@ -72,6 +72,15 @@ def test_known_words_and_other_text_are_left_alone() -> None:
     assert fix("hello 123") == "hello 123"
 
 
+def test_a_pair_across_two_correct_words_is_not_a_typo() -> None:
+    h = Homophones()
+    h.learn(["怎么核实普查员身份", "出示身份证"])
+    # 实身 is unknown and sounds like 示身, but 核实 is a known pair: nothing is misspelt
+    assert h.fix("普查员怎么核实身份") == "普查员怎么核实身份"
+    assert h.fix("核实身份") == "核实身份"
+    assert h.fix("出实身份证") == "出示身份证"  # a real typo next to it is still repaired
+
+
 @given(CHAT)
 def test_repair_keeps_length_and_is_stable(text: str) -> None:
     fix = _fixer().fix
