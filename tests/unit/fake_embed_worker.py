@@ -36,7 +36,7 @@ def main() -> None:
         except ProtocolError:
             return
         texts = header.get("texts", [])
-        joined = " ".join(texts)
+        joined = " ".join(texts).upper()  # the search folds case before it embeds
         if "CRASH" in joined:
             os.abort()
         if "HANG" in joined:
