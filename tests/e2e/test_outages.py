@@ -98,7 +98,8 @@ async def test_get_updates_502_then_409_then_normal(
         body = await wait_health(app.health_url, 200)
         assert body["receiving"] and body["database_reachable"] and body["mode"] == "polling"
         assert body["last_update_at"] and body["last_get_updates_at"]
-        assert body["faq_worker_alive"] is None and body["outbox_depth"] == 0
+        # the bot runs its FAQ embedding worker: reported (it may still be starting), not absent
+        assert isinstance(body["faq_worker_alive"], bool) and body["outbox_depth"] == 0
 
         emu.fail_sequence("getUpdates", ["502"] * 15 + ["409"] * 15)
         while emu.faults.sequence_left("getUpdates") == 30:  # noqa: ASYNC110 - the poll in hand
