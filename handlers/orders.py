@@ -84,6 +84,27 @@ async def drop_buttons(callback: CallbackQuery, keep: dict[str, Any] | None = No
         pass
 
 
+
+async def refuse(callback: CallbackQuery, exc: DomainError, i18n: Translator) -> None:
+    """A button that can no longer act: say why in a pop-up and take its buttons off."""
+    await callback.answer(exc.render(i18n), show_alert=True)
+    await drop_buttons(callback)
+
+
+async def ask_in_writing(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
+                         step: State, data: dict[str, Any], prompt: str, *,
+                         drop: bool = True) -> None:
+    """After a checked button: remember `data`, wait for the text of `step`, show `prompt`."""
+    await session.commit()  # release the database before the FSM storage writes
+    await state.set_state(step)
+    await state.update_data(**data)
+    await callback.answer()
+    if drop:
+        await drop_buttons(callback)
+    if isinstance(callback.message, Message):
+        await callback.message.answer(prompt)
+
+
 # --------------------------------------------------------------------------- /order
 
 
@@ -186,17 +207,13 @@ async def on_answer(callback: CallbackQuery, state: FSMContext, session: AsyncSe
     try:
         await svc.check_answerable(session, oid, principal)
     except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        await drop_buttons(callback)
+        await refuse(callback, exc, i18n)
         return
-    await session.commit()  # release the database before the FSM storage writes
-    await state.set_state(OrderAnswer.text)
-    await state.update_data(order_id=oid, files=[])
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(i18n(
-            "Write the answer as one message (at most %(max)s characters). /cancel stops "
-            "without answering.") % {"max": svc.TEXT_MAX})
+    await ask_in_writing(callback, state, session, OrderAnswer.text,
+                         {"order_id": oid, "files": []}, i18n(
+                             "Write the answer as one message (at most %(max)s characters). "
+                             "/cancel stops without answering.") % {"max": svc.TEXT_MAX},
+                         drop=False)
 
 
 async def on_answer_text(message: Message, state: FSMContext, i18n: Translator) -> None:
@@ -305,17 +322,11 @@ async def on_return(callback: CallbackQuery, state: FSMContext, session: AsyncSe
     try:
         await svc.check_returnable(session, oid, principal, config(settings))
     except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        await drop_buttons(callback)
+        await refuse(callback, exc, i18n)
         return
-    await session.commit()
-    await state.set_state(OrderReturn.reason)
-    await state.update_data(order_id=oid)
-    await callback.answer()
-    await drop_buttons(callback)
-    if isinstance(callback.message, Message):
-        await callback.message.answer(i18n("Why is the answer returned? Write the reason as one "
-                                           "message. /cancel keeps the answer as it is."))
+    await ask_in_writing(callback, state, session, OrderReturn.reason, {"order_id": oid},
+                         i18n("Why is the answer returned? Write the reason as one message. "
+                              "/cancel keeps the answer as it is."))
 
 
 async def on_return_reason(message: Message, state: FSMContext, session: AsyncSession,

@@ -21,7 +21,7 @@ from bot.services.errors import DomainError
 from bot.services.supervision_hooks import order_markup
 from bot.services.supervision_notify import PREFIX
 from handlers.commands import N_, CommandInfo
-from handlers.orders import drop_buttons, markup, tail_id
+from handlers.orders import ask_in_writing, drop_buttons, markup, refuse, tail_id
 
 ORDER = 38
 COMMANDS = (CommandInfo("review", N_("Reports waiting for your review: accept or return"),
@@ -81,19 +81,13 @@ async def on_return(callback: CallbackQuery, state: FSMContext, session: AsyncSe
     try:
         w = await review.load(session, rid, principal)
     except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        await drop_buttons(callback)
+        await refuse(callback, exc, i18n)
         return
     fields = "、".join(f.label_for(i18n.locale) for f in w.template.fields) \
         if not i18n.locale.startswith("en") else ", ".join(f.label_en for f in w.template.fields)
-    await session.commit()
-    await state.set_state(ReviewReturn.comment)
-    await state.update_data(review_id=rid)
-    await callback.answer()
-    await drop_buttons(callback)
-    if isinstance(callback.message, Message):
-        await callback.message.answer(render("supervision/review_prompt.html.j2", i18n,
-                                             fields=fields, unit=w.unit))
+    await ask_in_writing(callback, state, session, ReviewReturn.comment, {"review_id": rid},
+                         render("supervision/review_prompt.html.j2", i18n, fields=fields,
+                                unit=w.unit))
 
 
 async def on_return_comment(message: Message, state: FSMContext, session: AsyncSession,
@@ -125,17 +119,11 @@ async def on_problem_answer(callback: CallbackQuery, state: FSMContext, session:
     try:
         await problems.load(session, iid, principal)
     except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        await drop_buttons(callback)
+        await refuse(callback, exc, i18n)
         return
-    await session.commit()
-    await state.set_state(ProblemAnswer.text)
-    await state.update_data(item_id=iid)
-    await callback.answer()
-    await drop_buttons(callback)
-    if isinstance(callback.message, Message):
-        await callback.message.answer(i18n("Write the answer to the unit as one message. "
-                                           "/cancel answers later."))
+    await ask_in_writing(callback, state, session, ProblemAnswer.text, {"item_id": iid},
+                         i18n("Write the answer to the unit as one message. "
+                              "/cancel answers later."))
 
 
 async def on_problem_text(message: Message, state: FSMContext, session: AsyncSession,
