@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.emulator import Emulator
+from emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_LINE = "FAQ embeddings ready"

@@ -1,7 +1,7 @@
 """What the benches share: data paths, a Shanghai clock helper and throwaway PostgreSQL databases.
 
 Benches import nothing from tests/: the bot-under-emulator harness lives in
-`bot.emulator.harness`, and this module holds the rest.
+`emulator.harness`, and this module holds the rest.
 """
 
 from __future__ import annotations

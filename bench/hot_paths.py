@@ -46,12 +46,12 @@ from bench.common import SHARED, ZHENGZHOU, at, pg_database
 from bench.report_burst import TEXT as REPORT_TEXT
 from bench.report_burst import synthetic_tree
 from bench.verify_lookups import COUNTIES, synthetic_rows
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.staff import Staff
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
+from emulator import Emulator
+from migrations import runner as migrate
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable

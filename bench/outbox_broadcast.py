@@ -32,16 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import event, func, select
 
 from bot.config import Settings
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.outbox import OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OutboxMessage
 from bot.delivery.sender import OutboxSender, SenderConfig
 from bot.delivery.telegram import TelegramTransport
 from bot.delivery.transport import RetryAfter
-from bot.emulator import Emulator
-from bot.emulator.faults import FloodLimits
-from bot.services.outbox import enqueue
+from bot.services.shared.outbox import enqueue
 from bot.util.clock import utc_now
+from emulator import Emulator
+from emulator.faults import FloodLimits
+from migrations import runner as migrate
 
 
 def busiest_second(times: list[float]) -> int:

@@ -39,13 +39,13 @@ from sqlalchemy import func, select
 
 from bench.common import GUANGDONG, at, pg_database
 from bot.config import Settings
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.reports import Report
-from bot.emulator import Emulator
-from bot.emulator.harness import Clock, start_bot
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
+from emulator import Emulator
+from emulator.harness import Clock, start_bot
+from migrations import runner as migrate
 
 TEXT = ("/report 工业 {i} 工业录入 {e} 农业 30 农业录入 20 锅炉 一十 锅炉录入 8 集中式 5 "
         "集中式录入 5 移动源 十二 移动源录入 10 培训 2 采集率 85%")

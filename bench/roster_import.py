@@ -1,14 +1,14 @@
 """Benchmark: importing a SYNTHETIC 40,000-row roster (CSV and XLSX) into SQLite and PostgreSQL.
 
-Measures the bulk importer (bot.services.roster.import_roster: preloaded unit codes and staff ids,
-INSERT ... ON CONFLICT DO UPDATE in batches, one transaction) for a first import, a re-import of
-the same file (all unchanged) and a re-import with 10% of rows edited, side by side with a naive
-baseline (same parsing and validation, then one query for the unit and one ORM `session.merge` per
-row, one commit) run on a smaller slice because it is slow.
+Measures the bulk importer (bot.services.roster.importer.import_roster: preloaded unit codes and
+staff ids, INSERT ... ON CONFLICT DO UPDATE in batches, one transaction) for a first import, a
+re-import of the same file (all unchanged) and a re-import with 10% of rows edited, side by side
+with a naive baseline (same parsing and validation, then one query for the unit and one ORM
+`session.merge` per row, one commit) run on a smaller slice because it is slow.
 
     python bench/roster_import.py [--rows 40000] [--baseline-rows 4000] [--pg URL|--no-pg]
 
-Every person in the generated files is invented (bot.demo.roster.synthetic_roster).
+Every person in the generated files is invented (demo.roster.synthetic_roster).
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.db import migrate  # noqa: E402
 from bot.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.models.org import Unit  # noqa: E402
 from bot.db.models.staff import Staff  # noqa: E402
-from bot.demo.roster import synthetic_roster, write_csv, write_xlsx  # noqa: E402
-from bot.services import org as org_service  # noqa: E402
-from bot.services.roster import clean_row, import_roster, parse_roster  # noqa: E402
+from bot.services.roster import org as org_service  # noqa: E402
+from bot.services.roster.importer import clean_row, import_roster, parse_roster  # noqa: E402
+from demo.roster import synthetic_roster, write_csv, write_xlsx  # noqa: E402
+from migrations import runner as migrate  # noqa: E402
 
 NOW = datetime(2018, 10, 8, 1, 0, tzinfo=UTC)
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"

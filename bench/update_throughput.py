@@ -22,10 +22,10 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
-from bot.db import migrate
 from bot.db.engine import create_engine
-from bot.emulator import Emulator
-from bot.emulator.harness import start_bot
+from emulator import Emulator
+from emulator.harness import start_bot
+from migrations import runner as migrate
 
 
 async def _inject_and_wait(emu: Emulator, messages: int, users: int, text: str) -> float:

@@ -29,13 +29,13 @@ from aiogram.types import Message
 from sqlalchemy import insert
 
 from bot.config import Settings
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.staff import Staff
-from bot.emulator import Emulator
-from bot.services import org as org_service
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp, build_dispatcher
 from bot.telegram.factory import create_bot
+from emulator import Emulator
+from migrations import runner as migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").exists() else Path("/work/shared")

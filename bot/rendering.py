@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from bot.config import PROJECT_ROOT
 from bot.i18n import Translator
-from bot.services import timefmt
+from bot.util import timefmt
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models.bulletins import DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import bulletins as svc
-from bot.services.access import Principal
-from bot.services.errors import DomainError
+from bot.services.access.principal import Principal
+from bot.services.bulletins import config as series_cfg
+from bot.services.bulletins import series as svc
+from bot.services.shared.errors import DomainError
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40
@@ -26,7 +27,7 @@ COMMANDS = (
     CommandInfo("bulletin", N_("Situation bulletins: list, /bulletin N to read one"),
                 roles=frozenset({"leader", "office_head", "admin"}), args=N_("[N|new|correct N]")),
 )
-PREFIX = f"{svc.CALLBACK_PREFIX}:"
+PREFIX = f"{series_cfg.CALLBACK_PREFIX}:"
 NEW_WORDS = {"new", "生成", "新"}
 CORRECT_WORDS = {"correct", "更正"}
 
@@ -51,7 +52,7 @@ async def _reply_rendition(message: Message, r: svc.Rendition, caption: str,
 
 async def _series(session: AsyncSession, principal: Principal | None,
                   approve: bool = False) -> BulletinSeries | None:
-    rows = await svc.series_for(session, principal, approve=approve)
+    rows = await series_cfg.series_for(session, principal, approve=approve)
     return rows[0] if rows else None
 
 
@@ -77,7 +78,7 @@ async def cmd_bulletin(message: Message, command: CommandObject, session: AsyncS
 
 async def _list(message: Message, session: AsyncSession, principal: Principal | None,
                 i18n: Translator) -> None:
-    rows = await svc.series_for(session, principal)
+    rows = await series_cfg.series_for(session, principal)
     if not rows:
         await message.answer(i18n("Bulletins are for leadership and census office heads."))
         return
@@ -85,9 +86,9 @@ async def _list(message: Message, session: AsyncSession, principal: Principal | 
     for row in rows:
         published = await svc.recent(session, row.id)
         pending = []
-        if await svc.series_for(session, principal, approve=True):
+        if await series_cfg.series_for(session, principal, approve=True):
             pending = await svc.drafts(session, row.id)
-        tz = svc.series_config(row).tz
+        tz = series_cfg.series_config(row).tz
         listing.append({
             "title": row.title_en if i18n.locale.startswith("en") else row.title_zh,
             "published": [{"number": b.number, "start": b.period_start.isoformat(),
@@ -110,7 +111,7 @@ async def _resend(message: Message, session: AsyncSession, principal: Principal 
     b = await svc.by_number(session, row.id, number)
     if b is None:
         raise DomainError("There is no published bulletin No. %(number)s.", number=number)
-    r = svc.render_bulletin(b, i18n, svc.series_config(row).tz)
+    r = svc.render_bulletin(b, i18n, series_cfg.series_config(row).tz)
     await session.commit()  # end the read transaction before talking to Telegram
     await _reply_rendition(message, r, i18n("Bulletin No. %(number)s") % {"number": number})
 
@@ -231,7 +232,7 @@ async def on_note(callback: CallbackQuery, state: FSMContext, session: AsyncSess
         await callback.message.answer(i18n(
             "Send the next-steps note as one message (at most %(max)s characters). "
             "It replaces any earlier note. /cancel keeps the draft as it is.")
-            % {"max": svc.NOTE_MAX})
+            % {"max": series_cfg.NOTE_MAX})
 
 
 async def on_note_text(message: Message, state: FSMContext, session: AsyncSession,
@@ -249,7 +250,7 @@ async def on_note_text(message: Message, state: FSMContext, session: AsyncSessio
         return
     await state.clear()
     series = await svc.get_series(session, b.series_id)
-    r = svc.render_bulletin(b, i18n, svc.series_config(series).tz)
+    r = svc.render_bulletin(b, i18n, series_cfg.series_config(series).tz)
     await session.commit()
     await message.answer(i18n("Note saved. The draft now reads:"))
     await _reply_rendition(message, r, i18n("Draft for approval"),

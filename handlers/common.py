@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
-from bot.services import users as users_service
-from bot.services.access import Principal
+from bot.services.access import users as users_service
+from bot.services.access.principal import Principal
 from handlers.commands import N_, CommandInfo
 
 ORDER = 80

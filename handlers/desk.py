@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
-from bot.services import faq_desk
-from bot.services.access import Principal
-from bot.services.errors import DomainError
+from bot.services.access.principal import Principal
+from bot.services.faqdesk import desk as faq_desk
+from bot.services.shared.errors import DomainError
 
 ORDER = 90
 

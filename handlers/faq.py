@@ -26,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
-from bot.services import faq_desk, faq_log
-from bot.services.access import Principal
-from bot.services.errors import DomainError
-from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
+from bot.services.access.principal import Principal
+from bot.services.faqdesk import desk as faq_desk
+from bot.services.faqdesk import log as faq_log
+from bot.services.faqdesk.queue import FaqLimits, FaqQueue, FaqRefused
+from bot.services.shared.errors import DomainError
 from bot.telegram.middlewares import end_read_phase
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.embed_client import WorkerEmbedder

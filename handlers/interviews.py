@@ -16,12 +16,12 @@ from bot.config import Settings
 from bot.db.models.org import Unit
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import interviews as svc
-from bot.services.access import Principal
-from bot.services.errors import DomainError
-from bot.services.orders import ISSUER_ROLES, issuing_office, local
-from bot.services.supervision_config import load_config
-from bot.services.supervision_notify import PREFIX
+from bot.services.access.principal import Principal
+from bot.services.shared.errors import DomainError
+from bot.services.supervision import interviews as svc
+from bot.services.supervision.config import load_config
+from bot.services.supervision.notify import PREFIX
+from bot.services.supervision.orders import ISSUER_ROLES, issuing_office, local
 from handlers.commands import N_, CommandInfo
 from handlers.orders import drop_buttons
 

@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import binding, impostor, verification
-from bot.services.access import OFFICE_ROLES, Principal
-from bot.services.errors import DomainError
-from bot.services.verification import RESULT_LABELS, ROLE_LABELS, STATUS_LABELS
+from bot.services.access.principal import OFFICE_ROLES, Principal
+from bot.services.roster import binding
+from bot.services.shared.errors import DomainError
+from bot.services.verification import impostor
+from bot.services.verification import lookups as verification
+from bot.services.verification.lookups import RESULT_LABELS, ROLE_LABELS, STATUS_LABELS
 from handlers.commands import N_, CommandInfo
 from handlers.staff import code_policy
 

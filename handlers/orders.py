@@ -21,11 +21,11 @@ from bot.db.models.org import Unit
 from bot.db.models.supervision import ACKNOWLEDGED, ISSUED, RETURNED
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import orders as svc
-from bot.services.access import Principal
-from bot.services.errors import DomainError
-from bot.services.supervision_config import SupervisionConfig, load_config
-from bot.services.supervision_notify import PREFIX
+from bot.services.access.principal import Principal
+from bot.services.shared.errors import DomainError
+from bot.services.supervision import orders as svc
+from bot.services.supervision.config import SupervisionConfig, load_config
+from bot.services.supervision.notify import PREFIX
 from handlers.commands import N_, CommandInfo
 
 ORDER = 38
@@ -362,7 +362,7 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         await message.answer(i18n("Supervision orders are for census offices and liaisons."))
         return
     if arg in ("xlsx", "excel", "表格"):
-        from bot.services.supervision_xlsx import build_orders_xlsx
+        from bot.services.supervision.xlsx import build_orders_xlsx
 
         content = await build_orders_xlsx(session, principal, cfg, i18n, now=now)
         await session.commit()

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import outbox as outbox_service
-from bot.services.access import OFFICE_ROLES, Principal
+from bot.services.access.principal import OFFICE_ROLES, Principal
+from bot.services.shared import outbox as outbox_service
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40

@@ -29,15 +29,15 @@ from bot.config import Settings
 from bot.db.models.reports import ReportDraft
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import reports as svc
-from bot.services.access import Principal
-from bot.services.cadence import Assignment
-from bot.services.errors import DomainError
-from bot.services.quickform import parse_number, parse_quick
-from bot.services.report_review import apply_text, review, target_label
-from bot.services.report_templates import Field, Problem, Value, check_value, fmt, get_template
-from bot.services.report_xlsx import build_report_xlsx, read_report_upload
-from bot.services.timefmt import local_time, period_text
+from bot.services.access.principal import Principal
+from bot.services.reports import submission as svc
+from bot.services.reports.cadence import Assignment
+from bot.services.reports.checks import apply_text, review, target_label
+from bot.services.reports.quickform import parse_number, parse_quick
+from bot.services.reports.templates import Field, Problem, Value, check_value, fmt, get_template
+from bot.services.reports.xlsx import build_report_xlsx, read_report_upload
+from bot.services.shared.errors import DomainError
+from bot.util.timefmt import local_time, period_text
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40

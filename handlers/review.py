@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import problems, review
-from bot.services.access import Principal
-from bot.services.errors import DomainError
-from bot.services.supervision_hooks import order_markup
-from bot.services.supervision_notify import PREFIX
+from bot.services.access.principal import Principal
+from bot.services.shared.errors import DomainError
+from bot.services.supervision import problems, review
+from bot.services.supervision.hooks import order_markup
+from bot.services.supervision.notify import PREFIX
 from handlers.commands import N_, CommandInfo
 from handlers.orders import ask_in_writing, drop_buttons, markup, refuse, tail_id
 

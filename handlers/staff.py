@@ -25,11 +25,12 @@ from bot.db.models.staff import Staff
 from bot.db.models.verification import GENUINE
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import badges, binding, verification
-from bot.services.access import STAFF_ROLES
-from bot.services.binding import CodePolicy
-from bot.services.errors import DomainError
-from bot.services.verification import ROLE_LABELS
+from bot.services.access.principal import STAFF_ROLES
+from bot.services.roster import badges, binding
+from bot.services.roster.binding import CodePolicy
+from bot.services.shared.errors import DomainError
+from bot.services.verification import lookups as verification
+from bot.services.verification.lookups import ROLE_LABELS
 from handlers.commands import N_, CommandInfo
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from bot.config import Settings
 from bot.db.models.org import Unit
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services.access import LEADERSHIP_ROLES, Principal
-from bot.services.cadence import assignments
-from bot.services.progress import UnitProgress, progress_snapshot, rollup
-from bot.services.report_templates import PHASES, fmt, get_template, templates
-from bot.services.report_xlsx import ExportSheet, build_export_xlsx
-from bot.services.timefmt import local_time, period_text
+from bot.services.access.principal import LEADERSHIP_ROLES, Principal
+from bot.services.reports.cadence import assignments
+from bot.services.reports.progress import UnitProgress, progress_snapshot, rollup
+from bot.services.reports.templates import PHASES, fmt, get_template, templates
+from bot.services.reports.xlsx import ExportSheet, build_export_xlsx
+from bot.util.timefmt import local_time, period_text
 from handlers.commands import N_, CommandInfo
 
 ORDER = 41

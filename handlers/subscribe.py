@@ -10,8 +10,8 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
-from bot.services import report_notices
-from bot.services.access import OFFICE_ROLES, Principal
+from bot.services.access.principal import OFFICE_ROLES, Principal
+from bot.services.reports import notices as report_notices
 from handlers.commands import N_, CommandInfo
 
 ORDER = 43

@@ -12,15 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services import targets as svc
-from bot.services.access import OFFICE_ROLES, Principal
-from bot.services.cadence import assignments
-from bot.services.errors import DomainError
-from bot.services.quickform import parse_number
-from bot.services.report_review import target_label
-from bot.services.report_templates import fmt, get_template
-from bot.services.reports import targets_for_units
-from bot.services.timefmt import local_time
+from bot.services.access.principal import OFFICE_ROLES, Principal
+from bot.services.reports import targets as svc
+from bot.services.reports.cadence import assignments
+from bot.services.reports.checks import target_label
+from bot.services.reports.quickform import parse_number
+from bot.services.reports.submission import targets_for_units
+from bot.services.reports.templates import fmt, get_template
+from bot.services.shared.errors import DomainError
+from bot.util.timefmt import local_time
 from handlers.commands import N_, CommandInfo
 
 ORDER = 42

@@ -8,7 +8,7 @@ from aiogram.types import Message
 
 from bot.i18n import Translator
 from bot.rendering import render
-from bot.services.access import Principal
+from bot.services.access.principal import Principal
 from handlers.common import allowed_commands
 
 ORDER = 99  # after every other router, so only commands nobody handled arrive here

@@ -17,9 +17,11 @@ from bot.config import Settings
 from bot.db.models.verification import FAILED_RESULTS, FORGED, GENUINE, REFUSED, UNKNOWN
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
-from bot.services import badges, impostor, verification
-from bot.services.errors import DomainError
-from bot.services.verification import ROLE_LABELS, PublicCard, Verdict
+from bot.services.roster import badges
+from bot.services.shared.errors import DomainError
+from bot.services.verification import impostor
+from bot.services.verification import lookups as verification
+from bot.services.verification.lookups import ROLE_LABELS, PublicCard, Verdict
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.db.lease import LeaseLock, make_lease
 from bot.db.models.scheduling import JobRun
 from bot.db.upsert import insert_ignore
-from bot.delivery.lease import LeaseLock, make_lease
-from bot.services.escalation import load_settings
+from bot.services.deadlines.escalation import load_settings
 from bot.util.clock import utc_now
 from scheduling.jobs import JobContext, JobResult, JobSpec, all_jobs
 
@@ -52,7 +52,7 @@ def _shift(t: time, minutes: int) -> time:
 
 async def deadlines_in_use(session: AsyncSession) -> set[time]:
     """Local deadline times of every unit's reporting assignment (data files re-read)."""
-    from bot.services import cadence
+    from bot.services.reports import cadence
 
     clear = getattr(getattr(cadence, "_load_config", None), "cache_clear", None)
     if clear is not None:  # pick up edits of data/cadences.yaml without a restart

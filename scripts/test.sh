@@ -14,5 +14,5 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
 fi
 
 .venv/bin/ruff check .
-.venv/bin/mypy bot handlers scheduling faq migrations
+.venv/bin/mypy bot handlers scheduling faq migrations emulator demo
 .venv/bin/python -m pytest -q "$@"

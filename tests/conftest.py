@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
+from migrations import runner as migrate
 
 ORGS = Path(__file__).resolve().parents[1] / "data" / "orgs"  # copies of shared/data/*.yaml
 ZHENGZHOU = ORGS / "zhengzhou.yaml"

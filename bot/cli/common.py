@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
+from migrations import runner as migrate
 
 
 @asynccontextmanager

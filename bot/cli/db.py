@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from bot.config import Settings
-from bot.db import migrate
 from bot.db.engine import create_engine
+from migrations import runner as migrate
 
 log = logging.getLogger(__name__)
 

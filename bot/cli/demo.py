@@ -6,7 +6,7 @@ import argparse
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from bot.demo.runner import run_demo
+    from demo.runner import run_demo
 
     return await run_demo(args.host, args.port, args.database_url)
 

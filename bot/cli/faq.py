@@ -82,7 +82,7 @@ def _check(args: argparse.Namespace) -> int:
 async def _load_candidates(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Candidate entries from the database (marked exported unless --dry-run)."""
     from bot.cli.common import database
-    from bot.services import faq_log
+    from bot.services.faqdesk import log as faq_log
 
     async with database(Settings()) as sessionmaker, sessionmaker() as session:
         return await faq_log.export_candidates(session, now=utc_now(),
@@ -112,7 +112,7 @@ def _candidates(args: argparse.Namespace) -> int:
 async def _report(args: argparse.Namespace) -> int:
     """Print the weakest entries by feedback and the most frequent unanswered questions."""
     from bot.cli.common import database
-    from bot.services import faq_log
+    from bot.services.faqdesk import log as faq_log
 
     since = utc_now() - timedelta(days=args.days) if args.days else None
     async with database(Settings()) as sessionmaker, sessionmaker() as session:

@@ -8,9 +8,9 @@ import sys
 from bot.cli.common import database
 from bot.config import Settings
 from bot.db.models.users import ROLES
-from bot.services import roster_grants
-from bot.services import users as users_service
-from bot.services.errors import DomainError
+from bot.services.access import users as users_service
+from bot.services.roster import grants as roster_grants
+from bot.services.shared.errors import DomainError
 from bot.util.clock import utc_now
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bot.cli.common import database
 from bot.config import Settings
-from bot.services import org as org_service
-from bot.services.errors import DomainError
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
 from bot.util.clock import utc_now
 
 

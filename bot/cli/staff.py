@@ -16,7 +16,7 @@ from typing import TextIO
 from bot.cli.common import aware_datetime, database
 from bot.cli.staff_codes import add_codes_command
 from bot.config import Settings
-from bot.services import roster
+from bot.services.roster import importer as roster
 from bot.util.clock import utc_now
 
 MAX_FILE_BYTES = 200 * 1024 * 1024

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from bot.cli.common import aware_datetime, database
 from bot.config import Settings
-from bot.services import binding
-from bot.services.errors import DomainError
-from bot.services.safe_cells import csv_row
+from bot.services.roster import binding
+from bot.services.shared.errors import DomainError
+from bot.services.shared.safe_cells import csv_row
 from bot.util.clock import utc_now
 
 

@@ -28,14 +28,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.db.lease import DbLease, LeaseLock, holder_id
 from bot.db.models.outbox import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT, OutboxMessage
-from bot.delivery.lease import DbLease, LeaseLock, holder_id
 from bot.delivery.limits import RateLimiter
 from bot.delivery.transport import Permanent, RetryAfter, Transient, Transport, Unreachable
-from bot.services import outbox as queue
-from bot.services.quiet_hours import in_quiet_hours, quiet_until
-from bot.telegram.supervision import Trouble
+from bot.services.shared import outbox as queue
+from bot.services.shared.quiet_hours import in_quiet_hours, quiet_until
 from bot.util.clock import utc_now
+from bot.util.resilience import Trouble
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "outbox-sender"
@@ -457,7 +457,7 @@ def make_sender(settings: Settings, sessionmaker: async_sessionmaker[AsyncSessio
                 transport: Transport, *, clock: Callable[[], datetime] = utc_now,
                 **overrides: Any) -> OutboxSender:
     """A sender with the configured limits and the right lease (Redis or the database)."""
-    from bot.delivery.lease import make_lease
+    from bot.db.lease import make_lease
 
     config = SenderConfig.from_settings(settings, **overrides)
     lease = make_lease(sessionmaker, LEASE_NAME, redis_url=settings.redis_url,

@@ -15,16 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import handlers
 from bot.config import Settings
-from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.fsm_storage import SqlStorage
 from bot.i18n import Catalogs
-from bot.telegram.health import DatabaseProbe, HealthCheck, HealthServer, ReceiveState
+from bot.telegram.health import DatabaseProbe, HealthCheck, HealthServer
 from bot.telegram.menu import publish_command_menu
 from bot.telegram.middlewares import ContextMiddleware
 from bot.telegram.processor import UpdateProcessor
-from bot.telegram.supervision import Backoff, describe, supervise
 from bot.util.clock import utc_now
+from bot.util.resilience import Backoff, ReceiveState, describe, supervise
+from migrations import runner as migrate
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -46,7 +46,7 @@ COMPONENT_FACTORIES: list[ComponentFactory] = []  # extra components, after the 
 
 def component_factories() -> list[ComponentFactory]:
     """The outbox sender and the scheduler, then any extra registered components."""
-    from bot.delivery.component import scheduler_component, sender_component
+    from bot.telegram.components import scheduler_component, sender_component
 
     return [sender_component, scheduler_component, *COMPONENT_FACTORIES]
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,77 +23,9 @@ from sqlalchemy.pool import NullPool
 
 from bot.db.engine import is_sqlite
 from bot.db.models.outbox import OUTBOX_PENDING, OUTBOX_SENDING, OutboxMessage
-from bot.util.clock import utc_now
+from bot.util.resilience import ReceiveState, describe
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Failing:
-    kind: str
-    error: str
-    since: float  # monotonic
-    since_at: datetime
-
-
-@dataclass
-class ReceiveState:
-    """What the receiving side has seen: shared by the loops (writers) and /healthz (reader)."""
-
-    mode: str = "polling"
-    started: float = field(default_factory=time.monotonic)
-    last_update_at: datetime | None = None
-    last_get_updates_at: datetime | None = None
-    last_get_updates: float | None = None  # monotonic
-    updates_received: int = 0
-    counters: Counter[str] = field(default_factory=Counter)
-    failing: dict[str, _Failing] = field(default_factory=dict)
-    stores: dict[int, float] = field(default_factory=dict)  # stores in progress: start time
-    webhook_info: dict[str, Any] = field(default_factory=dict)
-    loop_alive: Callable[[], bool] | None = None
-
-    def count(self, name: str) -> None:
-        """Add one to an error counter."""
-        self.counters[name] += 1
-
-    def set_failing(self, stage: str, kind: str, error: str, for_seconds: float) -> None:
-        """Mark `stage` (fetch, store, register) as failing for `for_seconds` so far."""
-        current = self.failing.get(stage)
-        if current is None:
-            now = time.monotonic()
-            self.failing[stage] = _Failing(kind, error, now - for_seconds, utc_now())
-        else:
-            current.kind, current.error = kind, error
-
-    def clear_failing(self, stage: str) -> None:
-        """Mark `stage` as working."""
-        self.failing.pop(stage, None)
-
-    def store_begins(self) -> int:
-        """A store of received updates starts; returns its ticket for `store_ends`."""
-        ticket = max(self.stores, default=0) + 1
-        self.stores[ticket] = time.monotonic()
-        return ticket
-
-    def store_ends(self, ticket: int) -> None:
-        """The store with this ticket ended (stored or failed)."""
-        self.stores.pop(ticket, None)
-
-    def store_stuck_for(self) -> float:
-        """How long the oldest store in progress has been running (0 when none is)."""
-        oldest = min(self.stores.values(), default=None)
-        return 0.0 if oldest is None else time.monotonic() - oldest
-
-    def fetched(self) -> None:
-        """A getUpdates call succeeded."""
-        self.last_get_updates_at = utc_now()
-        self.last_get_updates = time.monotonic()
-
-    def received(self, count: int) -> None:
-        """`count` updates were stored."""
-        if count:
-            self.updates_received += count
-            self.last_update_at = utc_now()
 
 
 class DatabaseProbe:
@@ -144,8 +74,6 @@ class DatabaseProbe:
                         await conn.exec_driver_sql("ROLLBACK")
             return True, int(depth or 0), None
         except Exception as exc:  # any failure means: not reachable now
-            from bot.telegram.supervision import describe
-
             return False, None, describe(exc)[:200]
 
     async def close(self) -> None:

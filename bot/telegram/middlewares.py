@@ -31,8 +31,8 @@ from bot.db.repo import users as users_repo
 from bot.db.session_hooks import UPDATE_ID_KEY, bind_update
 from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
-from bot.services import users as users_service
-from bot.services.access import principal_from
+from bot.services.access import users as users_service
+from bot.services.access.principal import principal_from
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 _COMMIT_LOCK = "censusbot.commit_lock"

@@ -1,7 +1,7 @@
 """Long polling that stores each batch durably before confirming it to Telegram.
 
 Every error is retried, forever, with capped exponential backoff and jitter (see
-bot.telegram.supervision): a Telegram outage (5xx, network), flood control (429: its
+bot.util.resilience): a Telegram outage (5xx, network), flood control (429: its
 retry_after is obeyed), a conflict (409: another poller or a webhook) or a refused token
 (401/403), and a database that cannot store the batch. A batch that could not be stored is not
 confirmed: the offset stays, and Telegram hands the same updates over again on the next call.
@@ -17,9 +17,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import Update
 
-from bot.telegram.health import ReceiveState
 from bot.telegram.processor import UpdateProcessor
-from bot.telegram.supervision import Backoff, Trouble, sleep_unless
+from bot.util.resilience import Backoff, ReceiveState, Trouble, sleep_unless
 
 log = logging.getLogger(__name__)
 

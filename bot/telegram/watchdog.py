@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 
 from bot.telegram.health import HealthCheck
-from bot.telegram.supervision import sleep_unless
+from bot.util.resilience import sleep_unless
 
 log = logging.getLogger(__name__)
 

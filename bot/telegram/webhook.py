@@ -15,9 +15,9 @@ import logging
 from aiogram import Bot
 from aiohttp import web
 
-from bot.telegram.health import HealthCheck, ReceiveState, add_health_route
+from bot.telegram.health import HealthCheck, add_health_route
 from bot.telegram.processor import UpdateProcessor
-from bot.telegram.supervision import Backoff, Trouble, sleep_unless
+from bot.util.resilience import Backoff, ReceiveState, Trouble, sleep_unless
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

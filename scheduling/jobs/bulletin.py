@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.services import bulletins as svc
+from bot.services.bulletins import config as series_cfg
+from bot.services.bulletins import series as svc
 from scheduling.jobs import JobContext, JobResult, JobSpec
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,9 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     """Sync the series file, then generate (idempotently) each series' draft for its period."""
     result = JobResult()
     async with ctx.sessionmaker() as session:
-        rows = await svc.sync_series(session, svc.load_series_config(), now=now)
+        rows = await series_cfg.sync_series(session, series_cfg.load_series_config(), now=now)
     for row in rows:
-        if svc.series_config(row).every == "on_demand":
+        if series_cfg.series_config(row).every == "on_demand":
             result.details[row.id] = "on demand"
             continue
         async with ctx.sessionmaker() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.i18n import Catalogs
-from bot.services import faq_desk
+from bot.services.faqdesk import desk as faq_desk
 from scheduling.jobs import JobContext, JobResult, JobSpec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.services import escalation
+from bot.services.deadlines import escalation
 from scheduling.jobs import JobContext, JobResult, JobSpec
 
 

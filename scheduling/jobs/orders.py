@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.services import escalation, interviews, orders_followup, problems
-from bot.services.quiet_hours import in_quiet_hours
-from bot.services.supervision_config import load_config
+from bot.services.deadlines import escalation
+from bot.services.shared.quiet_hours import in_quiet_hours
+from bot.services.supervision import followup as orders_followup
+from bot.services.supervision import interviews, problems
+from bot.services.supervision.config import load_config
 from scheduling.jobs import JobContext, JobResult, JobSpec
 
 

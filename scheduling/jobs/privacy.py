@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.services import privacy
+from bot.services.roster import privacy
 from scheduling.jobs import JobContext, JobResult, JobSpec
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.services import reminders
-from bot.services.escalation import load_settings
+from bot.services.deadlines import reminders
+from bot.services.deadlines.escalation import load_settings
 from scheduling.jobs import JobContext, JobResult, JobSpec
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.demo.runner import Demo
+from demo.runner import Demo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

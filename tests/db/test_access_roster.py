@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models.audit import AuditEntry
 from bot.db.models.staff import Staff
 from bot.db.models.users import RoleGrant
-from bot.services import binding
-from bot.services import org as org_service
-from bot.services import users as users_service
-from bot.services.access import Grant, Principal, load_principal
-from bot.services.errors import DomainError
-from bot.services.roster import import_roster
+from bot.services.access import users as users_service
+from bot.services.access.principal import Grant, Principal, load_principal
+from bot.services.roster import binding
+from bot.services.roster import org as org_service
+from bot.services.roster.importer import import_roster
+from bot.services.shared.errors import DomainError
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-08 09:00")

@@ -14,15 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.bulletins import DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.db.models.outbox import OutboxMessage
-from bot.services import bulletins as svc
-from bot.services import org as org_service
-from bot.services import users as users_service
-from bot.services.bulletin_content import BulletinData, ranked
-from bot.services.errors import DomainError
+from bot.services.access import users as users_service
+from bot.services.bulletins import config as series_cfg
+from bot.services.bulletins import series as svc
+from bot.services.bulletins.content import BulletinData, ranked
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
+from demo.bulletin import publish_demo_bulletin
 from tests.conftest import ZHENGZHOU, at
 from tests.unit.test_bulletin_render import fixed_data
 
-SERIES = svc.SeriesConfig(id="s1", title_zh="关于全市入户调查情况的通报",
+SERIES = series_cfg.SeriesConfig(id="s1", title_zh="关于全市入户调查情况的通报",
                           title_en="the city-wide household survey", root_code="410100",
                           phase="survey", start=date(2018, 10, 1))
 NOW = at("2018-10-08 09:00")
@@ -53,7 +55,7 @@ async def ready(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     async with sessionmaker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
     async with sessionmaker() as s:
-        await svc.sync_series(s, [SERIES], now=NOW)
+        await series_cfg.sync_series(s, [SERIES], now=NOW)
     async with sessionmaker() as s:
         await users_service.grant_role(s, now=NOW, user_id=501, role="leader",
                                        unit_code="410100")
@@ -85,11 +87,12 @@ async def test_rerun_returns_the_existing_bulletin(ready: None, sessionmaker:
 
 
 async def test_period_follows_the_schedule() -> None:
-    assert svc.period_for(SERIES, at("2018-10-08 09:00")) == (date(2018, 10, 1), date(2018, 10, 7))
-    assert svc.period_for(SERIES, at("2018-10-08 08:59")) is None  # first week not over
-    assert svc.period_for(SERIES, at("2018-10-17 15:00")) == (date(2018, 10, 8),
+    assert series_cfg.period_for(SERIES, at("2018-10-08 09:00")) == (date(2018, 10, 1),
+                                                                     date(2018, 10, 7))
+    assert series_cfg.period_for(SERIES, at("2018-10-08 08:59")) is None  # first week not over
+    assert series_cfg.period_for(SERIES, at("2018-10-17 15:00")) == (date(2018, 10, 8),
                                                               date(2018, 10, 14))
-    assert svc.plan_rate(dataclasses.replace(SERIES, plan_start=date(2018, 10, 1),
+    assert series_cfg.plan_rate(dataclasses.replace(SERIES, plan_start=date(2018, 10, 1),
                                              plan_end=date(2018, 12, 31)),
                          date(2018, 10, 7)) == pytest.approx(7 / 92)
 
@@ -249,7 +252,7 @@ async def test_collect_from_report_rows(ready: None, sessionmaker:
                                         async_sessionmaker[AsyncSession]) -> None:
     """Real report rows: rates, late and missing counts, repeat offenders, source totals."""
     from bot.db.models.reports import Report
-    from bot.services.reports import import_targets, read_targets_file
+    from bot.services.reports.submission import import_targets, read_targets_file
     from tests.conftest import SHANGHAI
 
     async with sessionmaker() as s:
@@ -258,7 +261,7 @@ async def test_collect_from_report_rows(ready: None, sessionmaker:
     cfg = dataclasses.replace(SERIES, id="s2", plan_start=date(2018, 10, 1),
                               plan_end=date(2018, 12, 31))
     async with sessionmaker() as s:
-        await svc.sync_series(s, [cfg], now=NOW)
+        await series_cfg.sync_series(s, [cfg], now=NOW)
 
     def report(code: str, day: date, industrial: int, late: bool) -> Report:
         deadline = datetime(day.year, day.month, day.day, 18, 0, tzinfo=SHANGHAI)
@@ -320,6 +323,6 @@ async def test_job_generates_once_per_period_and_demo_publishes(
     assert again.details["zz-survey-weekly"]["bulletin"] == detail["bulletin"]
     assert again.details["zz-survey-weekly"]["new"] is False and again.enqueued == 0
     async with sessionmaker() as s:
-        published = await svc.publish_demo_bulletin(s, at("2018-10-15 09:10"))
+        published = await publish_demo_bulletin(s, at("2018-10-15 09:10"))
         assert published is not None and published.number == 1
         assert published.id == detail["bulletin"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.demo.reports import seed_reports
-from bot.services import org as org_service
-from bot.services.bulletin_content import BulletinData, figures
-from bot.services.bulletins import publish_demo_bulletin
+from bot.services.bulletins.content import BulletinData, figures
+from bot.services.roster import org as org_service
+from demo.bulletin import publish_demo_bulletin
+from demo.reports import seed_reports
 from tests.conftest import ZHENGZHOU, at
 
 

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.outbox import OutboxMessage
 from bot.db.models.supervision import ReportReview, SupervisionOrder
-from bot.demo.personas import PERSONAS
-from bot.demo.seed import seed
-from bot.services import review
-from bot.services.access import load_principal
+from bot.services.access.principal import load_principal
+from bot.services.supervision import review
+from demo.personas import PERSONAS
+from demo.seed import seed
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-15 09:00")

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import PROJECT_ROOT
 from bot.db.models.outbox import OutboxMessage
 from bot.db.models.scheduling import LAG, LATE, LateMark
-from bot.services import escalation, reminders
-from bot.services import org as org_service
-from bot.services import reports as report_service
-from bot.services import users as users_service
-from bot.services.access import Grant, Principal
+from bot.services.access import users as users_service
+from bot.services.access.principal import Grant, Principal
+from bot.services.deadlines import escalation, reminders
+from bot.services.reports import submission as report_service
+from bot.services.roster import org as org_service
 from tests.conftest import ZHENGZHOU, at
 
 SH = ZoneInfo("Asia/Shanghai")

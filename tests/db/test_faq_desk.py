@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.outbox import OutboxMessage
 from bot.i18n import Catalogs
-from bot.services import faq_desk, faq_log
-from bot.services import org as org_service
-from bot.services import users as users_service
-from bot.services.access import Principal, load_principal
-from bot.services.errors import DomainError
+from bot.services.access import users as users_service
+from bot.services.access.principal import Principal, load_principal
+from bot.services.faqdesk import desk as faq_desk
+from bot.services.faqdesk import log as faq_log
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-08 10:00")

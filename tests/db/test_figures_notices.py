@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import report_notices
+from bot.services.reports import notices as report_notices
 from tests.conftest import at
 from tests.db.test_escalation import (
     CITY_HEAD,

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models.outbox import OutboxMessage
 from bot.db.models.verification import ImpostorReport
 from bot.i18n import Catalogs
-from bot.services import impostor, verification
-from bot.services import org as org_service
-from bot.services import users as users_service
-from bot.services.errors import DomainError
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
+from bot.services.verification import impostor
+from bot.services.verification import lookups as verification
 from tests.conftest import ZHENGZHOU, at
 
 NIGHT = at("2018-10-08 19:00")  # 03:00 in Shanghai

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.lease import DbLease, RedisLease, make_lease
 from bot.db.models.scheduling import Lease
-from bot.delivery.lease import DbLease, RedisLease, make_lease
 from tests.conftest import at
 
 REDIS_URL = os.environ.get("CENSUSBOT_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models.audit import AuditEntry
 from bot.db.models.staff import Staff
 from bot.db.models.verification import StaffLookup
-from bot.services import org as org_service
-from bot.services import verification
+from bot.services.roster import org as org_service
+from bot.services.verification import lookups as verification
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-08 09:00")

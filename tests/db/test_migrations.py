@@ -6,9 +6,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import migrate
 from bot.db.engine import create_engine
 from bot.db.models import Base
+from migrations import runner as migrate
 
 
 def _revisions() -> list[str]:

@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.outbox import OutboxMessage
 from bot.db.models.supervision import SupervisionOrder
-from bot.services import orders as svc
-from bot.services import orders_followup
-from bot.services import org as org_service
-from bot.services import users as users_service
-from bot.services.access import load_principal
-from bot.services.errors import DomainError
-from bot.services.supervision_config import SupervisionConfig
+from bot.services.access import users as users_service
+from bot.services.access.principal import load_principal
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
+from bot.services.supervision import followup as orders_followup
+from bot.services.supervision import orders as svc
+from bot.services.supervision.config import SupervisionConfig
 from tests.conftest import ZHENGZHOU, at
 
 CFG = SupervisionConfig(prefixes={"410100": {"zh": "郑普办", "en": "Zhengzhou Census Office"}})
@@ -81,7 +81,7 @@ async def test_numbers_per_office_and_year_and_failed_issue_leaves_no_gap(
         await _issue(sessionmaker, "410122", user=COUNTY)
     # another office's counter starts at 1; a rollback gives a taken number back
     async with sessionmaker() as s:
-        from bot.services import order_numbers
+        from bot.services.supervision import numbers as order_numbers
 
         assert await order_numbers.take(s, "410105", 2018) == 1
         await s.rollback()  # a crash before the commit gives the number back

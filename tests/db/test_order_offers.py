@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import orders
-from bot.services.access import load_principal
-from bot.services.supervision_config import SupervisionConfig
+from bot.services.access.principal import load_principal
+from bot.services.supervision import orders
+from bot.services.supervision.config import SupervisionConfig
 from tests.conftest import at
 from tests.db.test_escalation import (  # noqa: F401  (the fixture)
     CITY_HEAD,

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models.audit import AuditEntry
 from bot.db.models.org import Unit
 from bot.db.repo import units as units_repo
-from bot.services import org as org_service
-from bot.services.errors import DomainError
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
 from tests.conftest import GUANGDONG, ZHENGZHOU, at
 
 NOW = at("2018-10-08 09:00")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models.outbox import OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_SENT, OutboxMessage
 from bot.delivery.sender import OutboxSender, SenderConfig
 from bot.delivery.transport import Sent
-from bot.services import outbox
+from bot.services.shared import outbox
 from tests.conftest import at
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -14,8 +14,9 @@ from bot.cli.run import _check
 from bot.config import Settings
 from bot.db.models.staff import Staff
 from bot.db.models.verification import StaffLookup
-from bot.services import org as org_service
-from bot.services import privacy, verification
+from bot.services.roster import org as org_service
+from bot.services.roster import privacy
+from bot.services.verification import lookups as verification
 from bot.util import log_privacy
 from tests.conftest import ZHENGZHOU, at
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import org as org_service
-from bot.services import reports as svc
-from bot.services.access import Grant, Principal
-from bot.services.errors import DomainError
-from bot.services.progress import due_units, progress_snapshot, reporting_status, rollup
-from bot.services.report_templates import data_dir
+from bot.services.access.principal import Grant, Principal
+from bot.services.reports import submission as svc
+from bot.services.reports.progress import due_units, progress_snapshot, reporting_status, rollup
+from bot.services.reports.templates import data_dir
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
 from tests.conftest import GUANGDONG, ZHENGZHOU, at
 
 LIAISON = Principal(1, "zh_CN", (Grant("liaison", "410102", "/410100/410102/"),))
@@ -217,7 +217,7 @@ async def _outbox(sm: async_sessionmaker[AsyncSession]) -> list[tuple[int, str, 
 
 async def test_a_correction_tells_the_office_heads_what_changed(
         zz: async_sessionmaker[AsyncSession]) -> None:
-    from bot.services.users import grant_role, set_language
+    from bot.services.access.users import grant_role, set_language
 
     async with zz() as s:
         await grant_role(s, now=at("2018-10-01 08:00"), user_id=2, role="office_head",

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import org as org_service
-from bot.services import reports as reports_service
-from bot.services import review
-from bot.services import users as users_service
-from bot.services.access import load_principal
-from bot.services.errors import DomainError
-from bot.services.progress import progress_snapshot
+from bot.services.access import users as users_service
+from bot.services.access.principal import load_principal
+from bot.services.reports import submission as reports_service
+from bot.services.reports.progress import progress_snapshot
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
+from bot.services.supervision import review
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-08 10:00")

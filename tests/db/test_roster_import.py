@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.audit import AuditEntry
 from bot.db.models.staff import Staff
-from bot.services import org as org_service
-from bot.services.roster import ImportResult, RosterFileError, import_roster
+from bot.services.roster import org as org_service
+from bot.services.roster.importer import ImportResult, RosterFileError, import_roster
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-08 09:00")

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.db.models.outbox import OutboxMessage
 from bot.db.models.scheduling import JobRun
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
 from scheduling.scheduler import Scheduler
 from tests.conftest import ZHENGZHOU, at
 

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models.audit import AuditEntry
 from bot.db.models.staff import Staff
 from bot.db.models.verification import BindingCode
-from bot.services import binding, verification
-from bot.services import org as org_service
-from bot.services.access import Grant, Principal
-from bot.services.errors import DomainError
+from bot.services.access.principal import Grant, Principal
+from bot.services.roster import binding
+from bot.services.roster import org as org_service
+from bot.services.shared.errors import DomainError
+from bot.services.verification import lookups as verification
 from tests.conftest import ZHENGZHOU, at
 
 NOW = at("2018-10-08 09:00")

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.emulator import Emulator
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.e2e.harness import Clock, start_bot
 
 

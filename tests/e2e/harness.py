@@ -17,8 +17,8 @@ from bot.db.models.outbox import (
     OUTBOX_SENT,
     OutboxMessage,
 )
-from bot.emulator.harness import Clock, settings_for, start_bot
 from bot.telegram.app import BotApp
+from emulator.harness import Clock, settings_for, start_bot
 
 __all__ = ["Clock", "settings_for", "start_bot", "wait_delivered"]
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.staff import Staff
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import users as users_service
-from bot.services.roster import import_roster
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
+from bot.services.roster.importer import import_roster
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock
 

@@ -11,19 +11,19 @@ from sqlalchemy import select
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.bulletins import Bulletin
 from bot.db.models.org import Unit
-from bot.emulator import Emulator
-from bot.services import bulletins as svc
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.bulletins import config as series_cfg
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, wait_delivered
 
 HEAD, LEADER, COUNTY_HEAD, GROUP = 7001, 7002, 7003, -1001234567
-SERIES = svc.SeriesConfig(
+SERIES = series_cfg.SeriesConfig(
     id="zz", title_zh="关于全市入户调查情况的通报", title_en="the city-wide household survey",
     root_code="410100", phase="survey", start=None,
-    chats=(svc.ChatTarget(GROUP, "zh_CN"),))
+    chats=(series_cfg.ChatTarget(GROUP, "zh_CN"),))
 
 
 async def _setup(db_url: str, clock: Clock) -> None:
@@ -33,7 +33,7 @@ async def _setup(db_url: str, clock: Clock) -> None:
         async with sm() as s:
             await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
         async with sm() as s:
-            await svc.sync_series(s, [SERIES], now=clock())
+            await series_cfg.sync_series(s, [SERIES], now=clock())
         for uid, role, unit in ((HEAD, "office_head", "410100"), (LEADER, "leader", "410100"),
                                 (COUNTY_HEAD, "office_head", "410105")):
             async with sm() as s:
@@ -45,8 +45,8 @@ async def _setup(db_url: str, clock: Clock) -> None:
 
 async def _late_report(db_url: str) -> None:
     """二七区 hands in its report for 2018-10-14 late (a day after), changing the figures."""
-    from bot.services import reports as reports_service
-    from bot.services.access import Grant, Principal
+    from bot.services.access.principal import Grant, Principal
+    from bot.services.reports import submission as reports_service
 
     engine = create_engine(db_url)
     try:

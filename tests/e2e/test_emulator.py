@@ -38,7 +38,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from bot.emulator import Emulator
+from emulator import Emulator
 
 PNG_1x1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -531,7 +531,7 @@ PERSONAS = [
 
 
 async def test_webchat_standalone_app(emu: Emulator, bot: Bot) -> None:
-    from bot.demo.webchat import start_webchat
+    from demo.webchat import start_webchat
 
     runner = await start_webchat(emu, PERSONAS, port=0)
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
@@ -560,7 +560,7 @@ async def test_webchat_standalone_app(emu: Emulator, bot: Bot) -> None:
 
 
 async def test_webchat_on_emulator_port() -> None:
-    from bot.demo.webchat import setup_webchat
+    from demo.webchat import setup_webchat
 
     emulator = Emulator()
     await emulator.start(configure=lambda app: setup_webchat(app, emulator, PERSONAS))
@@ -576,7 +576,7 @@ async def test_webchat_on_emulator_port() -> None:
 
 
 def test_webchat_rejects_bad_personas(emu: Emulator) -> None:
-    from bot.demo.webchat import create_webchat_app
+    from demo.webchat import create_webchat_app
 
     with pytest.raises(ValueError, match=r"user\.id"):
         create_webchat_app(emu, [{"key": "x", "label": "X", "user": {"first_name": "x"}}])

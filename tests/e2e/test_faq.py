@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.faq import DeskExchange, FaqFeedback, FaqQuestion
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from faq.content import DEFAULT_CONTENT_DIR
 from faq.loader import FaqStore
 from tests.conftest import ZHENGZHOU, at

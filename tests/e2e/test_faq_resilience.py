@@ -11,8 +11,8 @@ from typing import Any
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.staff import Staff
-from bot.emulator import Emulator
-from bot.services import org as org_service
+from bot.services.roster import org as org_service
+from emulator import Emulator
 from faq.loader import FaqStore
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot

@@ -12,8 +12,8 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from bot.emulator import Emulator
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.e2e.test_report import (
     FULL,
     HEAD,

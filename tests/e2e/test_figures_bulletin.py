@@ -20,9 +20,10 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.bulletins import Bulletin
-from bot.emulator import Emulator
-from bot.services import bulletins as svc
+from bot.services.bulletins import config as series_cfg
+from bot.services.bulletins import series as svc
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import at
 from tests.e2e.harness import Clock, wait_delivered
 from tests.e2e.test_bulletin import COUNTY_HEAD, HEAD, LEADER, _setup
@@ -100,12 +101,12 @@ async def test_twice_weekly_series_is_numbered_without_gaps(
     clock.set(at("2018-10-08 09:30"))  # a Monday
     await _setup(sqlite_url, clock)
     engine = create_engine(sqlite_url)
-    twice = svc.parse_series({"id": "zz-twice", "root": "410100", "phase": "survey",
+    twice = series_cfg.parse_series({"id": "zz-twice", "root": "410100", "phase": "survey",
                               "title": {"zh": "入户调查快报", "en": "the survey flash"},
                               "cadence": {"every": "weekly", "days": ["mon", "thu"]},
                               "start": "2018-10-01"})
     async with create_sessionmaker(engine)() as s:
-        await svc.sync_series(s, [twice], now=clock())
+        await series_cfg.sync_series(s, [twice], now=clock())
     await engine.dispose()
     head = emu.user(id=HEAD, first_name="主任", language_code="zh-hans")
     emu.user(id=LEADER, first_name="Leader", language_code="en")

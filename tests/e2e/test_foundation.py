@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.inbox import InboxUpdate
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot
 

@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.scheduling import LAG, LATE, LateMark
-from bot.emulator import Emulator
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import at
 from tests.e2e.harness import Clock, wait_delivered
 from tests.e2e.test_orders import buttons, find, has, plain, run_job, setup_org

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.supervision import OrderEvent, SupervisionOrder
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from scheduling.jobs import JobContext, JobResult, all_jobs
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, wait_delivered

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.inbox import INBOX_DONE, InboxUpdate
-from bot.emulator import Emulator
 from bot.telegram.app import BotApp, build_dispatcher
 from bot.telegram.factory import create_bot
+from emulator import Emulator
 from tests.e2e.harness import Clock, settings_for, start_bot
 
 # Short backoff and health thresholds: the same code paths, so that tests take seconds.
@@ -83,7 +83,7 @@ async def inbox_done(database_url: str) -> dict[int, str]:
 def supervision_lines(caplog: pytest.LogCaptureFixture, what: str) -> list[str]:
     """Log lines of the receiving supervisor about `what`."""
     return [r.getMessage() for r in caplog.records
-            if r.name == "bot.telegram.supervision" and r.getMessage().startswith(what)]
+            if r.name == "bot.util.resilience" and r.getMessage().startswith(what)]
 
 
 async def test_get_updates_502_then_409_then_normal(

@@ -24,17 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.lease import DbLease, RedisLease
 from bot.db.models.outbox import OUTBOX_FAILED, OUTBOX_SENDING, OUTBOX_SENT, OutboxMessage
 from bot.db.models.users import ChatUser
-from bot.delivery.lease import DbLease, RedisLease
 from bot.delivery.sender import LEASE_NAME, OutboxSender, SenderConfig
 from bot.delivery.telegram import TelegramTransport
-from bot.emulator import Emulator
-from bot.emulator.errors import ApiError
-from bot.services import users as users_service
-from bot.services.org import load_tree, read_tree
-from bot.services.outbox import enqueue
+from bot.services.access import users as users_service
+from bot.services.roster.org import load_tree, read_tree
+from bot.services.shared.outbox import enqueue
 from bot.util.clock import utc_now
+from emulator import Emulator
+from emulator.errors import ApiError
 from tests.conftest import ZHENGZHOU
 
 ROOT = Path(__file__).resolve().parents[2]

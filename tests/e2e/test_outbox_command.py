@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.db.engine import create_engine, create_sessionmaker
-from bot.emulator import Emulator
-from bot.services import users as users_service
-from bot.services.org import load_tree, read_tree
-from bot.services.outbox import enqueue
+from bot.services.access import users as users_service
+from bot.services.roster.org import load_tree, read_tree
+from bot.services.shared.outbox import enqueue
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot, wait_delivered
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.inbox import INBOX_DONE, InboxUpdate
 from bot.db.models.verification import StaffLookup
-from bot.emulator import Emulator
-from bot.emulator.harness import Clock, start_bot
+from emulator import Emulator
+from emulator.harness import Clock, start_bot
 from tests.conftest import at
 
 NOW = at("2018-10-08 09:00")

@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.reports import Report
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import reports as reports_service
-from bot.services import users as users_service
-from bot.services.report_templates import data_dir, get_template
+from bot.services.access import users as users_service
+from bot.services.reports import submission as reports_service
+from bot.services.reports.templates import data_dir, get_template
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot
 

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.supervision import ProblemItem, ReportReview
-from bot.emulator import Emulator
-from bot.services import reports as reports_service
-from bot.services.report_templates import data_dir
+from bot.services.reports import submission as reports_service
+from bot.services.reports.templates import data_dir
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import at
 from tests.e2e.harness import Clock, wait_delivered
 from tests.e2e.test_orders import buttons, find, has, plain, setup_org

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 from bot.db.engine import create_engine, create_sessionmaker
-from bot.emulator import Emulator
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock
 from tests.unit.test_sheet_guard import declared_bomb, zip_bomb

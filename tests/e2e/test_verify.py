@@ -20,11 +20,11 @@ from bot.db.models.outbox import OutboxMessage
 from bot.db.models.staff import Staff
 from bot.db.models.users import RoleGrant
 from bot.db.models.verification import ImpostorReport, StaffLookup
-from bot.emulator import Emulator
-from bot.services import binding
-from bot.services import org as org_service
-from bot.services import users as users_service
+from bot.services.access import users as users_service
+from bot.services.roster import binding
+from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
+from emulator import Emulator
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot, wait_delivered
 
@@ -253,7 +253,7 @@ async def test_contact_binding_badge_qr_round_trip_and_revocation(
 
 async def test_rotating_the_secret_invalidates_badges(emu: Emulator, db: Any, sqlite_url: str,
                                                        clock: Clock) -> None:
-    from bot.services import badges
+    from bot.services.roster import badges
 
     old = badges.sign("ZZ-410102-0002", b"old-secret")
     new = "new-secret-0123456789abcdef-0123456789"  # 32 bytes at least
@@ -330,7 +330,7 @@ async def test_wrong_codes_lock_the_user_out(emu: Emulator, db: Any, app: BotApp
         reply = await ask(emu, guesser, f"/bind AAAAA-AAAA{n + 2}")
         assert f"({4 - n} attempts left)" in reply["text"]
     async with db() as s:
-        from bot.services.binding import CodePolicy
+        from bot.services.roster.binding import CodePolicy
 
         code = await binding.issue_codes_for_unit(s, now=clock(), unit_code="410102",
                                                   key=b"dev-only:x", policy=CodePolicy())

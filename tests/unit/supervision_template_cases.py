@@ -7,7 +7,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from bot.services.report_templates import get_template
+from bot.services.reports.templates import get_template
 
 
 class _Unit:

@@ -18,14 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.i18n import Catalogs
-from bot.services.bulletin_chart import (
+from bot.services.bulletins.chart import (
     BEHIND_COLOR,
     bar_colors,
     bar_heights,
     bar_labels,
     build_chart,
 )
-from bot.services.bulletin_content import (
+from bot.services.bulletins.content import (
     LATE,
     MISSING,
     NOT_DUE,
@@ -34,7 +34,7 @@ from bot.services.bulletin_content import (
     SourceLine,
     UnitLine,
 )
-from bot.services.bulletin_document import Issue, render_document, render_messages
+from bot.services.bulletins.document import Issue, render_document, render_messages
 
 T = Catalogs().get("en")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

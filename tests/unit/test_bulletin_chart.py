@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from bot.i18n import Catalogs
-from bot.services.bulletin_chart import bar_heights, build_chart, chart_png
-from bot.services.bulletin_content import ranked
-from bot.services.fonts import cjk_font_family, cjk_font_path, has_glyphs
+from bot.services.bulletins.chart import bar_heights, build_chart, chart_png
+from bot.services.bulletins.content import ranked
+from bot.services.shared.fonts import cjk_font_family, cjk_font_path, has_glyphs
 from tests.unit.test_bulletin_render import fixed_data
 
 CATALOGS = Catalogs()

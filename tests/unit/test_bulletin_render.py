@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.i18n import Catalogs
-from bot.services.bulletin_content import (
+from bot.services.bulletins.content import (
     BulletinData,
     SourceLine,
     UnitLine,
@@ -24,7 +24,7 @@ from bot.services.bulletin_content import (
     ranked,
     repeat_offenders,
 )
-from bot.services.bulletin_document import Issue, render_document, render_messages
+from bot.services.bulletins.document import Issue, render_document, render_messages
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "bulletins"
 REGEN = os.environ.get("CENSUSBOT_REGEN_GOLDEN") == "1"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.cadence import (
+from bot.services.reports.cadence import (
     Cadence,
     assignments_for,
     parse_cadence,
@@ -18,7 +18,7 @@ from bot.services.cadence import (
     period_for,
     previous_period,
 )
-from bot.services.errors import DomainError
+from bot.services.shared.errors import DomainError
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.cli.main import main
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.staff import Staff
-from bot.demo.roster import synthetic_roster, write_csv, write_xlsx
+from demo.roster import synthetic_roster, write_csv, write_xlsx
 from tests.conftest import ZHENGZHOU
 
 HEADER = "staff_id,name,role,unit_code,phone,org,valid_to,status\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.services.faq_clusters import cluster, cluster_key
+from bot.services.faqdesk.clusters import cluster, cluster_key
 
 ASKED = [
     ("普查办食堂几点开饭", None),

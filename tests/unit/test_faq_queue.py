@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
+from bot.services.faqdesk.queue import FaqLimits, FaqQueue, FaqRefused
 from tests.conftest import at
 
 NOW = at("2018-10-08 09:00")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import PROJECT_ROOT
-from bot.services.holidays import SHIFT, SKIP, load_calendar, parse_calendar
+from bot.services.shared.holidays import SHIFT, SKIP, load_calendar, parse_calendar
 
 CAL = load_calendar(PROJECT_ROOT / "data" / "holidays" / "cn.yaml")
 SH = ZoneInfo("Asia/Shanghai")

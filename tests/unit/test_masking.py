@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.services.masking import mask_name, mask_phone
+from bot.services.shared.masking import mask_name, mask_phone
 
 
 @pytest.mark.parametrize(

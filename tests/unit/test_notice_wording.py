@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.services.outbox import render_notice
-from bot.services.verification import ROLE_LABELS
+from bot.services.shared.outbox import render_notice
+from bot.services.verification.lookups import ROLE_LABELS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

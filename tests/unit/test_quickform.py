@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.quickform import parse_chinese_number, parse_number, parse_quick
-from bot.services.report_templates import get_template
+from bot.services.reports.quickform import parse_chinese_number, parse_number, parse_quick
+from bot.services.reports.templates import get_template
 
 SURVEY = get_template("survey")
 

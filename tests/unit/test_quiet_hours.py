@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.services.quiet_hours import in_quiet_hours, quiet_until
+from bot.services.shared.quiet_hours import in_quiet_hours, quiet_until
 
 SH = ZoneInfo("Asia/Shanghai")
 START, END = time(22, 0), time(7, 30)

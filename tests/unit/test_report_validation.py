@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.errors import DomainError
-from bot.services.report_templates import (
+from bot.services.reports.templates import (
     missing_new_found,
     new_found_needed,
     parse_template,
     templates,
     validate,
 )
+from bot.services.shared.errors import DomainError
 
 SURVEY = templates()["survey"]
 TARGETS = {"industrial": 800, "livestock": 100, "domestic": 50, "centralized": 10, "mobile": 40}

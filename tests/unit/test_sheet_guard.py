@@ -10,10 +10,9 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from bot.services import sheet_guard
-from bot.services.report_xlsx import read_report_xlsx
-from bot.services.sheet_guard import SheetLimits, SheetRefused, check_xlsx
-from bot.util import sandbox
+from bot.services.reports.xlsx import read_report_xlsx
+from bot.services.shared import sandbox, sheet_guard
+from bot.services.shared.sheet_guard import SheetLimits, SheetRefused, check_xlsx
 
 
 def small_workbook() -> bytes:

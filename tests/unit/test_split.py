@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.delivery.split import TELEGRAM_TEXT_LIMIT, split_html, visible_length
+from bot.util.split import TELEGRAM_TEXT_LIMIT, split_html, visible_length
 
 TAG = re.compile(r"<(/?)([a-z-]+)[^>]*>")
 

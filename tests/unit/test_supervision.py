@@ -10,8 +10,7 @@ import pytest
 from aiogram.exceptions import TelegramConflictError, TelegramServerError
 from aiogram.methods import GetUpdates
 
-from bot.telegram.health import ReceiveState
-from bot.telegram.supervision import Backoff, Trouble, classify, describe, supervise
+from bot.util.resilience import Backoff, ReceiveState, Trouble, classify, describe, supervise
 
 
 def test_backoff_grows_to_its_cap_with_jitter() -> None:
@@ -39,7 +38,7 @@ def test_failures_are_logged_once_per_change_and_reminded_every_interval(
     now = [0.0]
     state = ReceiveState()
     trouble = Trouble("getUpdates", "fetch", state, remind_every=60.0, clock=lambda: now[0])
-    caplog.set_level(logging.INFO, logger="bot.telegram.supervision")
+    caplog.set_level(logging.INFO, logger="bot.util.resilience")
     for t in (0.0, 1.0, 2.0, 30.0):  # a 502 outage: one line
         now[0] = t
         trouble.failed(_bad_gateway())

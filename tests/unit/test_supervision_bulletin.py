@@ -7,7 +7,7 @@ import dataclasses
 from datetime import date
 
 from bot.i18n import Catalogs
-from bot.services.bulletin_document import Issue, render_document, render_messages
+from bot.services.bulletins.document import Issue, render_document, render_messages
 from tests.unit.test_bulletin_render import fixed_data
 
 OVERDUE = {"overdue_orders": [{"unit_zh": "中牟县", "unit_en": "Zhongmu",

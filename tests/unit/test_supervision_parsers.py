@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.services.errors import DomainError
-from bot.services.interviews import parse_form
-from bot.services.orders import TEXT_MAX, clean_text
-from bot.services.report_templates import get_template
-from bot.services.review import parse_comments
-from bot.services.supervision_xlsx import text_cell
+from bot.services.reports.templates import get_template
+from bot.services.shared.errors import DomainError
+from bot.services.supervision.interviews import parse_form
+from bot.services.supervision.orders import TEXT_MAX, clean_text
+from bot.services.supervision.review import parse_comments
+from bot.services.supervision.xlsx import text_cell
 
 SURVEY = get_template("survey")
 

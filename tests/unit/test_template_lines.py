@@ -27,10 +27,10 @@ from markupsafe import Markup
 
 from bot import rendering
 from bot.i18n import Catalogs
-from bot.services.bulletin_content import BulletinData, SourceLine, UnitLine
-from bot.services.bulletin_document import Issue
-from bot.services.bulletin_document import context as bulletin_context
-from bot.services.report_templates import get_template, templates
+from bot.services.bulletins.content import BulletinData, SourceLine, UnitLine
+from bot.services.bulletins.document import Issue
+from bot.services.bulletins.document import context as bulletin_context
+from bot.services.reports.templates import get_template, templates
 from tests.unit.supervision_template_cases import CASES as SUPERVISION_CASES
 
 CATALOGS = Catalogs()

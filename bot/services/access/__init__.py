@@ -1,0 +1,1 @@
+"""Who a chat user is and what their role grants let them do."""

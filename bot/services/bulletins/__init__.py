@@ -1,0 +1,1 @@
+"""Numbered situation bulletins: series, facts, documents and charts."""

@@ -1,0 +1,1 @@
+"""Reminders before the deadline and the escalation ladder after it."""

@@ -1,0 +1,1 @@
+"""The FAQ around the search: the question log, its queue, clusters and the help desk."""

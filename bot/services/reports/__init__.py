@@ -1,0 +1,1 @@
+"""Progress reports: templates, cadences, drafts, submission, targets, progress."""

@@ -1,0 +1,1 @@
+"""The staff roster: import, bindings, badges, the organisation tree, privacy."""

@@ -1,0 +1,1 @@
+"""Plumbing the features share: errors, audit, times, limits, cells, the outbox."""

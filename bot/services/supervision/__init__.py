@@ -1,0 +1,1 @@
+"""Supervision orders, report review, problems raised and interviews."""

@@ -1,0 +1,1 @@
+"""Public identity checks of enumerators, and impostor reports."""

@@ -1,0 +1,390 @@
+"""Public identity checks (by staff ID or badge token), rate limits, scan detection, stats.
+
+Everything a member of the public learns comes from `PublicCard`: masked name, role, unit
+names, agency and validity. Unknown and malformed IDs get the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.db.models.audit import AuditEntry
+from bot.db.models.org import Unit
+from bot.db.models.staff import Staff
+from bot.db.models.verification import (
+    EXPIRED,
+    FORGED,
+    GENUINE,
+    REFUSED,
+    REPORT_OPEN,
+    REVOKED,
+    SUSPENDED,
+    UNKNOWN,
+    ImpostorReport,
+    StaffLookup,
+)
+from bot.db.repo import units as units_repo
+from bot.services.roster import badges
+from bot.services.shared import audit, rate_counter
+from bot.services.shared.masking import mask_name
+
+MAX_QUERY = 80
+MAX_STAFF_ID = 64
+SCAN_ACTION = "lookup.scan_suspected"
+OFFICE_SCAN_ACTION = "lookup.office_scan_throttled"
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣－"})
+_PREFIXED_ID = re.compile(r"^[A-Z]{1,8}(?:-[A-Z0-9]{1,12}){1,4}$")
+_DIGITS_ID = re.compile(r"^\d{8,20}$")
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
+
+
+def N_(message: str) -> str:
+    """Mark a message id for translation (translated where it is shown)."""
+    return message
+
+
+ROLE_LABELS = {
+    "enumerator": N_("Enumerator"),
+    "supervisor": N_("Supervisor"),
+    "liaison": N_("County liaison"),
+    "office_head": N_("Census office head"),
+    "leader": N_("Leadership"),
+    "qa_desk": N_("Q&A desk"),
+    "admin": N_("Administrator"),
+}
+RESULT_LABELS = {
+    GENUINE: N_("genuine"),
+    SUSPENDED: N_("suspended"),
+    REVOKED: N_("revoked"),
+    EXPIRED: N_("expired"),
+    UNKNOWN: N_("not registered"),
+    FORGED: N_("forged badge"),
+    REFUSED: N_("refused (too many checks)"),
+}
+STATUS_LABELS = {"active": N_("active"), "suspended": N_("suspended"), "revoked": N_("revoked")}
+
+
+def normalize_query(text: str) -> str:
+    """The ID as typed, in canonical form: full-width folded, dashes unified, upper case."""
+    folded = unicodedata.normalize("NFKC", text or "").translate(_DASHES)
+    return re.sub(r"\s+", "", folded).upper()[:MAX_QUERY]
+
+
+def is_bare_staff_id(text: str) -> bool:
+    """Whether a whole message looks like a staff ID (conservative: questions go to the FAQ).
+
+    Accepted: letters then dash-separated groups with at least six digits in all
+    (ZZ-410102-0001), or 8 to 20 digits that are not a mainland mobile number.
+    """
+    stripped = (text or "").strip()
+    if not stripped or len(stripped) > MAX_STAFF_ID or re.search(r"\s", stripped):
+        return False
+    q = normalize_query(stripped)
+    if _PREFIXED_ID.match(q):
+        return sum(c.isdigit() for c in q) >= 6 and q.rsplit("-", 1)[-1].isdigit()
+    return bool(_DIGITS_ID.match(q)) and not _MOBILE.match(q)
+
+
+@dataclass(frozen=True)
+class LookupPolicy:
+    """Anti-scraping limits and the zone that decides when a card has expired."""
+
+    per_minute: int = 10
+    per_day: int = 100
+    scan_window: timedelta = timedelta(minutes=10)
+    scan_threshold: int = 4
+    office_limit: int = 30  # lookups of one office's IDs by all accounts per scan window
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LookupPolicy:
+        """The policy configured in the settings."""
+        return cls(settings.lookup_limit_per_minute, settings.lookup_limit_per_day,
+                   timedelta(minutes=settings.lookup_scan_window_minutes),
+                   settings.lookup_scan_threshold, settings.lookup_office_limit, settings.tz)
+
+
+@dataclass(frozen=True)
+class PublicCard:
+    """What anyone may see about a staff record."""
+
+    staff_id: str
+    masked_name: str
+    role: str
+    units: tuple[Unit, ...]  # root first, the staff member's unit last
+    org: str | None
+    valid_to: date | None
+
+    def unit_names(self, locale: str) -> str:
+        """The unit with the units above it, e.g. 郑州市 中原区."""
+        return " ".join(u.display_name(locale) for u in self.units)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to one lookup."""
+
+    result: str
+    query: str
+    lookup_id: int | None = None
+    card: PublicCard | None = None
+    limit: str | None = None  # "minute" | "day" | "scan" when refused
+
+
+def _today(now: datetime, tz: ZoneInfo) -> date:
+    return now.astimezone(tz).date()
+
+
+def status_of(staff: Staff, today: date) -> str:
+    """genuine, suspended, revoked or expired, read from the live record."""
+    if staff.status == "revoked":
+        return REVOKED
+    if staff.status == "suspended":
+        return SUSPENDED
+    if staff.status != "active":
+        return REVOKED
+    if staff.valid_to is not None and staff.valid_to < today:
+        return EXPIRED
+    return GENUINE
+
+
+async def unit_chain(session: AsyncSession, unit_code: str) -> tuple[Unit, ...]:
+    """The unit and its ancestors, root first."""
+    unit = await units_repo.get(session, unit_code)
+    if unit is None:
+        return ()
+    return (*await units_repo.ancestors(session, unit), unit)
+
+
+async def public_card(session: AsyncSession, staff: Staff) -> PublicCard:
+    """The masked public view of a staff record."""
+    return PublicCard(staff.staff_id, mask_name(staff.name), staff.role,
+                      await unit_chain(session, staff.unit_code), staff.org, staff.valid_to)
+
+
+async def find_staff(session: AsyncSession, query: str) -> Staff | None:
+    """The staff record an ID names (exact, or case-insensitively as normalised)."""
+    if not query or len(query) > MAX_STAFF_ID:
+        return None
+    staff = await session.get(Staff, query)
+    if staff is None and query != query.upper():
+        staff = await session.get(Staff, query.upper())
+    return staff
+
+
+def scan_prefix(query: str) -> str | None:
+    """The part of an ID shared by one office's staff (ZZ-410102-0001 -> ZZ-410102-)."""
+    m = _TRAILING_NUMBER.match(query)
+    if not m or len(m.group(2)) < 3:
+        return None
+    prefix, number = m.group(1), m.group(2)
+    if not prefix:  # digits only: all but the last four digits name the office
+        prefix, number = number[:-4], number[-4:]
+    return prefix[:80] or None
+
+
+async def _over_limit(
+    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy
+) -> str | None:
+    """Count this lookup against the user's minute and day; 'minute' or 'day' when over."""
+    got = await rate_counter.bump(
+        session, f"u:{user_id}", a_window=int(now.timestamp() // 60), a_limit=policy.per_minute,
+        b_window=_today(now, policy.tz).toordinal(), b_limit=policy.per_day)
+    if got.ok:
+        return None
+    return "minute" if got.a_count >= policy.per_minute else "day"
+
+
+async def _office_scanned(
+    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy, query: str
+) -> bool:
+    """Whether the IDs of this query's office are being walked by anyone (all accounts).
+
+    Counts lookups per ID prefix in the scan window; once over `office_limit`, further
+    lookups of that office's IDs are refused until the window ends (audited once).
+    """
+    prefix = scan_prefix(query)
+    if prefix is None:
+        return False
+    seconds = max(60, int(policy.scan_window.total_seconds()))
+    window = int(now.timestamp() // seconds)
+    got = await rate_counter.bump(session, f"p:{prefix}", a_window=window,
+                                  a_limit=policy.office_limit, b_window=window,
+                                  b_limit=policy.office_limit)
+    if got.ok:
+        return False
+    since = now - policy.scan_window
+    already = await session.scalar(
+        select(AuditEntry.id).where(AuditEntry.action == OFFICE_SCAN_ACTION,
+                                    AuditEntry.object_id == prefix, AuditEntry.at > since)
+        .limit(1))
+    if not already:
+        audit.record(session, now=now, action=OFFICE_SCAN_ACTION, actor_user_id=user_id,
+                     object_type="staff_id_prefix", object_id=prefix,
+                     lookups=got.a_count, window_minutes=seconds // 60)
+    return True
+
+
+async def _flag_scanning(
+    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy, current: str
+) -> bool:
+    """Audit once per window when a user walks through IDs that differ only in the number."""
+    since = now - policy.scan_window
+    queries = set((await session.scalars(
+        select(StaffLookup.query).where(StaffLookup.user_id == user_id, StaffLookup.at > since,
+                                        StaffLookup.channel == "id")
+    )).all())
+    queries.add(current)
+    by_prefix: dict[str, set[str]] = defaultdict(set)
+    for q in queries:
+        m = _TRAILING_NUMBER.match(q)
+        if m:
+            by_prefix[m.group(1)].add(m.group(2))
+    prefix, numbers = max(by_prefix.items(), key=lambda kv: len(kv[1]), default=("", set()))
+    if len(numbers) < policy.scan_threshold:
+        return False
+    already = await session.scalar(
+        select(AuditEntry.id).where(AuditEntry.actor_user_id == user_id,
+                                    AuditEntry.action == SCAN_ACTION, AuditEntry.at > since)
+        .limit(1)
+    )
+    if already:
+        return False
+    audit.record(session, now=now, action=SCAN_ACTION, actor_user_id=user_id,
+                 object_type="staff_id_prefix", object_id=prefix[:128] or "(digits)",
+                 distinct_ids=len(numbers), window_minutes=int(policy.scan_window.seconds / 60))
+    return True
+
+
+def stored_query(query: str) -> str:
+    """What the audit keeps of a typed ID: a phone number typed by mistake is masked."""
+    digits = query[3:] if query.startswith("+86") else query
+    if _MOBILE.match(digits):
+        return f"{digits[:3]}****{digits[-4:]}"
+    return query[:MAX_QUERY]
+
+
+async def _record(
+    session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
+    query: str, staff: Staff | None, result: str,
+) -> StaffLookup:
+    query = stored_query(query)
+    row = StaffLookup(at=now, user_id=user_id, chat_id=chat_id, channel=channel,
+                      query=query[:MAX_QUERY], staff_id=staff.staff_id if staff else None,
+                      unit_code=staff.unit_code if staff else None, result=result)
+    session.add(row)
+    audit.record(session, now=now, action="lookup", actor_user_id=user_id, object_type="staff",
+                 object_id=query[:128], unit_code=staff.unit_code if staff else None,
+                 result=result, channel=channel)
+    await session.flush()
+    return row
+
+
+async def _answer(
+    session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
+    query: str, staff_id: str | None, policy: LookupPolicy,
+) -> Verdict:
+    limit = await _over_limit(session, user_id, now, policy)
+    if limit is None and channel == "id" and await _office_scanned(session, user_id, now,
+                                                                   policy, query):
+        limit = "scan"
+    if limit is not None:
+        await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
+                      query=query, staff=None, result=REFUSED)
+        await session.commit()
+        return Verdict(REFUSED, query, limit=limit)
+    if channel == "badge" and staff_id is None:
+        staff, result = None, FORGED
+    else:
+        staff = await find_staff(session, staff_id or "")
+        result = status_of(staff, _today(now, policy.tz)) if staff else UNKNOWN
+    card = await public_card(session, staff) if staff else None
+    row = await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
+                        query=query, staff=staff, result=result)
+    if channel == "id":
+        await _flag_scanning(session, user_id, now, policy, query)
+    await session.commit()
+    return Verdict(result, query, row.id, card)
+
+
+async def lookup(
+    session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, text: str,
+    policy: LookupPolicy,
+) -> Verdict:
+    """Check a staff ID typed by anyone; rate-limited, audited, committed."""
+    query = normalize_query(text)
+    return await _answer(session, now=now, user_id=user_id, chat_id=chat_id, channel="id",
+                         query=query, staff_id=query, policy=policy)
+
+
+async def verify_badge(
+    session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, token: str,
+    key: bytes, policy: LookupPolicy,
+) -> Verdict:
+    """Check a scanned badge token: signature first, then the live staff record."""
+    staff_id = badges.verify(token, key)
+    return await _answer(session, now=now, user_id=user_id, chat_id=chat_id, channel="badge",
+                         query=staff_id or token, staff_id=staff_id, policy=policy)
+
+
+# ---------------------------------------------------------------- office statistics
+
+
+@dataclass(frozen=True)
+class OfficeSummary:
+    """A week of lookups and the open impostor reports of an office head's units."""
+
+    since: datetime
+    counts: dict[str, int]
+    open_reports: Sequence[ImpostorReport]
+    unit_names: Sequence[str]
+
+
+async def office_summary(
+    session: AsyncSession, *, now: datetime, unit_paths: Sequence[str], include_unknown: bool,
+    locale: str = "zh_CN", days: int = 7,
+) -> OfficeSummary:
+    """Counts by result of the last `days` days' lookups in the subtrees, and open reports.
+
+    Lookups of IDs that match no record belong to no unit; they are counted when
+    `include_unknown` (the caller heads a root unit).
+    """
+    since = now - timedelta(days=days)
+    in_units = [Unit.path.startswith(p) for p in unit_paths]
+    unit_filter: Any = or_(*in_units) if in_units else False
+    known = (await session.execute(
+        select(StaffLookup.result, func.count(StaffLookup.id))
+        .join(Unit, Unit.code == StaffLookup.unit_code)
+        .where(StaffLookup.at > since, unit_filter)
+        .group_by(StaffLookup.result)
+    )).all()
+    counts: dict[str, int] = {str(r): int(n) for r, n in known}
+    if include_unknown:
+        unknown = (await session.execute(
+            select(StaffLookup.result, func.count(StaffLookup.id))
+            .where(StaffLookup.at > since, StaffLookup.unit_code.is_(None))
+            .group_by(StaffLookup.result)
+        )).all()
+        for r, n in unknown:
+            counts[str(r)] = counts.get(str(r), 0) + int(n)
+    reports = (await session.scalars(
+        select(ImpostorReport).join(Unit, Unit.code == ImpostorReport.unit_code)
+        .where(ImpostorReport.status == REPORT_OPEN, unit_filter)
+        .order_by(ImpostorReport.created_at).limit(20)
+    )).all()
+    names = (await session.scalars(
+        select(Unit).where(Unit.path.in_(list(unit_paths))).order_by(Unit.path)
+    )).all()
+    return OfficeSummary(since, counts, reports, [u.display_name(locale) for u in names])
