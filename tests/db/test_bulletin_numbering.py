@@ -256,7 +256,7 @@ async def test_collect_from_report_rows(ready: None, sessionmaker:
     from tests.conftest import SHANGHAI
 
     async with sessionmaker() as s:
-        rows = read_targets_file(svc.PROJECT_ROOT / "data/targets/zhengzhou.synthetic.yaml")
+        rows = read_targets_file(series_cfg.PROJECT_ROOT / "data/targets/zhengzhou.synthetic.yaml")
         await import_targets(s, rows, source="test", now=NOW)
     cfg = dataclasses.replace(SERIES, id="s2", plan_start=date(2018, 10, 1),
                               plan_end=date(2018, 12, 31))

@@ -45,7 +45,7 @@ PNG_1x1 = bytes.fromhex(
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
 
-APP_JS = Path(__file__).resolve().parents[2] / "bot" / "demo" / "static" / "app.js"
+APP_JS = Path(__file__).resolve().parents[2] / "demo" / "static" / "app.js"
 
 
 def make_bot(emu: Emulator, token: str | None = None, **kwargs: Any) -> Bot:
