@@ -23,6 +23,17 @@ class CallbackDataError(Exception):
     """Callback data that is not (or no longer) a valid payload: stale, foreign or damaged."""
 
 
+def _fits(data: str) -> str:
+    """`data` when it is valid UTF-8 of at most 64 bytes, else CallbackDataError."""
+    try:
+        size = len(data.encode())
+    except UnicodeEncodeError:
+        raise CallbackDataError("not valid UTF-8") from None
+    if size > MAX_BYTES:
+        raise CallbackDataError(f"{data[:20]!r}… is over {MAX_BYTES} bytes")
+    return data
+
+
 def _int(text: str) -> int:
     digits = text[1:] if text.startswith("-") else text
     if not digits or not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_INT_DIGITS:
@@ -60,10 +71,7 @@ class Payload:
 
     def pack(self) -> str:
         """The callback data; refuses anything over 64 bytes."""
-        data = ":".join([self.PREFIX, *self._parts()])
-        if len(data.encode()) > MAX_BYTES:
-            raise CallbackDataError(f"{data[:20]!r}… is over {MAX_BYTES} bytes")
-        return data
+        return _fits(":".join([self.PREFIX, *self._parts()]))
 
     @classmethod
     def _build(cls: type[P], parts: list[str]) -> P:
@@ -78,8 +86,9 @@ class Payload:
     @classmethod
     def parse(cls: type[P], data: str | None) -> P:
         """The payload in `data`, or CallbackDataError."""
-        if not isinstance(data, str) or len(data.encode(errors="replace")) > MAX_BYTES:
-            raise CallbackDataError("no callback data, or too long")
+        if not isinstance(data, str):
+            raise CallbackDataError("no callback data")
+        _fits(data)
         head = cls.head()
         if not data.startswith(head) or (head == cls.PREFIX and data != head):
             raise CallbackDataError(f"not a {cls.__name__} payload")
@@ -123,16 +132,14 @@ class ReportUnit(Payload):
 
     def pack(self) -> str:
         """`rp<kind>:<unit>:<phase>`."""
-        data = f"rp{self.kind}:{self.unit_code}:{self.phase}"
-        if len(data.encode()) > MAX_BYTES:
-            raise CallbackDataError(f"{data[:20]!r}… is over {MAX_BYTES} bytes")
-        return data
+        return _fits(f"rp{self.kind}:{self.unit_code}:{self.phase}")
 
     @classmethod
     def parse(cls, data: str | None) -> ReportUnit:
         """The unit choice in `data`, or CallbackDataError."""
-        if not isinstance(data, str) or not cls.matches(data) or len(data.encode()) > MAX_BYTES:
+        if not isinstance(data, str) or not cls.matches(data):
             raise CallbackDataError("not a unit choice")
+        _fits(data)
         return cls._build([data[2], *data[4:].split(":")])
 
 
@@ -165,7 +172,7 @@ class VerifyFlow(Payload):
 
 
 @dataclass(frozen=True)
-class Bulletin(Payload):
+class BulletinAction(Payload):
     """Publish, add a note to, or discard a bulletin draft."""
 
     PREFIX: ClassVar[str] = "bl"
@@ -186,7 +193,7 @@ class Supervision(Payload):
 
 
 @dataclass(frozen=True)
-class Interview(Payload):
+class InterviewOffer(Payload):
     """"Schedule interview" for a unit."""
 
     PREFIX: ClassVar[str] = "sv:iv"
@@ -212,7 +219,7 @@ class NewOrder(Payload):
 
 
 @dataclass(frozen=True)
-class DeskAnswer(Payload):
+class DeskReply(Payload):
     """"Answer" on a question forwarded to the desk."""
 
     PREFIX: ClassVar[str] = "desk:ans"
@@ -288,8 +295,8 @@ class FaqHuman(Payload):
 
 
 ALL: tuple[type[Payload], ...] = (
-    ReportAction, ReportUnit, Language, VerifyReport, VerifyFlow, Bulletin, Supervision,
-    Interview, AnswerDone, NewOrder, DeskAnswer, DeskCandidate, ImpostorHandled, StaffConfirm,
+    ReportAction, ReportUnit, Language, VerifyReport, VerifyFlow, BulletinAction, Supervision,
+    InterviewOffer, AnswerDone, NewOrder, DeskReply, DeskCandidate, ImpostorHandled, StaffConfirm,
     StaffCancel, FaqVote, FaqAlternative, FaqOthers, FaqHuman)
 
 

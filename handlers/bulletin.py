@@ -13,6 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import BulletinAction, CallbackDataError
 from bot.db.models.bulletins import DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.i18n import Translator
 from bot.rendering import render
@@ -26,7 +27,6 @@ COMMANDS = (
     CommandInfo("bulletin", N_("Situation bulletins: list, /bulletin N to read one"),
                 roles=frozenset({"leader", "office_head", "admin"}), args=N_("[N|new|correct N]")),
 )
-PREFIX = f"{svc.CALLBACK_PREFIX}:"
 NEW_WORDS = {"new", "生成", "新"}
 CORRECT_WORDS = {"correct", "更正"}
 
@@ -146,8 +146,11 @@ async def _correct(message: Message, session: AsyncSession, principal: Principal
 
 
 def _bulletin_id(callback: CallbackQuery) -> int:
-    tail = (callback.data or "").rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    """The bulletin id in the pressed button (0 when stale or malformed: not found)."""
+    try:
+        return BulletinAction.parse(callback.data).bulletin_id
+    except CallbackDataError:
+        return 0
 
 
 async def _close(callback: CallbackQuery) -> None:
@@ -270,7 +273,7 @@ def create_router() -> Router:
     router.message.register(on_note_cancel, BulletinNote.text, Command("cancel"))
     router.message.register(on_note_text, BulletinNote.text, F.text, ~F.text.startswith("/"))
     router.message.register(cmd_bulletin, Command("bulletin"))
-    router.callback_query.register(on_publish, F.data.startswith(f"{PREFIX}pub:"))
-    router.callback_query.register(on_note, F.data.startswith(f"{PREFIX}note:"))
-    router.callback_query.register(on_discard, F.data.startswith(f"{PREFIX}del:"))
+    router.callback_query.register(on_publish, F.data.startswith(BulletinAction.head() + "pub:"))
+    router.callback_query.register(on_note, F.data.startswith(BulletinAction.head() + "note:"))
+    router.callback_query.register(on_discard, F.data.startswith(BulletinAction.head() + "del:"))
     return router

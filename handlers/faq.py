@@ -23,14 +23,15 @@ from aiogram.types import (
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, FaqAlternative, FaqHuman, FaqOthers, FaqVote
 from bot.config import Settings
+from bot.db.read_phase import end_read_phase
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
 from bot.services import faq_desk, faq_log
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
-from bot.telegram.middlewares import end_read_phase
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.embed_client import WorkerEmbedder
 from faq.engine import ANSWER, DID_YOU_MEAN, FaqIndex, SearchResult
@@ -43,10 +44,6 @@ log = logging.getLogger(__name__)
 
 ORDER = 95
 COMMANDS = (CommandInfo("ask", N_("Ask a question about the census"), args="…"),)
-VOTE = "faq:v:"
-ALT = "faq:a:"
-HUMAN = "faq:h:"
-OTHERS = "faq:o:"
 INLINE_RESULTS = 8
 _BUTTON_CHARS = 60
 
@@ -81,15 +78,16 @@ def render_answer(entry: FaqEntry, i18n: Translator, index_entries: dict[str, Fa
 def _vote_keyboard(i18n: Translator, qid: int, topic: str) -> InlineKeyboardMarkup:
     """👍 / 👎 under an answer, and the way to a person."""
     return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=i18n("👍 Helpful"), callback_data=f"{VOTE}{qid}:1:{topic}"),
+        [InlineKeyboardButton(text=i18n("👍 Helpful"),
+                              callback_data=FaqVote(qid, "1", topic).pack()),
          InlineKeyboardButton(text=i18n("👎 Not helpful"),
-                              callback_data=f"{VOTE}{qid}:0:{topic}")],
+                              callback_data=FaqVote(qid, "0", topic).pack())],
     ])
 
 
 def _human_row(i18n: Translator, qid: int) -> list[InlineKeyboardButton]:
     """The "ask a person" button."""
-    return [InlineKeyboardButton(text=i18n("🙋 Ask a person"), callback_data=f"{HUMAN}{qid}")]
+    return [InlineKeyboardButton(text=i18n("🙋 Ask a person"), callback_data=FaqHuman(qid).pack())]
 
 
 def _asked(result: SearchResult) -> faq_log.Asked:
@@ -104,7 +102,7 @@ def _choices(i18n: Translator, qid: int, entries: list[FaqEntry],
              lang: str) -> InlineKeyboardMarkup:
     """One button per entry (each shows its answer), then "ask a person"."""
     rows = [[InlineKeyboardButton(text=_short(f"{n}. {e.question_in(lang)}"),
-                                  callback_data=f"{ALT}{qid}:{e.id}")]
+                                  callback_data=FaqAlternative(qid, e.id).pack())]
             for n, e in enumerate(entries, 1)]
     rows.append(_human_row(i18n, qid))
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -153,9 +151,9 @@ async def answer_question(
     if suggested is not None:
         kb = InlineKeyboardMarkup(inline_keyboard=[
             [InlineKeyboardButton(text=i18n("✅ Yes, show the answer"),
-                                  callback_data=f"{ALT}{qid}:{suggested.id}")],
+                                  callback_data=FaqAlternative(qid, suggested.id).pack())],
             [InlineKeyboardButton(text=i18n("🔎 See other questions"),
-                                  callback_data=f"{OTHERS}{qid}")],
+                                  callback_data=FaqOthers(qid).pack())],
             _human_row(i18n, qid),
         ])
         await message.answer(render("faq/did_you_mean.html.j2", i18n,
@@ -185,20 +183,15 @@ async def cmd_ask(message: Message, command: CommandObject, faq: FaqStore, faq_q
                           i18n=i18n, locale=locale, now=now)
 
 
-def _parse(data: str, prefix: str) -> list[str]:
-    """Fields of callback data after its prefix."""
-    return data[len(prefix):].split(":")
-
-
 async def on_vote(callback: CallbackQuery, session: AsyncSession, i18n: Translator,
                   now: datetime) -> None:
     """Store a 👍/👎 vote; after 👎 offer the way to a person."""
     try:
-        qid_s, helpful_s, topic = _parse(callback.data or "", VOTE)
-        qid, helpful = int(qid_s), helpful_s == "1"
-    except ValueError:
+        vote = FaqVote.parse(callback.data)
+    except CallbackDataError:
         await callback.answer()
         return
+    qid, helpful, topic = vote.question_id, vote.helpful == "1", vote.topic
     try:
         added = await faq_log.record_vote(session, now=now, question_id=qid,
                                           user_id=callback.from_user.id, topic=topic,
@@ -220,11 +213,11 @@ async def on_vote(callback: CallbackQuery, session: AsyncSession, i18n: Translat
 async def on_alternative(callback: CallbackQuery, faq: FaqStore, i18n: Translator) -> None:
     """One of the offered alternatives was chosen: show its answer with feedback buttons."""
     try:
-        qid_s, topic = _parse(callback.data or "", ALT)
-        qid = int(qid_s)
-    except ValueError:
+        chosen = FaqAlternative.parse(callback.data)
+    except CallbackDataError:
         await callback.answer()
         return
+    qid, topic = chosen.question_id, chosen.entry_id
     index = await asyncio.to_thread(faq.index)
     entry = index.entry(topic)
     if entry is None:
@@ -241,9 +234,9 @@ async def on_others(callback: CallbackQuery, faq: FaqStore, session: AsyncSessio
                     i18n: Translator, locale: str) -> None:
     """"See other questions" under a "did you mean": the other entries that might fit."""
     try:
-        qid = int(_parse(callback.data or "", OTHERS)[0])
+        qid = FaqOthers.parse(callback.data).question_id
         asked = await faq_log.question_for(session, qid, callback.from_user.id)
-    except ValueError:
+    except CallbackDataError:
         await callback.answer()
         return
     except DomainError as exc:
@@ -271,8 +264,8 @@ async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Tr
                         principal: Principal | None, catalogs: Catalogs, now: datetime) -> None:
     """Forward the question to the asker's help desk."""
     try:
-        qid = int(_parse(callback.data or "", HUMAN)[0])
-    except ValueError:
+        qid = FaqHuman.parse(callback.data).question_id
+    except CallbackDataError:
         await callback.answer()
         return
     if principal is None:
@@ -356,9 +349,9 @@ def create_router() -> Router:
         on_text, F.chat.type == ChatType.PRIVATE, F.text, ~F.text.startswith("/"),
         StateFilter(None),
     )
-    router.callback_query.register(on_vote, F.data.startswith(VOTE))
-    router.callback_query.register(on_alternative, F.data.startswith(ALT))
-    router.callback_query.register(on_others, F.data.startswith(OTHERS))
-    router.callback_query.register(on_ask_person, F.data.startswith(HUMAN))
+    router.callback_query.register(on_vote, F.data.startswith(FaqVote.head()))
+    router.callback_query.register(on_alternative, F.data.startswith(FaqAlternative.head()))
+    router.callback_query.register(on_others, F.data.startswith(FaqOthers.head()))
+    router.callback_query.register(on_ask_person, F.data.startswith(FaqHuman.head()))
     router.inline_query.register(on_inline)
     return router

@@ -12,6 +12,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, InterviewOffer
 from bot.config import Settings
 from bot.db.models.org import Unit
 from bot.i18n import Translator
@@ -21,7 +22,6 @@ from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.orders import ISSUER_ROLES, issuing_office, local
 from bot.services.supervision_config import load_config
-from bot.services.supervision_notify import PREFIX
 from handlers.commands import N_, CommandInfo
 from handlers.orders import drop_buttons
 
@@ -69,7 +69,11 @@ async def cmd_interview(message: Message, command: CommandObject, state: FSMCont
 async def on_offer(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
                    principal: Principal | None, i18n: Translator) -> None:
     """The button on a repeat offender's notice."""
-    code = (callback.data or "").split(":")[-1]
+    try:
+        code = InterviewOffer.parse(callback.data).unit_code
+    except CallbackDataError:
+        await callback.answer()
+        return
     try:
         prompt = await _start(session, state, principal, i18n, code)
     except DomainError as exc:
@@ -114,5 +118,5 @@ def create_router() -> Router:
     router.message.register(on_cancel, InterviewForm.form, Command("cancel"))
     router.message.register(on_form, InterviewForm.form, F.text, ~F.text.startswith("/"))
     router.message.register(cmd_interview, Command("interview"))
-    router.callback_query.register(on_offer, F.data.startswith(f"{PREFIX}:iv:"))
+    router.callback_query.register(on_offer, F.data.startswith(InterviewOffer.head()))
     return router

@@ -16,6 +16,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import AnswerDone, CallbackDataError, NewOrder, Supervision
 from bot.config import Settings
 from bot.db.models.org import Unit
 from bot.db.models.supervision import ACKNOWLEDGED, ISSUED, RETURNED
@@ -25,7 +26,6 @@ from bot.services import orders as svc
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.supervision_config import SupervisionConfig, load_config
-from bot.services.supervision_notify import PREFIX
 from handlers.commands import N_, CommandInfo
 
 ORDER = 38
@@ -37,7 +37,6 @@ COMMANDS = (
                 args="[N|xlsx]"),
 )
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-P = f"{PREFIX}:"
 
 
 class OrderAnswer(StatesGroup):
@@ -65,8 +64,10 @@ def markup(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
 
 def tail_id(callback: CallbackQuery) -> int:
     """The numeric id at the end of the callback data (0 when absent)."""
-    tail = (callback.data or "").rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() and len(tail) < 19 else 0
+    try:
+        return Supervision.parse(callback.data).object_id
+    except CallbackDataError:
+        return 0
 
 
 async def drop_buttons(callback: CallbackQuery, keep: dict[str, Any] | None = None) -> None:
@@ -142,11 +143,12 @@ async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Prin
                  i18n: Translator, now: datetime, settings: Settings) -> None:
     """One tap on an escalation, behind-plan or returned-report notice: issue the order with
     the text that notice suggests."""
-    parts = (callback.data or "").split(":")
-    if len(parts) != 5 or parts[2] not in ("late", "lag", "rev"):
+    try:
+        offer = NewOrder.parse(callback.data)
+    except CallbackDataError:
         await callback.answer()
         return
-    _, _, reason, code, ref = parts
+    reason, code, ref = offer.reason, offer.unit_code, offer.ref
     unit_name = code
     unit = await session.get(Unit, code)
     if unit is not None:
@@ -232,7 +234,8 @@ async def on_answer_text(message: Message, state: FSMContext, i18n: Translator) 
 
 
 def _send_button(i18n: Translator) -> dict[str, Any]:
-    return {"inline_keyboard": [[{"text": i18n("Send answer"), "callback_data": f"{P}fdone"}]]}
+    return {"inline_keyboard": [[{"text": i18n("Send answer"),
+                                  "callback_data": AnswerDone().pack()}]]}
 
 
 async def on_answer_file(message: Message, state: FSMContext, i18n: Translator) -> None:
@@ -411,10 +414,10 @@ def create_router() -> Router:
                             ~F.text.startswith("/"))
     router.message.register(cmd_order, Command("order"))
     router.message.register(cmd_orders, Command("orders"))
-    router.callback_query.register(on_ack, F.data.startswith(f"{P}ack:"))
-    router.callback_query.register(on_answer, F.data.startswith(f"{P}ans:"))
-    router.callback_query.register(on_answer_done, F.data == f"{P}fdone")
-    router.callback_query.register(on_close, F.data.startswith(f"{P}cls:"))
-    router.callback_query.register(on_return, F.data.startswith(f"{P}ret:"))
-    router.callback_query.register(on_new, F.data.startswith(f"{P}new:"))
+    router.callback_query.register(on_ack, F.data.startswith(Supervision.head() + "ack:"))
+    router.callback_query.register(on_answer, F.data.startswith(Supervision.head() + "ans:"))
+    router.callback_query.register(on_answer_done, F.data == AnswerDone().pack())
+    router.callback_query.register(on_close, F.data.startswith(Supervision.head() + "cls:"))
+    router.callback_query.register(on_return, F.data.startswith(Supervision.head() + "ret:"))
+    router.callback_query.register(on_new, F.data.startswith(NewOrder.head()))
     return router

@@ -13,20 +13,19 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Supervision
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services import problems, review
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.supervision_hooks import order_markup
-from bot.services.supervision_notify import PREFIX
 from handlers.commands import N_, CommandInfo
 from handlers.orders import ask_in_writing, drop_buttons, markup, refuse, tail_id
 
 ORDER = 38
 COMMANDS = (CommandInfo("review", N_("Reports waiting for your review: accept or return"),
                         roles=frozenset(review.REVIEWER_ROLES)),)
-P = f"{PREFIX}:"
 SHOWN = 10
 
 
@@ -159,7 +158,8 @@ def create_router() -> Router:
     router.message.register(on_problem_text, ProblemAnswer.text, F.text,
                             ~F.text.startswith("/"))
     router.message.register(cmd_review, Command("review"))
-    router.callback_query.register(on_accept, F.data.startswith(f"{P}racc:"))
-    router.callback_query.register(on_return, F.data.startswith(f"{P}rret:"))
-    router.callback_query.register(on_problem_answer, F.data.startswith(f"{P}pans:"))
+    sv = Supervision.head()
+    router.callback_query.register(on_accept, F.data.startswith(sv + "racc:"))
+    router.callback_query.register(on_return, F.data.startswith(sv + "rret:"))
+    router.callback_query.register(on_problem_answer, F.data.startswith(sv + "pans:"))
     return router

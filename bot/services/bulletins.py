@@ -28,6 +28,7 @@ import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import BulletinAction
 from bot.config import PROJECT_ROOT
 from bot.db.models.bulletins import DISCARDED, DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.db.models.org import Unit
@@ -52,7 +53,6 @@ NOTE_MAX = 2000
 READ_ROLES = frozenset({"leader", "office_head", "admin"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EVERY = ("weekly", "daily", "on_demand")
-CALLBACK_PREFIX = "bl"
 
 
 # ------------------------------------------------------------------------ configuration
@@ -397,11 +397,10 @@ async def _enqueue_rendition(session: AsyncSession, *, now: datetime, chat_id: i
 
 def draft_keyboard(bulletin_id: int, t: Translator) -> dict[str, Any]:
     """Publish / Add note / Discard buttons (callback data well under 64 bytes)."""
-    p = CALLBACK_PREFIX
     return {"inline_keyboard": [[
-        {"text": t("Publish"), "callback_data": f"{p}:pub:{bulletin_id}"},
-        {"text": t("Add note"), "callback_data": f"{p}:note:{bulletin_id}"},
-        {"text": t("Discard"), "callback_data": f"{p}:del:{bulletin_id}"},
+        {"text": t("Publish"), "callback_data": BulletinAction("pub", bulletin_id).pack()},
+        {"text": t("Add note"), "callback_data": BulletinAction("note", bulletin_id).pack()},
+        {"text": t("Discard"), "callback_data": BulletinAction("del", bulletin_id).pack()},
     ]]}
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import InterviewOffer
 from bot.db.models.org import Unit
 from bot.db.models.scheduling import LateMark
 from bot.db.models.supervision import ACTION, Interview
@@ -35,7 +36,7 @@ from bot.services.orders import (
     recipients,
 )
 from bot.services.supervision_config import SupervisionConfig
-from bot.services.supervision_notify import PREFIX, button, notify
+from bot.services.supervision_notify import button, notify
 
 ACTIONS_MAX = 10
 WHEN_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2})$")
@@ -82,7 +83,8 @@ async def repeat_offenders(session: AsyncSession, *, now: datetime,
 def offer_markup(unit_code: str) -> Any:
     """The "schedule an interview" button for a repeat offender's office."""
     def build(t: Translator) -> dict[str, Any]:
-        return {"inline_keyboard": [[button(t("Schedule interview"), f"{PREFIX}:iv:{unit_code}")]]}
+        return {"inline_keyboard": [[button(t("Schedule interview"),
+                                            InterviewOffer(unit_code).pack())]]}
     return build
 
 
