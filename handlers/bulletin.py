@@ -215,11 +215,7 @@ async def on_note(callback: CallbackQuery, state: FSMContext, session: AsyncSess
                   principal: Principal | None, i18n: Translator) -> None:
     """Ask the approver for the "next steps" note (only while the bulletin is a draft)."""
     bid = _bulletin_id(callback)
-    try:
-        _, b = await svc.draft_for_action(session, bid, principal)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    _, b = await svc.draft_for_action(session, bid, principal)
     if b.state != DRAFT:
         await session.commit()
         await callback.answer(_already(b, i18n), show_alert=True)

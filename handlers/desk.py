@@ -139,12 +139,8 @@ async def on_candidate(callback: CallbackQuery, session: AsyncSession,
     if xid is None or principal is None:
         await callback.answer()
         return
-    try:
-        added = await faq_desk.mark_candidate(session, now=now, exchange_id=xid,
-                                              principal=principal)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    added = await faq_desk.mark_candidate(session, now=now, exchange_id=xid,
+                                          principal=principal)
     await callback.answer(i18n("Marked as a candidate FAQ entry.") if added
                           else i18n("Already marked as a candidate FAQ entry."))
 

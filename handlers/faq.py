@@ -192,13 +192,9 @@ async def on_vote(callback: CallbackQuery, session: AsyncSession, i18n: Translat
         await callback.answer()
         return
     qid, helpful, topic = vote.question_id, vote.helpful == "1", vote.topic
-    try:
-        added = await faq_log.record_vote(session, now=now, question_id=qid,
-                                          user_id=callback.from_user.id, topic=topic,
-                                          helpful=helpful)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    added = await faq_log.record_vote(session, now=now, question_id=qid,
+                                      user_id=callback.from_user.id, topic=topic,
+                                      helpful=helpful)
     await callback.answer(i18n("Thank you for your feedback!") if added
                           else i18n("You have already voted on this answer."))
     msg = callback.message
@@ -272,12 +268,8 @@ async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Tr
         await callback.answer()
         return
     chat_id = callback.message.chat.id if callback.message else callback.from_user.id
-    try:
-        sent = await faq_desk.escalate(session, now=now, catalogs=catalogs, question_id=qid,
-                                       principal=principal, chat_id=chat_id)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    sent = await faq_desk.escalate(session, now=now, catalogs=catalogs, question_id=qid,
+                                   principal=principal, chat_id=chat_id)
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(render("faq/escalated.html.j2", i18n, unit=sent.unit_name,

@@ -74,11 +74,7 @@ async def on_offer(callback: CallbackQuery, state: FSMContext, session: AsyncSes
     except CallbackDataError:
         await callback.answer()
         return
-    try:
-        prompt = await _start(session, state, principal, i18n, code)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    prompt = await _start(session, state, principal, i18n, code)
     await callback.answer()
     await drop_buttons(callback)
     if isinstance(callback.message, Message):

@@ -138,12 +138,8 @@ async def on_confirm(callback: CallbackQuery, state: FSMContext, principal: Prin
                               show_alert=True)
         return
     action, staff_id = entry
-    try:
-        staff, _previous = await binding.set_status(session, now=now, principal=principal,
-                                                    staff_id=staff_id, status=ACTIONS[action])
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    staff, _previous = await binding.set_status(session, now=now, principal=principal,
+                                                staff_id=staff_id, status=ACTIONS[action])
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
@@ -220,12 +216,8 @@ async def on_handled(callback: CallbackQuery, principal: Principal | None,
     if principal is None:
         await callback.answer()
         return
-    try:
-        report = await impostor.mark_handled(session, now=now, principal=principal,
-                                             report_id=report_id)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    report = await impostor.mark_handled(session, now=now, principal=principal,
+                                         report_id=report_id)
     await callback.answer(i18n("Marked as handled."))
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)

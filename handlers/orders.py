@@ -185,12 +185,8 @@ async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Prin
 async def on_ack(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
                  i18n: Translator, now: datetime, settings: Settings) -> None:
     """收到: acknowledge for the whole unit; a second press says who already did."""
-    try:
-        step = await svc.acknowledge(session, tail_id(callback), principal=principal, now=now,
-                                     cfg=config(settings))
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    step = await svc.acknowledge(session, tail_id(callback), principal=principal, now=now,
+                                 cfg=config(settings))
     o = step.view.order
     answer_only = svc.recipient_markup(o.id, ack=False)(i18n)
     if step.changed:
@@ -221,11 +217,7 @@ async def on_answer(callback: CallbackQuery, state: FSMContext, session: AsyncSe
 async def on_answer_text(message: Message, state: FSMContext, i18n: Translator) -> None:
     """Keep the text; ask for optional photos or documents."""
     text = message.text or ""
-    try:
-        svc.clean_text(text)
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    svc.clean_text(text)
     await state.update_data(text=text)
     await state.set_state(OrderAnswer.files)
     await message.answer(i18n("Send photos or documents as evidence if you have any, then "
@@ -302,12 +294,8 @@ async def on_cancel(message: Message, state: FSMContext, i18n: Translator) -> No
 async def on_close(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
                    i18n: Translator, now: datetime, settings: Settings) -> None:
     """办结: close the order; the unit hears it."""
-    try:
-        step = await svc.close(session, tail_id(callback), principal=principal, now=now,
-                               cfg=config(settings))
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    step = await svc.close(session, tail_id(callback), principal=principal, now=now,
+                           cfg=config(settings))
     await drop_buttons(callback)
     if not step.changed:
         await callback.answer(svc.already(step.view.order).render(i18n), show_alert=True)
@@ -373,11 +361,7 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
             content, f"orders-{now.astimezone(svc.SHANGHAI).date().isoformat()}.xlsx"))
         return
     if arg.lstrip("#").isdigit() and len(arg) < 19:
-        try:
-            v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)
-        except DomainError as exc:
-            await message.answer(exc.render(i18n))
-            return
+        v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)
         o = v.order
         buttons = None
         if svc.is_recipient(principal, o.unit_code) and o.state in (ISSUED, ACKNOWLEDGED,

@@ -4,7 +4,7 @@ Every path ends in a summary (with the change since the previous report) and a C
 button; nothing is saved before it. The draft lives in the database (report_drafts) and the
 conversation state in the FSM storage, so a restart loses nothing. The rules live in
 `bot.services.report_entry`: each handler parses its input, calls the service once and renders
-the step it returns.
+the step it returns; a DomainError goes to the one error handler (handlers/errors.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services.access import Principal
-from bot.services.errors import DomainError
 from bot.services.report_entry import Entry
 from bot.services.report_entry_view import Button, Reply, Step
 from handlers.commands import N_, CommandInfo
@@ -120,11 +119,7 @@ async def cmd_report(message: Message, command: CommandObject, session: AsyncSes
                      locale: str, settings: Settings, now: datetime) -> None:
     """Start a report: resume a draft, choose the unit, or take a quick form / template."""
     entry = _entry(session, principal, i18n, locale, settings, now)
-    try:
-        step = await entry.command(command.args or "")
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    step = await entry.command(command.args or "")
     await _apply(step, message, session, state, i18n)
 
 
@@ -133,11 +128,7 @@ async def on_text(message: Message, session: AsyncSession, state: FSMContext,
                   settings: Settings, now: datetime) -> None:
     """A message while a report is open: the value asked for, or the reason for a decrease."""
     entry = _entry(session, principal, i18n, locale, settings, now)
-    try:
-        step = await entry.text(message.text or "")
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    step = await entry.text(message.text or "")
     await _apply(step, message, session, state, i18n)
 
 
@@ -154,12 +145,7 @@ async def on_button(callback: CallbackQuery, session: AsyncSession, state: FSMCo
         await callback.answer()
         return
     entry = _entry(session, principal, i18n, locale, settings, now)
-    try:
-        step = await entry.button(pressed.action)
-    except DomainError as exc:
-        await callback.answer()
-        await message.answer(exc.render(i18n))
-        return
+    step = await entry.button(pressed.action)
     if step.alert:
         await callback.answer(i18n(step.alert), show_alert=True)
         return
@@ -184,11 +170,7 @@ async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: 
     if choice.kind == "q":
         quick = str((await _state(session, state.get_data())).get("quick", ""))
     entry = _entry(session, principal, i18n, locale, settings, now)
-    try:
-        step = await entry.unit_chosen(choice, quick)
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    step = await entry.unit_chosen(choice, quick)
     await _apply(step, message, session, state, i18n)
 
 
@@ -210,11 +192,7 @@ async def on_document(message: Message, bot: Bot, session: AsyncSession, state: 
         return
     buf = io.BytesIO()
     await bot.download(doc.file_id, destination=buf)
-    try:
-        step = await entry.upload(buf.getvalue())
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    step = await entry.upload(buf.getvalue())
     await _apply(step, message, session, state, i18n)
 
 

@@ -15,7 +15,6 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services.access import LEADERSHIP_ROLES, Principal
-from bot.services.errors import DomainError
 from bot.services.progress import (
     ICONS,
     STATUS_ROLES,
@@ -105,11 +104,7 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
     if root is None:
         await message.answer(i18n("/export is for office heads and leaders."))
         return
-    try:
-        day = export_day(words)
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    day = export_day(words)  # a bad date: DomainError, answered by the error handler
     sheets = await export_sheets(session, root=root, phase=phase, day=day, now=now)
     if not sheets:
         await message.answer(i18n("No unit under %(unit)s reports on this table.")
