@@ -7,7 +7,9 @@ MockedBot. No network, no emulator, no background components.
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
@@ -52,7 +54,8 @@ class RecordingSession(BaseSession):
         self.queued.append(result)
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
-                           timeout: int | None = None) -> TelegramType:
+                           timeout: int | None = None  # noqa: ASYNC109
+                           ) -> TelegramType:
         """Record `method` and return its canned result."""
         self.requests.append(method)
         if self.queued:
@@ -77,7 +80,8 @@ class RecordingSession(BaseSession):
         """Nothing to close."""
 
     async def stream_content(self, url: str, headers: dict[str, Any] | None = None,
-                             timeout: int = 30, chunk_size: int = 65536,
+                             timeout: int = 30,  # noqa: ASYNC109
+                             chunk_size: int = 65536,
                              raise_for_status: bool = True) -> AsyncGenerator[bytes, None]:
         """No downloads in this tier."""
         yield b""
@@ -106,9 +110,14 @@ class MockedBot(Bot):
 
     def texts(self, chat_id: int | None = None) -> list[str]:
         """Texts (and captions) of the messages sent since the last call."""
-        return [str(getattr(m, "text", None) or getattr(m, "caption", None) or "")
+        return [plain(str(getattr(m, "text", None) or getattr(m, "caption", None) or ""))
                 for m in self.sent() if isinstance(m, SendMessage | SendDocument)
                 and (chat_id is None or int(m.chat_id) == chat_id)]
+
+
+def plain(text: str | None) -> str:
+    """A message as the user reads it: tags removed, entities unescaped."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text or ""))
 
 
 class Clock:
