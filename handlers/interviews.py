@@ -22,8 +22,8 @@ from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.orders import ISSUER_ROLES, issuing_office, local
 from bot.services.supervision_config import load_config
+from handlers.buttons import drop_buttons
 from handlers.commands import N_, CommandInfo
-from handlers.orders import drop_buttons
 
 ORDER = 38
 COMMANDS = (CommandInfo("interview", N_("Record an interview (约谈) and its agreed actions"),

@@ -4,28 +4,27 @@ one-tap order offered on escalation, behind-plan and returned-report notices."""
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AnswerDone, CallbackDataError, NewOrder, Supervision
 from bot.config import Settings
-from bot.db.models.org import Unit
 from bot.db.models.supervision import ACKNOWLEDGED, ISSUED, RETURNED
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services import orders as svc
+from bot.services import orders_entry as entry
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.supervision_config import SupervisionConfig, load_config
+from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
 
 ORDER = 38
@@ -36,7 +35,6 @@ COMMANDS = (
                 roles=frozenset({"office_head", "leader", "admin", "liaison"}),
                 args="[N|xlsx]"),
 )
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class OrderAnswer(StatesGroup):
@@ -55,41 +53,6 @@ class OrderReturn(StatesGroup):
 def config(settings: Settings) -> SupervisionConfig:
     """The supervision settings of this installation."""
     return load_config(settings.data_dir)
-
-
-def markup(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """A stored keyboard as aiogram's type."""
-    return InlineKeyboardMarkup.model_validate(data) if data else None
-
-
-def tail_id(callback: CallbackQuery) -> int:
-    """The numeric id at the end of the callback data (0 when absent)."""
-    try:
-        return Supervision.parse(callback.data).object_id
-    except CallbackDataError:
-        return 0
-
-
-async def drop_buttons(callback: CallbackQuery, keep: dict[str, Any] | None = None) -> None:
-    """Take the buttons off the message that was pressed (or leave only `keep`)."""
-    msg = callback.message
-    if not isinstance(msg, Message):
-        return
-    now_shown = msg.reply_markup.model_dump(exclude_none=True) if msg.reply_markup else None
-    wanted = markup(keep)
-    if now_shown == (wanted.model_dump(exclude_none=True) if wanted else None):
-        return  # pressed again: the buttons are already as they should be
-    try:
-        await msg.edit_reply_markup(reply_markup=wanted)
-    except TelegramBadRequest:  # the message is too old to edit, or already changed
-        pass
-
-
-
-async def refuse(callback: CallbackQuery, exc: DomainError, i18n: Translator) -> None:
-    """A button that can no longer act: say why in a pop-up and take its buttons off."""
-    await callback.answer(exc.render(i18n), show_alert=True)
-    await drop_buttons(callback)
 
 
 async def ask_in_writing(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
@@ -113,28 +76,12 @@ async def cmd_order(message: Message, command: CommandObject, session: AsyncSess
                     principal: Principal | None, i18n: Translator, now: datetime,
                     settings: Settings) -> None:
     """/order UNIT_CODE [YYYY-MM-DD] TEXT: issue a numbered order."""
-    parts = (command.args or "").split(maxsplit=1)
-    if len(parts) < 2:
+    parsed = entry.parse_order(command.args)  # a bad due date: DomainError
+    if parsed is None:
         await message.answer(render("supervision/usage.html.j2", i18n))
         return
-    code, rest = parts
-    due: date | None = None
-    first, _, remainder = rest.partition(" ")
-    if DATE_RE.match(first):
-        try:
-            due = date.fromisoformat(first)
-        except ValueError:
-            await message.answer(i18n("The due date %(date)s is not a date: write it as "
-                                      "YYYY-MM-DD, e.g. 2018-10-20.") % {"date": first})
-            return
-        rest = remainder
-    try:
-        out = await svc.issue(session, principal=principal, unit_code=code, text=rest, now=now,
-                              cfg=config(settings), due=due)
-    except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
-        return
+    out = await svc.issue(session, principal=principal, unit_code=parsed.unit_code,
+                          text=parsed.text, now=now, cfg=config(settings), due=parsed.due)
     await message.answer(render("supervision/issued.html.j2", i18n, created=out.created,
                                 recipients=out.recipients, **out.view.context()))
 
@@ -148,29 +95,8 @@ async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Prin
     except CallbackDataError:
         await callback.answer()
         return
-    reason, code, ref = offer.reason, offer.unit_code, offer.ref
-    unit_name = code
-    unit = await session.get(Unit, code)
-    if unit is not None:
-        unit_name = unit.display_name(i18n.locale)
-    texts = {
-        "late": i18n("%(unit)s did not submit the progress report for %(date)s on time. Submit "
-                     "it, explain the delay in writing and say how it will not happen again."),
-        "lag": i18n("%(unit)s is behind the census plan (%(date)s). Report in writing the "
-                    "reasons and the measures and dates to catch up."),
-        "rev": i18n("The report of %(unit)s for %(date)s was returned. Correct it as commented "
-                    "and submit it again."),
-    }
-    office = svc.issuing_office(principal, unit) if unit is not None else None
-    try:
-        out = await svc.issue(session, principal=principal, unit_code=code,
-                              text=texts[reason] % {"unit": unit_name, "date": ref}, now=now,
-                              cfg=config(settings), origin=reason,
-                              origin_key=f"{reason}:{code}:{ref}:{office}")
-    except DomainError as exc:
-        await session.rollback()
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    out = await entry.issue_offered(session, offer, principal=principal, t=i18n, now=now,
+                                    cfg=config(settings))
     await callback.answer()
     await drop_buttons(callback)
     if isinstance(callback.message, Message):
@@ -373,17 +299,10 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
                 {"kind": e.kind, "at": svc.local(e.at), "detail": e.detail} for e in events],
             **v.context()), reply_markup=markup(buttons))
         return
-    views = await svc.open_in_scope(session, principal, cfg)
-    rows = [{"ctx": v.context(), "age": _age(now - v.order.created_at),
-             "overdue": v.order.due_at < now} for v in views]
+    rows = await entry.open_rows(session, principal, cfg, now)
     await session.commit()
-    await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:50],
-                                more=max(0, len(rows) - 50)))
-
-
-def _age(delta: Any) -> dict[str, int]:
-    hours = int(delta.total_seconds() // 3600)
-    return {"days": hours // 24, "hours": hours % 24}
+    await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:entry.LIST_MAX],
+                                more=max(0, len(rows) - entry.LIST_MAX)))
 
 
 def create_router() -> Router:

@@ -87,7 +87,11 @@ async def _state(session: AsyncSession, op: Awaitable[T]) -> T:
 
 async def _apply(step: Step, message: Message, session: AsyncSession, state: FSMContext,
                  i18n: Translator) -> None:
-    """Carry out a step: buttons off, conversation state, then the replies in order."""
+    """Carry out a step: buttons off, conversation state, then the replies in order (or the
+    rule a button broke, as a message)."""
+    if step.error is not None:
+        await message.answer(step.error.render(i18n))
+        return
     if step.clear_markup:
         await message.edit_reply_markup(reply_markup=None)
     if step.fsm == "active":

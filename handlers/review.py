@@ -20,8 +20,9 @@ from bot.services import problems, review
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.supervision_hooks import order_markup
+from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
-from handlers.orders import ask_in_writing, drop_buttons, markup, refuse, tail_id
+from handlers.orders import ask_in_writing
 
 ORDER = 38
 COMMANDS = (CommandInfo("review", N_("Reports waiting for your review: accept or return"),

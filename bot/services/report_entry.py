@@ -16,6 +16,7 @@ from bot.db.models.reports import ReportDraft
 from bot.services import reports as svc
 from bot.services.access import Principal
 from bot.services.cadence import Assignment
+from bot.services.errors import DomainError
 from bot.services.quickform import parse_number, parse_quick
 from bot.services.report_entry_view import (
     CANCEL_ROW,
@@ -272,7 +273,14 @@ class Entry:
         return Step(fsm="clear").say(CANCELLED)
 
     async def button(self, name: str) -> Step:
-        """Back, keep, skip, edit, resume, restart, confirm, nf, cancel."""
+        """Back, keep, skip, edit, resume, restart, confirm, nf, cancel; a broken rule comes
+        back as the step's error (shown as a message under the buttons' message)."""
+        try:
+            return await self._button(name)
+        except DomainError as exc:
+            return Step(error=exc)
+
+    async def _button(self, name: str) -> Step:
         assert self.principal is not None
         if name == "cancel":
             step = await self.cancel()
@@ -350,7 +358,14 @@ class Entry:
             rate=ctx.template.completion_rate(report.values, ctx.targets))
 
     async def unit_chosen(self, choice: ReportUnit, quick: str) -> Step:
-        """A unit button: g guided, q the quick form waiting (`quick`), x template, n guided."""
+        """A unit button: g guided, q the quick form waiting (`quick`), x template, n guided;
+        a broken rule (not this user's unit) comes back as the step's error."""
+        try:
+            return await self._unit_chosen(choice, quick)
+        except DomainError as exc:
+            return Step(error=exc)
+
+    async def _unit_chosen(self, choice: ReportUnit, quick: str) -> Step:
         found = await svc.authorize(self.session, self.principal, choice.unit_code,
                                     choice.phase)
         step = Step(clear_markup=True)

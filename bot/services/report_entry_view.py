@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from bot.callbacks import ReportAction
 from bot.services import reports as svc
+from bot.services.errors import DomainError
 from bot.services.report_review import Review, target_label
 from bot.services.report_templates import Field, Problem, Value, fmt
 from bot.services.timefmt import local_time, period_text
@@ -59,6 +60,7 @@ class Step:
     fsm_data: dict[str, Any] | None = None
     clear_markup: bool = False  # remove the buttons of the message pressed
     alert: str | None = None  # a callback answered with this msgid as an alert
+    error: DomainError | None = None  # a rule broken at a button: shown as a message
 
     def say(self, text: str, **params: Any) -> Step:
         """Add a plain message (a msgid and its parameters)."""
