@@ -25,16 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import CallbackDataError, FaqAlternative, FaqHuman, FaqOthers, FaqVote
 from bot.config import Settings
-from bot.db.read_phase import end_read_phase
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
-from bot.services import faq_desk, faq_log
+from bot.services import faq_answers, faq_desk, faq_log
 from bot.services.access import Principal
 from bot.services.errors import DomainError
 from bot.services.faq_queue import FaqLimits, FaqQueue, FaqRefused
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.embed_client import WorkerEmbedder
-from faq.engine import ANSWER, DID_YOU_MEAN, FaqIndex, SearchResult
 from faq.loader import FaqStore
 from faq.sanitize import clean_text
 from faq.semantic import DEFAULT_CACHE
@@ -90,14 +88,6 @@ def _human_row(i18n: Translator, qid: int) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=i18n("🙋 Ask a person"), callback_data=FaqHuman(qid).pack())]
 
 
-def _asked(result: SearchResult) -> faq_log.Asked:
-    """What gets stored about a search result ("did you mean" is stored as unsure)."""
-    best = result.shown or (result.candidates[0][0] if result.candidates else None)
-    return faq_log.Asked(topic=result.topic, best_topic=best, score=result.score,
-                         confident=result.outcome == ANSWER and result.topic is not None,
-                         unsure=result.outcome == DID_YOU_MEAN)
-
-
 def _choices(i18n: Translator, qid: int, entries: list[FaqEntry],
              lang: str) -> InlineKeyboardMarkup:
     """One button per entry (each shows its answer), then "ask a person"."""
@@ -122,42 +112,27 @@ async def answer_question(
     i18n: Translator, locale: str, now: datetime,
 ) -> None:
     """Search the FAQ, store the question and reply: answer, alternatives or "ask a person"."""
-    text = clean_text(text)  # untrusted: normalised and bounded before search and storage
     user_id = message.from_user.id if message.from_user else None
-
-    def search() -> tuple[FaqIndex, SearchResult]:
-        index = faq.index()  # may reload; the search asks the embedding worker
-        return index, index.search(text)
-
-    await end_read_phase(session)  # no database lock held while the question is searched
-    try:
-        index, result = await faq_queue.run(user_id, now, search)
-    except FaqRefused as exc:
-        await message.answer(_refusal(exc, i18n))
+    out = await faq_answers.ask(session, text, faq=faq, faq_queue=faq_queue, user_id=user_id,
+                                chat_id=message.chat.id, locale=locale, now=now)
+    if out.refused is not None:
+        await message.answer(_refusal(out.refused, i18n))
         return
-    asked = _asked(result)
-    qid = await faq_log.record_question(
-        session, now=now, user_id=user_id,
-        chat_id=message.chat.id, locale=locale, text=text, asked=asked,
-    )
-    lang = faq_lang(locale)
-    if asked.confident and result.topic is not None:
-        entry = index.by_id[result.topic]
-        kb = _vote_keyboard(i18n, qid, entry.id)
-        await message.answer(render_answer(entry, i18n, index.by_id, ask_feedback=True),
-                             reply_markup=kb)
+    qid, lang = out.question_id, faq_lang(locale)
+    if out.answer is not None and out.index is not None:
+        await message.answer(render_answer(out.answer, i18n, out.index.by_id, ask_feedback=True),
+                             reply_markup=_vote_keyboard(i18n, qid, out.answer.id))
         return
-    suggested = index.by_id.get(result.suggestion or "") if asked.unsure else None
-    if suggested is not None:
+    if out.suggested is not None:
         kb = InlineKeyboardMarkup(inline_keyboard=[
             [InlineKeyboardButton(text=i18n("✅ Yes, show the answer"),
-                                  callback_data=FaqAlternative(qid, suggested.id).pack())],
+                                  callback_data=FaqAlternative(qid, out.suggested.id).pack())],
             [InlineKeyboardButton(text=i18n("🔎 See other questions"),
                                   callback_data=FaqOthers(qid).pack())],
             _human_row(i18n, qid),
         ])
         await message.answer(render("faq/did_you_mean.html.j2", i18n,
-                                    question=suggested.question_in(lang)), reply_markup=kb)
+                                    question=out.suggested.question_in(lang)), reply_markup=kb)
         return
     await message.answer(render("faq/unknown.html.j2", i18n),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=[_human_row(i18n,
@@ -239,10 +214,7 @@ async def on_others(callback: CallbackQuery, faq: FaqStore, session: AsyncSessio
         await callback.answer(exc.render(i18n), show_alert=True)
         return
     index = await asyncio.to_thread(faq.index)
-    result = await asyncio.to_thread(index.search, asked.text)
-    shown = result.shown
-    ids = [t for t in (*result.alternatives, *(c for c, _s in result.candidates)) if t != shown]
-    entries = [index.by_id[t] for t in dict.fromkeys(ids) if t in index.by_id][:3]
+    entries = await asyncio.to_thread(faq_answers.other_entries, index, asked.text)
     await callback.answer()
     if isinstance(callback.message, Message):
         lang = faq_lang(locale)
