@@ -59,20 +59,17 @@ async def cmd_bulletin(message: Message, command: CommandObject, session: AsyncS
                        principal: Principal | None, i18n: Translator, now: datetime) -> None:
     """Dispatch /bulletin, /bulletin N, /bulletin new, /bulletin correct N [reason]."""
     args = (command.args or "").split(maxsplit=2)
-    try:
-        if not args:
-            await _list(message, session, principal, i18n)
-        elif args[0].isdigit():
-            await _resend(message, session, principal, i18n, int(args[0]))
-        elif args[0].lower() in NEW_WORDS:
-            await _new(message, session, principal, i18n, now)
-        elif args[0].lower() in CORRECT_WORDS and len(args) >= 2 and args[1].isdigit():
-            await _correct(message, session, principal, i18n, now, int(args[1]),
-                           args[2] if len(args) > 2 else None)
-        else:
-            await message.answer(render("bulletins/usage.html.j2", i18n))
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
+    if not args:
+        await _list(message, session, principal, i18n)
+    elif args[0].isdigit():
+        await _resend(message, session, principal, i18n, int(args[0]))
+    elif args[0].lower() in NEW_WORDS:
+        await _new(message, session, principal, i18n, now)
+    elif args[0].lower() in CORRECT_WORDS and len(args) >= 2 and args[1].isdigit():
+        await _correct(message, session, principal, i18n, now, int(args[1]),
+                       args[2] if len(args) > 2 else None)
+    else:
+        await message.answer(render("bulletins/usage.html.j2", i18n))
 
 
 async def _list(message: Message, session: AsyncSession, principal: Principal | None,

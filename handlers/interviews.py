@@ -60,10 +60,7 @@ async def cmd_interview(message: Message, command: CommandObject, state: FSMCont
     if not code:
         await message.answer(i18n("Write the unit's code: /interview UNIT_CODE"))
         return
-    try:
-        await message.answer(await _start(session, state, principal, i18n, code))
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
+    await message.answer(await _start(session, state, principal, i18n, code))
 
 
 async def on_offer(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
