@@ -21,13 +21,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
+from bot.db.models.reports import Report
 from bot.db.models.scheduling import LAG, LATE, Escalation, LateMark
+from bot.db.models.staff import Staff
 from bot.db.models.users import RoleGrant
 from bot.db.repo import users as users_repo
 from bot.db.upsert import insert_ignore
+from bot.services.cadence import Period
 from bot.services.holidays import HolidayCalendar, load_calendar
 from bot.services.outbox import notify
-from bot.services.pacing import Pacer
+from bot.services.pacing import Pacer, batches
 from bot.services.progress import UnitProgress, due_units, progress_snapshot
 from bot.services.report_templates import N_
 from bot.services.supervision_hooks import offer_order
@@ -165,10 +168,55 @@ async def leaders_above(session: AsyncSession, unit: Unit) -> list[int]:
     return sorted(rows.all())
 
 
-async def _record(session: AsyncSession, p: UnitProgress, step: str, now: datetime,
+async def holders_by_unit(session: AsyncSession, roles: list[str],
+                          codes: list[str]) -> dict[str, list[int]]:
+    """Users holding one of `roles` granted exactly on each of `codes` (one query)."""
+    out: dict[str, list[int]] = {c: [] for c in codes}
+    if not codes:
+        return out
+    rows = await session.execute(
+        select(RoleGrant.unit_code, RoleGrant.user_id)
+        .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
+        .where(RoleGrant.role.in_(roles), RoleGrant.unit_code.in_(codes),
+               users_repo.effective_grant_clause())
+        .distinct().order_by(RoleGrant.unit_code, RoleGrant.user_id))
+    for code, uid in rows.all():
+        out[code].append(int(uid))
+    return out
+
+
+async def reported_units(session: AsyncSession, due: list[DueToday]) -> set[str]:
+    """Codes among `due` with a report (any version) for their current period (one query)."""
+    if not due:
+        return set()
+    starts = {(d.unit.code, d.phase): d.period.start for d in due}
+    rows = await session.execute(
+        select(Report.unit_code, Report.phase, Report.period_start).where(
+            Report.unit_code.in_(sorted({d.unit.code for d in due})),
+            Report.phase.in_(sorted({d.phase for d in due})),
+            Report.period_start.in_(sorted(set(starts.values())))).distinct())
+    return {code for code, phase, start in rows.all() if starts.get((code, phase)) == start}
+
+
+async def escalated(session: AsyncSession, due: list[DueToday], step: str) -> set[str]:
+    """Codes among `due` whose rung `step` is already recorded for the period (one query)."""
+    if not due:
+        return set()
+    ends = {(d.unit.code, d.phase): d.period.end for d in due}
+    rows = await session.execute(
+        select(Escalation.unit_code, Escalation.phase, Escalation.period_end).where(
+            Escalation.unit_code.in_(sorted({d.unit.code for d in due})),
+            Escalation.step == step,
+            Escalation.period_end.in_(sorted(set(ends.values())))))
+    return {code for code, phase, end in rows.all() if ends.get((code, phase)) == end}
+
+
+async def _record(session: AsyncSession, p: UnitProgress | DueToday, step: str, now: datetime,
                   recipients: int) -> None:
+    code, phase, period_end = ((p.unit.code, p.phase, p.period.end) if isinstance(p, DueToday)
+                               else (p.unit_code, p.phase, p.period_end))
     await insert_ignore(session, Escalation, [{
-        "unit_code": p.unit_code, "phase": p.phase, "period_end": p.period_end, "step": step,
+        "unit_code": code, "phase": phase, "period_end": period_end, "step": step,
         "at": now, "recipients": recipients}], ["unit_code", "phase", "period_end", "step"])
 
 
@@ -209,6 +257,7 @@ class DueToday:
     phase: str
     config: EscalationConfig
     deadline: datetime
+    period: Period
 
 
 async def due_today(session: AsyncSession, *, now: datetime,
@@ -225,7 +274,7 @@ async def due_today(session: AsyncSession, *, now: datetime,
         if deadline is None:
             skipped += 1
             continue
-        out.append(DueToday(unit, phase, cfg, deadline))
+        out.append(DueToday(unit, phase, cfg, deadline, period))
     return out, skipped
 
 
@@ -239,46 +288,44 @@ async def unit_progress(session: AsyncSession, *, unit_code: str, phase: str,
 
 async def _ladder_today(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
                         result: EscalationResult, pacer: Pacer) -> None:
+    """The deadline rung (liaisons and heads) and the parent rung (a digest per parent
+    office), in batches: per batch one query each for what is reported, what is already
+    escalated and who to tell, then one short transaction."""
     due, skipped = await due_today(session, now=now, settings=settings)
     result.skipped_holiday += skipped
+    due = [d for d in due if now >= d.deadline + timedelta(minutes=d.config.deadline_after)]
     units = {d.unit.code: d.unit for d in due}
-    digest: dict[tuple[str, str, date, datetime], list[UnitProgress]] = {}
+    digest: dict[tuple[str, str, date, datetime], list[DueToday]] = {}
     await pacer.pause()
-    for d in due:
-        await pacer.step()
-        unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
-        if now < deadline + timedelta(minutes=cfg.deadline_after):
-            continue
-        p = await unit_progress(session, unit_code=code, phase=phase, now=now)
-        if p.submitted_at is not None or p.status in ("submitted", "late"):
-            continue  # at the deadline itself the reports side still says "not_due"
-        ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": deadline,
-                               "period_end": p.period_end}
-        key = f"esc:{code}:{phase}:{p.period_end}"
-        if now < deadline + timedelta(minutes=cfg.parent_after):
-            liaisons = list(await users_repo.holders(session, ["liaison"], code))
-            heads = await office_heads(session, code)
-            # the notices say who else was told only when someone was
-            ctx.update(liaisons_told=bool(liaisons),
-                       heads_told=any(h not in liaisons for h in heads))
-            n = await notify(session, now=now, users=liaisons, kind="escalation",
-                             template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",
-                             buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")], **ctx)
-            n += await notify(session, now=now, users=[h for h in heads if h not in liaisons],
-                              kind="escalation", template="notices/overdue_head.html.j2",
-                              key=f"{key}:deadline", **ctx)
-            await _record(session, p, "deadline", now, n)
-            result.enqueued += n
-        elif unit.parent_code is not None:
-            digest.setdefault((unit.parent_code, phase, p.period_end, deadline), []).append(p)
+    for batch in batches(due):
+        reported = await reported_units(session, list(batch))
+        late = [d for d in batch if d.unit.code not in reported]
+        near = [d for d in late if now < d.deadline + timedelta(minutes=d.config.parent_after)]
+        near_ids = {id(d) for d in near}
+        for d in late:
+            if id(d) not in near_ids and d.unit.parent_code is not None:
+                digest.setdefault((d.unit.parent_code, d.phase, d.period.end, d.deadline),
+                                  []).append(d)
+        done = await escalated(session, near, "deadline")
+        near = [d for d in near if d.unit.code not in done]
+        codes = [d.unit.code for d in near]
+        liaisons_of = await holders_by_unit(session, ["liaison"], codes)
+        heads_of = await holders_by_unit(session, ["office_head"], codes)
+        for d in near:
+            result.enqueued += await _deadline_rung(session, d, now, liaisons_of[d.unit.code],
+                                                    heads_of[d.unit.code])
+        await pacer.pause()
+    if digest:
+        done = await escalated(session, [x for late in digest.values() for x in late], "parent")
+        digest = {k: v for k, v in digest.items() if any(x.unit.code not in done for x in v)}
     for (parent_code, phase, period_end, deadline), late in sorted(
             digest.items(), key=lambda kv: kv[0][0]):
         await pacer.step()
         heads = await office_heads(session, parent_code)
         parent = await session.get(Unit, parent_code)
-        late_units = [units[x.unit_code] for x in late]
+        late_units = [units[x.unit.code] for x in late]
         told = list((await session.scalars(select(Escalation.recipients).where(
-            Escalation.unit_code.in_([x.unit_code for x in late]), Escalation.phase == phase,
+            Escalation.unit_code.in_([x.unit.code for x in late]), Escalation.phase == phase,
             Escalation.period_end == period_end, Escalation.step == "deadline"))).all())
         n = await notify(session, now=now, users=heads, kind="escalation",
                          template="notices/overdue_parent.html.j2",
@@ -287,9 +334,28 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
                          told=len(told) == len(late) and all(r > 0 for r in told))
         for x in late:
             await _record(session, x, "parent", now, n)
-            await offer_order(session, now=now, users=heads, unit=units[x.unit_code],
+            await offer_order(session, now=now, users=heads, unit=units[x.unit.code],
                               reason="late", day=period_end)
         result.enqueued += n
+
+
+async def _deadline_rung(session: AsyncSession, d: DueToday, now: datetime,
+                         liaisons: list[int], heads: list[int]) -> int:
+    """The unit's liaisons and office heads told it is overdue; the rung recorded."""
+    unit, phase, code = d.unit, d.phase, d.unit.code
+    key = f"esc:{code}:{phase}:{d.period.end}"
+    # the notices say who else was told only when someone was
+    ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": d.deadline,
+                           "period_end": d.period.end, "liaisons_told": bool(liaisons),
+                           "heads_told": any(h not in liaisons for h in heads)}
+    n = await notify(session, now=now, users=liaisons, kind="escalation",
+                     template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",
+                     buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")], **ctx)
+    n += await notify(session, now=now, users=[h for h in heads if h not in liaisons],
+                      kind="escalation", template="notices/overdue_head.html.j2",
+                      key=f"{key}:deadline", **ctx)
+    await _record(session, d, "deadline", now, n)
+    return n
 
 
 async def _next_morning(session: AsyncSession, *, now: datetime, settings: EscalationSettings,

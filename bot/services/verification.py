@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.config import Settings
 from bot.db.models.audit import AuditEntry
@@ -183,6 +184,26 @@ async def find_staff(session: AsyncSession, query: str) -> Staff | None:
     return staff
 
 
+async def _staff_with_chain(
+    session: AsyncSession, query: str
+) -> tuple[Staff | None, tuple[Unit, ...]]:
+    """The staff record an ID names and its unit chain (root first), in one query."""
+    if not query or len(query) > MAX_STAFF_ID:
+        return None, ()
+    for sid in dict.fromkeys((query, query.upper())):
+        own = aliased(Unit)
+        rows = (await session.execute(
+            select(Staff, Unit).select_from(Staff)
+            .outerjoin(own, own.code == Staff.unit_code)
+            .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+            .where(Staff.staff_id == sid)
+            .order_by(func.length(Unit.path))
+        )).all()
+        if rows:
+            return rows[0][0], tuple(u for _, u in rows if u is not None)
+    return None, ()
+
+
 def scan_prefix(query: str) -> str | None:
     """The part of an ID shared by one office's staff (ZZ-410102-0001 -> ZZ-410102-)."""
     m = _TRAILING_NUMBER.match(query)
@@ -196,14 +217,26 @@ def scan_prefix(query: str) -> str | None:
 
 async def _over_limit(
     session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy
-) -> str | None:
-    """Count this lookup against the user's minute and day; 'minute' or 'day' when over."""
+) -> tuple[str | None, int]:
+    """Count this lookup against the user's minute and day: ('minute' or 'day' when over,
+    None when allowed) and the user's lookups counted today."""
     got = await rate_counter.bump(
         session, f"u:{user_id}", a_window=int(now.timestamp() // 60), a_limit=policy.per_minute,
         b_window=_today(now, policy.tz).toordinal(), b_limit=policy.per_day)
     if got.ok:
-        return None
-    return "minute" if got.a_count >= policy.per_minute else "day"
+        return None, got.b_count
+    return ("minute" if got.a_count >= policy.per_minute else "day"), got.b_count
+
+
+def _cannot_be_scanning(now: datetime, policy: LookupPolicy, counted_today: int) -> bool:
+    """Whether the day counter alone proves fewer than `scan_threshold` lookups in the scan
+    window (so the window's lookups need not be read): the window lies within today, and
+    every lookup recorded today was counted (refusals for the minute or day limit happen only
+    past counts at or above the threshold)."""
+    return (counted_today < policy.scan_threshold
+            and policy.per_minute >= policy.scan_threshold
+            and policy.per_day >= policy.scan_threshold
+            and _today(now - policy.scan_window, policy.tz) == _today(now, policy.tz))
 
 
 async def _office_scanned(
@@ -295,7 +328,7 @@ async def _answer(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
     query: str, staff_id: str | None, policy: LookupPolicy,
 ) -> Verdict:
-    limit = await _over_limit(session, user_id, now, policy)
+    limit, counted_today = await _over_limit(session, user_id, now, policy)
     if limit is None and channel == "id" and await _office_scanned(session, user_id, now,
                                                                    policy, query):
         limit = "scan"
@@ -304,15 +337,18 @@ async def _answer(
                       query=query, staff=None, result=REFUSED)
         await session.commit()
         return Verdict(REFUSED, query, limit=limit)
+    card = None
     if channel == "badge" and staff_id is None:
         staff, result = None, FORGED
     else:
-        staff = await find_staff(session, staff_id or "")
+        staff, chain = await _staff_with_chain(session, staff_id or "")
         result = status_of(staff, _today(now, policy.tz)) if staff else UNKNOWN
-    card = await public_card(session, staff) if staff else None
+        if staff is not None:
+            card = PublicCard(staff.staff_id, mask_name(staff.name), staff.role, chain,
+                              staff.org, staff.valid_to)
     row = await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                         query=query, staff=staff, result=result)
-    if channel == "id":
+    if channel == "id" and not _cannot_be_scanning(now, policy, counted_today):
         await _flag_scanning(session, user_id, now, policy, query)
     await session.commit()
     return Verdict(result, query, row.id, card)
