@@ -360,15 +360,18 @@ async def _deadline_rung(session: AsyncSession, d: DueToday, now: datetime,
 
 async def _next_morning(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
                         tz: ZoneInfo, result: EscalationResult, pacer: Pacer) -> None:
-    """Yesterday's late and missing units marked for the bulletin; repeat offenders; lag."""
+    """Yesterday's late and missing units marked for the bulletin; repeat offenders; lag.
+
+    Progress is read once per organisation, phase and period (not per unit); units already
+    marked late are skipped (their mark was committed with their notices); then batches.
+    """
     local = now.astimezone(tz)
     yesterday = local.date() - timedelta(days=1)
     probe = datetime.combine(yesterday, time(12, 0), tzinfo=tz)
     due = await due_units(session, now=probe)
     units = await _units(session, {code for code, _, _ in due})
-    await pacer.pause()
+    todo: list[tuple[Unit, str, Period, EscalationConfig, datetime]] = []
     for code, phase, period in due:
-        await pacer.step()
         unit = units[code]
         cfg = settings.for_root(root_of(unit.path))
         if local.time() < cfg.bulletin_at:
@@ -377,17 +380,35 @@ async def _next_morning(session: AsyncSession, *, now: datetime, settings: Escal
         if deadline is None:
             result.skipped_holiday += 1
             continue
-        [p] = [x for x in await progress_snapshot(session, root_code=code, phase=phase, now=now,
-                                                  period_end=period.end) if x.unit_code == code]
+        todo.append((unit, phase, period, cfg, deadline))
+    marked = set((await session.execute(select(
+        LateMark.unit_code, LateMark.phase, LateMark.period_end).where(
+        LateMark.kind == LATE, LateMark.unit_code.in_(sorted({u.code for u, *_ in todo})),
+        LateMark.period_end.in_(sorted({p.end for _, _, p, _, _ in todo}))))).all()) \
+        if todo else set()
+    todo = [t for t in todo if (t[0].code, t[1], t[2].end) not in marked]
+    progress: dict[tuple[str, str, date], UnitProgress] = {}
+    for root, phase, end in sorted({(root_of(u.path), ph, p.end) for u, ph, p, _, _ in todo}):
+        for x in await progress_snapshot(session, root_code=root, phase=phase, now=now,
+                                         period_end=end):
+            progress.setdefault((x.unit_code, phase, x.period_end), x)
+    await pacer.pause()
+    for unit, phase, period, cfg, deadline in todo:
+        await pacer.step()
+        p = progress.get((unit.code, phase, period.end))
+        if p is None:  # not under its root's snapshot: read it alone
+            [p] = [x for x in await progress_snapshot(
+                session, root_code=unit.code, phase=phase, now=now, period_end=period.end)
+                if x.unit_code == unit.code]
         if p.status in ("late", "missing"):
             added = await insert_ignore(session, LateMark, [{
-                "unit_code": code, "phase": phase, "period_start": p.period_start,
+                "unit_code": unit.code, "phase": phase, "period_start": p.period_start,
                 "period_end": p.period_end, "deadline": deadline, "kind": LATE, "marked_at": now,
                 "details": {"status": p.status,
                             "submitted_at": p.submitted_at.isoformat() if p.submitted_at
                             else None}}], ["unit_code", "phase", "period_end", "kind"])
             if added:
-                result.late_marked.append(code)
+                result.late_marked.append(unit.code)
             await _repeat_offender(session, now=now, unit=unit, p=p, cfg=cfg, result=result)
         await _lag(session, now=now, unit=unit, p=p, cfg=cfg, result=result)
 
