@@ -85,3 +85,26 @@ def test_scan_prefix() -> None:
     assert verification.scan_prefix("ZZ-410102-0001") == "ZZ-410102-"
     assert verification.scan_prefix("41010200010001") == "4101020001"
     assert verification.scan_prefix("ABC") is None
+
+
+async def test_a_refused_users_lookups_do_not_use_up_the_offices_limit(
+        session: AsyncSession) -> None:
+    """The user's and the office's limits are counted in one statement; a lookup the user's
+    own limit refuses is not counted against the office (others can still check its staff)."""
+    await _seed(session)
+    policy = verification.LookupPolicy(per_minute=3, per_day=100, office_limit=5)
+    results = []
+    for n in range(8):  # one account over its minute limit: 3 answered, 5 refused
+        verdict = await verification.lookup(
+            session, now=NOW + timedelta(seconds=n), user_id=501, chat_id=501,
+            text=f"ZZ-410102-{n + 1:04d}", policy=policy)
+        results.append((verdict.result, verdict.limit))
+    assert results.count(("genuine", None)) == 3
+    assert results.count(("refused", "minute")) == 5
+    others = []
+    for n in range(3):  # two more lookups of the office fit its limit of 5, the third not
+        verdict = await verification.lookup(
+            session, now=NOW + timedelta(seconds=10 + n), user_id=600 + n, chat_id=600 + n,
+            text=f"ZZ-410102-{20 + n:04d}", policy=policy)
+        others.append((verdict.result, verdict.limit))
+    assert others == [("genuine", None), ("genuine", None), ("refused", "scan")]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select
+from sqlalchemy import BigInteger, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
@@ -41,29 +42,37 @@ async def user_with_grants(
     Grants are keyed by Telegram id and may exist before the user ever wrote to the bot, so
     both sides hang off the id itself, not off the user row.
     """
-    uid = select(literal(user_id).label("uid")).subquery()
+    stmt = _user_with_grants_stmt()
+    user: ChatUser | None = None
+    grants: list[tuple[str, str, str]] = []
+    for row, role, code, path in (await session.execute(stmt, {"uid": user_id})).all():
+        user = user or row
+        if role is not None:
+            grants.append((role, code, path))
+    return user, grants
+
+
+@lru_cache(maxsize=1)
+def _user_with_grants_stmt() -> Any:
+    """The statement of `user_with_grants`, built once (the id is a bound parameter): it
+    runs on every update, and building it cost more CPU than running it."""
+    uid = select(bindparam("uid", type_=BigInteger).label("uid")).subquery()
     grant = (
         select(RoleGrant.user_id.label("gid"), RoleGrant.role.label("role"),
                RoleGrant.unit_code.label("code"), Unit.path.label("path"))
         .join(Unit, Unit.code == RoleGrant.unit_code)
         .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
-        .where(RoleGrant.user_id == user_id, effective_grant_clause())  # as grants_with_paths
+        .where(RoleGrant.user_id == bindparam("uid", type_=BigInteger),
+               effective_grant_clause())  # as grants_with_paths
         .subquery()
     )
-    stmt = (
+    return (
         select(ChatUser, grant.c.role, grant.c.code, grant.c.path)
         .select_from(uid)
         .outerjoin(ChatUser, ChatUser.id == uid.c.uid)
         .outerjoin(grant, grant.c.gid == uid.c.uid)
         .order_by(grant.c.path, grant.c.role)
     )
-    user: ChatUser | None = None
-    grants: list[tuple[str, str, str]] = []
-    for row, role, code, path in (await session.execute(stmt)).all():
-        user = user or row
-        if role is not None:
-            grants.append((role, code, path))
-    return user, grants
 
 
 async def grants_with_paths(session: AsyncSession, user_id: int) -> Sequence[tuple[str, str, str]]:

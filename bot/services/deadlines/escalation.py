@@ -22,15 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import ReportUnit
 from bot.db.models.org import Unit
+from bot.db.models.reports import Report
 from bot.db.models.scheduling import LAG, LATE, Escalation, LateMark
+from bot.db.models.staff import Staff
 from bot.db.models.users import RoleGrant
 from bot.db.repo import users as users_repo
 from bot.db.upsert import insert_ignore
+from bot.services.reports.cadence import Period
 from bot.services.reports.progress import UnitProgress, due_units, progress_snapshot
 from bot.services.reports.templates import N_
 from bot.services.shared.holidays import HolidayCalendar, load_calendar
 from bot.services.shared.outbox import notify
-from bot.services.shared.pacing import Pacer
+from bot.services.shared.pacing import Pacer, batches
 from bot.services.supervision.hooks import offer_order
 
 log = logging.getLogger(__name__)
@@ -166,10 +169,55 @@ async def leaders_above(session: AsyncSession, unit: Unit) -> list[int]:
     return sorted(rows.all())
 
 
-async def _record(session: AsyncSession, p: UnitProgress, step: str, now: datetime,
+async def holders_by_unit(session: AsyncSession, roles: list[str],
+                          codes: list[str]) -> dict[str, list[int]]:
+    """Users holding one of `roles` granted exactly on each of `codes` (one query)."""
+    out: dict[str, list[int]] = {c: [] for c in codes}
+    if not codes:
+        return out
+    rows = await session.execute(
+        select(RoleGrant.unit_code, RoleGrant.user_id)
+        .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
+        .where(RoleGrant.role.in_(roles), RoleGrant.unit_code.in_(codes),
+               users_repo.effective_grant_clause())
+        .distinct().order_by(RoleGrant.unit_code, RoleGrant.user_id))
+    for code, uid in rows.all():
+        out[code].append(int(uid))
+    return out
+
+
+async def reported_units(session: AsyncSession, due: list[DueToday]) -> set[str]:
+    """Codes among `due` with a report (any version) for their current period (one query)."""
+    if not due:
+        return set()
+    starts = {(d.unit.code, d.phase): d.period.start for d in due}
+    rows = await session.execute(
+        select(Report.unit_code, Report.phase, Report.period_start).where(
+            Report.unit_code.in_(sorted({d.unit.code for d in due})),
+            Report.phase.in_(sorted({d.phase for d in due})),
+            Report.period_start.in_(sorted(set(starts.values())))).distinct())
+    return {code for code, phase, start in rows.all() if starts.get((code, phase)) == start}
+
+
+async def escalated(session: AsyncSession, due: list[DueToday], step: str) -> set[str]:
+    """Codes among `due` whose rung `step` is already recorded for the period (one query)."""
+    if not due:
+        return set()
+    ends = {(d.unit.code, d.phase): d.period.end for d in due}
+    rows = await session.execute(
+        select(Escalation.unit_code, Escalation.phase, Escalation.period_end).where(
+            Escalation.unit_code.in_(sorted({d.unit.code for d in due})),
+            Escalation.step == step,
+            Escalation.period_end.in_(sorted(set(ends.values())))))
+    return {code for code, phase, end in rows.all() if ends.get((code, phase)) == end}
+
+
+async def _record(session: AsyncSession, p: UnitProgress | DueToday, step: str, now: datetime,
                   recipients: int) -> None:
+    code, phase, period_end = ((p.unit.code, p.phase, p.period.end) if isinstance(p, DueToday)
+                               else (p.unit_code, p.phase, p.period_end))
     await insert_ignore(session, Escalation, [{
-        "unit_code": p.unit_code, "phase": p.phase, "period_end": p.period_end, "step": step,
+        "unit_code": code, "phase": phase, "period_end": period_end, "step": step,
         "at": now, "recipients": recipients}], ["unit_code", "phase", "period_end", "step"])
 
 
@@ -210,6 +258,7 @@ class DueToday:
     phase: str
     config: EscalationConfig
     deadline: datetime
+    period: Period
 
 
 async def due_today(session: AsyncSession, *, now: datetime,
@@ -226,7 +275,7 @@ async def due_today(session: AsyncSession, *, now: datetime,
         if deadline is None:
             skipped += 1
             continue
-        out.append(DueToday(unit, phase, cfg, deadline))
+        out.append(DueToday(unit, phase, cfg, deadline, period))
     return out, skipped
 
 
@@ -240,47 +289,44 @@ async def unit_progress(session: AsyncSession, *, unit_code: str, phase: str,
 
 async def _ladder_today(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
                         result: EscalationResult, pacer: Pacer) -> None:
+    """The deadline rung (liaisons and heads) and the parent rung (a digest per parent
+    office), in batches: per batch one query each for what is reported, what is already
+    escalated and who to tell, then one short transaction."""
     due, skipped = await due_today(session, now=now, settings=settings)
     result.skipped_holiday += skipped
+    due = [d for d in due if now >= d.deadline + timedelta(minutes=d.config.deadline_after)]
     units = {d.unit.code: d.unit for d in due}
-    digest: dict[tuple[str, str, date, datetime], list[UnitProgress]] = {}
+    digest: dict[tuple[str, str, date, datetime], list[DueToday]] = {}
     await pacer.pause()
-    for d in due:
-        await pacer.step()
-        unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
-        if now < deadline + timedelta(minutes=cfg.deadline_after):
-            continue
-        p = await unit_progress(session, unit_code=code, phase=phase, now=now)
-        if p.submitted_at is not None or p.status in ("submitted", "late"):
-            continue  # at the deadline itself the reports side still says "not_due"
-        ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": deadline,
-                               "period_end": p.period_end}
-        key = f"esc:{code}:{phase}:{p.period_end}"
-        if now < deadline + timedelta(minutes=cfg.parent_after):
-            liaisons = list(await users_repo.holders(session, ["liaison"], code))
-            heads = await office_heads(session, code)
-            # the notices say who else was told only when someone was
-            ctx.update(liaisons_told=bool(liaisons),
-                       heads_told=any(h not in liaisons for h in heads))
-            n = await notify(session, now=now, users=liaisons, kind="escalation",
-                             template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",
-                             buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())],
-                             **ctx)
-            n += await notify(session, now=now, users=[h for h in heads if h not in liaisons],
-                              kind="escalation", template="notices/overdue_head.html.j2",
-                              key=f"{key}:deadline", **ctx)
-            await _record(session, p, "deadline", now, n)
-            result.enqueued += n
-        elif unit.parent_code is not None:
-            digest.setdefault((unit.parent_code, phase, p.period_end, deadline), []).append(p)
+    for batch in batches(due):
+        reported = await reported_units(session, list(batch))
+        late = [d for d in batch if d.unit.code not in reported]
+        near = [d for d in late if now < d.deadline + timedelta(minutes=d.config.parent_after)]
+        near_ids = {id(d) for d in near}
+        for d in late:
+            if id(d) not in near_ids and d.unit.parent_code is not None:
+                digest.setdefault((d.unit.parent_code, d.phase, d.period.end, d.deadline),
+                                  []).append(d)
+        done = await escalated(session, near, "deadline")
+        near = [d for d in near if d.unit.code not in done]
+        codes = [d.unit.code for d in near]
+        liaisons_of = await holders_by_unit(session, ["liaison"], codes)
+        heads_of = await holders_by_unit(session, ["office_head"], codes)
+        for d in near:
+            result.enqueued += await _deadline_rung(session, d, now, liaisons_of[d.unit.code],
+                                                    heads_of[d.unit.code])
+        await pacer.pause()
+    if digest:
+        done = await escalated(session, [x for late in digest.values() for x in late], "parent")
+        digest = {k: v for k, v in digest.items() if any(x.unit.code not in done for x in v)}
     for (parent_code, phase, period_end, deadline), late in sorted(
             digest.items(), key=lambda kv: kv[0][0]):
         await pacer.step()
         heads = await office_heads(session, parent_code)
         parent = await session.get(Unit, parent_code)
-        late_units = [units[x.unit_code] for x in late]
+        late_units = [units[x.unit.code] for x in late]
         told = list((await session.scalars(select(Escalation.recipients).where(
-            Escalation.unit_code.in_([x.unit_code for x in late]), Escalation.phase == phase,
+            Escalation.unit_code.in_([x.unit.code for x in late]), Escalation.phase == phase,
             Escalation.period_end == period_end, Escalation.step == "deadline"))).all())
         n = await notify(session, now=now, users=heads, kind="escalation",
                          template="notices/overdue_parent.html.j2",
@@ -289,22 +335,44 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
                          told=len(told) == len(late) and all(r > 0 for r in told))
         for x in late:
             await _record(session, x, "parent", now, n)
-            await offer_order(session, now=now, users=heads, unit=units[x.unit_code],
+            await offer_order(session, now=now, users=heads, unit=units[x.unit.code],
                               reason="late", day=period_end)
         result.enqueued += n
 
 
+async def _deadline_rung(session: AsyncSession, d: DueToday, now: datetime,
+                         liaisons: list[int], heads: list[int]) -> int:
+    """The unit's liaisons and office heads told it is overdue; the rung recorded."""
+    unit, phase, code = d.unit, d.phase, d.unit.code
+    key = f"esc:{code}:{phase}:{d.period.end}"
+    # the notices say who else was told only when someone was
+    ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": d.deadline,
+                           "period_end": d.period.end, "liaisons_told": bool(liaisons),
+                           "heads_told": any(h not in liaisons for h in heads)}
+    n = await notify(session, now=now, users=liaisons, kind="escalation",
+                     template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",
+                     buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())], **ctx)
+    n += await notify(session, now=now, users=[h for h in heads if h not in liaisons],
+                      kind="escalation", template="notices/overdue_head.html.j2",
+                      key=f"{key}:deadline", **ctx)
+    await _record(session, d, "deadline", now, n)
+    return n
+
+
 async def _next_morning(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
                         tz: ZoneInfo, result: EscalationResult, pacer: Pacer) -> None:
-    """Yesterday's late and missing units marked for the bulletin; repeat offenders; lag."""
+    """Yesterday's late and missing units marked for the bulletin; repeat offenders; lag.
+
+    Progress is read once per organisation, phase and period (not per unit); units already
+    marked late are skipped (their mark was committed with their notices); then batches.
+    """
     local = now.astimezone(tz)
     yesterday = local.date() - timedelta(days=1)
     probe = datetime.combine(yesterday, time(12, 0), tzinfo=tz)
     due = await due_units(session, now=probe)
     units = await _units(session, {code for code, _, _ in due})
-    await pacer.pause()
+    todo: list[tuple[Unit, str, Period, EscalationConfig, datetime]] = []
     for code, phase, period in due:
-        await pacer.step()
         unit = units[code]
         cfg = settings.for_root(root_of(unit.path))
         if local.time() < cfg.bulletin_at:
@@ -313,17 +381,35 @@ async def _next_morning(session: AsyncSession, *, now: datetime, settings: Escal
         if deadline is None:
             result.skipped_holiday += 1
             continue
-        [p] = [x for x in await progress_snapshot(session, root_code=code, phase=phase, now=now,
-                                                  period_end=period.end) if x.unit_code == code]
+        todo.append((unit, phase, period, cfg, deadline))
+    marked = set((await session.execute(select(
+        LateMark.unit_code, LateMark.phase, LateMark.period_end).where(
+        LateMark.kind == LATE, LateMark.unit_code.in_(sorted({u.code for u, *_ in todo})),
+        LateMark.period_end.in_(sorted({p.end for _, _, p, _, _ in todo}))))).all()) \
+        if todo else set()
+    todo = [t for t in todo if (t[0].code, t[1], t[2].end) not in marked]
+    progress: dict[tuple[str, str, date], UnitProgress] = {}
+    for root, phase, end in sorted({(root_of(u.path), ph, p.end) for u, ph, p, _, _ in todo}):
+        for x in await progress_snapshot(session, root_code=root, phase=phase, now=now,
+                                         period_end=end):
+            progress.setdefault((x.unit_code, phase, x.period_end), x)
+    await pacer.pause()
+    for unit, phase, period, cfg, deadline in todo:
+        await pacer.step()
+        p = progress.get((unit.code, phase, period.end))
+        if p is None:  # not under its root's snapshot: read it alone
+            [p] = [x for x in await progress_snapshot(
+                session, root_code=unit.code, phase=phase, now=now, period_end=period.end)
+                if x.unit_code == unit.code]
         if p.status in ("late", "missing"):
             added = await insert_ignore(session, LateMark, [{
-                "unit_code": code, "phase": phase, "period_start": p.period_start,
+                "unit_code": unit.code, "phase": phase, "period_start": p.period_start,
                 "period_end": p.period_end, "deadline": deadline, "kind": LATE, "marked_at": now,
                 "details": {"status": p.status,
                             "submitted_at": p.submitted_at.isoformat() if p.submitted_at
                             else None}}], ["unit_code", "phase", "period_end", "kind"])
             if added:
-                result.late_marked.append(code)
+                result.late_marked.append(unit.code)
             await _repeat_offender(session, now=now, unit=unit, p=p, cfg=cfg, result=result)
         await _lag(session, now=now, unit=unit, p=p, cfg=cfg, result=result)
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import ReportUnit
-from bot.db.repo import users as users_repo
-from bot.services.deadlines.escalation import EscalationSettings, due_today, unit_progress
+from bot.db.models.outbox import OutboxMessage
+from bot.services.deadlines.escalation import (
+    DueToday,
+    EscalationSettings,
+    due_today,
+    holders_by_unit,
+    reported_units,
+)
 from bot.services.reports.templates import N_
 from bot.services.shared.outbox import notify
-from bot.services.shared.pacing import Pacer
+from bot.services.shared.pacing import batches, pause
 
 
 @dataclass
@@ -29,34 +36,38 @@ async def run(session: AsyncSession, *, now: datetime,
     """Remind, once per offset, every unit due today that has not reported; commits.
 
     Only the latest offset whose time has come is sent (after downtime, one reminder rather
-    than two at once); nothing after the deadline (that is the ladder's job).
+    than two at once); nothing after the deadline (that is the ladder's job). Batches of
+    units: per batch one query for what is reported, one for the liaisons and one for the
+    reminders already queued (a rerun skips them), then one short transaction.
     """
     result = ReminderResult()
     due, result.skipped_holiday = await due_today(session, now=now, settings=settings)
-    pacer = Pacer(session)  # small transactions: updates run between batches of units
-    await pacer.pause()
+    todo: list[tuple[DueToday, int]] = []
     for d in due:
-        await pacer.step()
-        unit, phase, cfg, deadline, code = d.unit, d.phase, d.config, d.deadline, d.unit.code
-        if now >= deadline:
-            continue
-        current = [m for m in cfg.reminders_before if deadline - timedelta(minutes=m) <= now]
-        if not current:
-            continue
-        offset = min(current)
-        p = await unit_progress(session, unit_code=code, phase=phase, now=now)
-        if p.status in ("submitted", "late"):
-            continue
-        liaisons = list(await users_repo.holders(session, ["liaison"], code))
-        minutes_left = max(1, int((deadline - now).total_seconds() // 60))
-        n = await notify(session, now=now, users=liaisons, kind="reminder",
-                         template="notices/reminder.html.j2",
-                         key=f"remind:{code}:{phase}:{p.period_end}:{offset}", unit=unit,
-                         phase=phase, deadline=deadline, minutes_left=minutes_left,
-                         period_end=p.period_end,
-                         buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())])
-        if n:
-            result.reminded_units.append(code)
-        result.enqueued += n
-    await session.commit()
+        current = [m for m in d.config.reminders_before
+                   if d.deadline - timedelta(minutes=m) <= now < d.deadline]
+        if current:
+            todo.append((d, min(current)))
+    await pause(session)
+    for batch in batches(todo):
+        reported = await reported_units(session, [d for d, _ in batch])
+        batch = [(d, off) for d, off in batch if d.unit.code not in reported]
+        liaisons_of = await holders_by_unit(session, ["liaison"], [d.unit.code for d, _ in batch])
+        keys = {id(d): f"remind:{d.unit.code}:{d.phase}:{d.period.end}:{off}" for d, off in batch}
+        queued = set((await session.scalars(select(OutboxMessage.dedup_key).where(
+            OutboxMessage.dedup_key.in_([f"{keys[id(d)]}:{uid}" for d, _ in batch
+                                         for uid in liaisons_of[d.unit.code]])))).all())
+        for d, _ in batch:
+            code, phase = d.unit.code, d.phase
+            liaisons = [u for u in liaisons_of[code] if f"{keys[id(d)]}:{u}" not in queued]
+            minutes_left = max(1, int((d.deadline - now).total_seconds() // 60))
+            n = await notify(session, now=now, users=liaisons, kind="reminder",
+                             template="notices/reminder.html.j2", key=keys[id(d)],
+                             unit=d.unit, phase=phase, deadline=d.deadline,
+                             minutes_left=minutes_left, period_end=d.period.end,
+                             buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())])
+            if n:
+                result.reminded_units.append(code)
+            result.enqueued += n
+        await pause(session)
     return result

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -177,6 +177,21 @@ async def latest_before(session: AsyncSession, unit_code: str, phase: str,
     return (await session.scalars(stmt)).first()
 
 
+async def _previous_and_versions(session: AsyncSession, unit_code: str, phase: str,
+                                 period_start: date) -> tuple[Report | None, list[Report]]:
+    """`latest_before` and `versions` of one period in one query (each report entry runs it)."""
+    latest_id = (select(Report.id).where(Report.unit_code == unit_code, Report.phase == phase,
+                                         Report.period_start < period_start)
+                 .order_by(Report.period_start.desc(), Report.version.desc()).limit(1)
+                 .scalar_subquery())
+    rows = (await session.scalars(
+        select(Report).where(Report.unit_code == unit_code, Report.phase == phase,
+                             or_(Report.period_start == period_start, Report.id == latest_id))
+        .order_by(Report.period_start, Report.version))).all()
+    prev = next((r for r in rows if r.period_start < period_start), None)
+    return prev, [r for r in rows if r.period_start == period_start]
+
+
 @dataclass(frozen=True)
 class ReportContext:
     """What entry needs to know: the unit, template, period, targets, previous and current."""
@@ -200,8 +215,8 @@ async def context(session: AsyncSession, principal: Principal | None, unit_code:
     found = await authorize(session, principal, unit_code, phase)
     period = period_for(found.cadence, now)
     targets = (await targets_for_units(session, [found.unit], phase))[unit_code]
-    prev = await latest_before(session, unit_code, phase, period.start)
-    found_versions = await versions(session, unit_code, phase, period.start)
+    prev, found_versions = await _previous_and_versions(session, unit_code, phase,
+                                                       period.start)
     current = found_versions[-1] if found_versions else None
     return ReportContext(found, get_template(phase), period, targets,
                          dict(prev.values) if prev else {}, current)

@@ -39,11 +39,29 @@ def _hours(raw: dict[str, Any], key: str, default: float) -> timedelta:
     return timedelta(hours=float(raw.get(key, default)))
 
 
+_CACHE: dict[Path, tuple[tuple[int, int] | None, SupervisionConfig]] = {}
+
+
 def load_config(data_dir: Path) -> SupervisionConfig:
-    """Read data/supervision.yaml (defaults when absent)."""
+    """Read data/supervision.yaml (defaults when absent); parsed again only when it changed
+    (it is read on every report submission)."""
     path = data_dir / "supervision.yaml"
+    try:
+        st = path.stat()
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        stamp = None
+    cached = _CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    cfg = _parse(path if stamp is not None else None)
+    _CACHE[path] = (stamp, cfg)
+    return cfg
+
+
+def _parse(path: Path | None) -> SupervisionConfig:
     raw: dict[str, Any] = {}
-    if path.exists():
+    if path is not None:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     orders = raw.get("orders") or {}
     problems = raw.get("problems") or {}

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.config import Settings
 from bot.db.models.audit import AuditEntry
@@ -184,6 +185,26 @@ async def find_staff(session: AsyncSession, query: str) -> Staff | None:
     return staff
 
 
+async def _staff_with_chain(
+    session: AsyncSession, query: str
+) -> tuple[Staff | None, tuple[Unit, ...]]:
+    """The staff record an ID names and its unit chain (root first), in one query."""
+    if not query or len(query) > MAX_STAFF_ID:
+        return None, ()
+    for sid in dict.fromkeys((query, query.upper())):
+        own = aliased(Unit)
+        rows = (await session.execute(
+            select(Staff, Unit).select_from(Staff)
+            .outerjoin(own, own.code == Staff.unit_code)
+            .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+            .where(Staff.staff_id == sid)
+            .order_by(func.length(Unit.path))
+        )).all()
+        if rows:
+            return rows[0][0], tuple(u for _, u in rows if u is not None)
+    return None, ()
+
+
 def scan_prefix(query: str) -> str | None:
     """The part of an ID shared by one office's staff (ZZ-410102-0001 -> ZZ-410102-)."""
     m = _TRAILING_NUMBER.match(query)
@@ -196,35 +217,53 @@ def scan_prefix(query: str) -> str | None:
 
 
 async def _over_limit(
-    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy
-) -> str | None:
-    """Count this lookup against the user's minute and day; 'minute' or 'day' when over."""
-    got = await rate_counter.bump(
-        session, f"u:{user_id}", a_window=int(now.timestamp() // 60), a_limit=policy.per_minute,
-        b_window=_today(now, policy.tz).toordinal(), b_limit=policy.per_day)
-    if got.ok:
-        return None
-    return "minute" if got.a_count >= policy.per_minute else "day"
+    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy,
+    prefix: str | None,
+) -> tuple[str | None, int]:
+    """Count this lookup against the user's minute and day and, for an ID with an office
+    prefix, against that office's scan window, in one statement: ('minute', 'day' or 'scan'
+    when refused, None when allowed) and the user's lookups counted today.
 
-
-async def _office_scanned(
-    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy, query: str
-) -> bool:
-    """Whether the IDs of this query's office are being walked by anyone (all accounts).
-
-    Counts lookups per ID prefix in the scan window; once over `office_limit`, further
-    lookups of that office's IDs are refused until the window ends (audited once).
+    The office counts only lookups the user's own limits allow (a refused user's bump of the
+    office is taken back in the same transaction, as if it had not been made).
     """
-    prefix = scan_prefix(query)
-    if prefix is None:
-        return False
+    user_key = f"u:{user_id}"
+    limits = [rate_counter.Limit(user_key, int(now.timestamp() // 60), policy.per_minute,
+                                 _today(now, policy.tz).toordinal(), policy.per_day)]
     seconds = max(60, int(policy.scan_window.total_seconds()))
-    window = int(now.timestamp() // seconds)
-    got = await rate_counter.bump(session, f"p:{prefix}", a_window=window,
-                                  a_limit=policy.office_limit, b_window=window,
-                                  b_limit=policy.office_limit)
-    if got.ok:
-        return False
+    if prefix is not None:
+        window = int(now.timestamp() // seconds)
+        limits.append(rate_counter.Limit(f"p:{prefix}", window, policy.office_limit, window,
+                                         policy.office_limit))
+    got = await rate_counter.bump_many(session, limits)
+    mine = got[user_key]
+    if not mine.ok:
+        if prefix is not None and got[f"p:{prefix}"].ok:
+            await rate_counter.unbump(session, f"p:{prefix}")
+        return ("minute" if mine.a_count >= policy.per_minute else "day"), mine.b_count
+    if prefix is None or got[f"p:{prefix}"].ok:
+        return None, mine.b_count
+    await _audit_office_scan(session, user_id, now, policy, prefix,
+                             got[f"p:{prefix}"].a_count, seconds)
+    return "scan", mine.b_count
+
+
+def _cannot_be_scanning(now: datetime, policy: LookupPolicy, counted_today: int) -> bool:
+    """Whether the day counter alone proves fewer than `scan_threshold` lookups in the scan
+    window (so the window's lookups need not be read): the window lies within today, and
+    every lookup recorded today was counted (refusals for the minute or day limit happen only
+    past counts at or above the threshold)."""
+    return (counted_today < policy.scan_threshold
+            and policy.per_minute >= policy.scan_threshold
+            and policy.per_day >= policy.scan_threshold
+            and _today(now - policy.scan_window, policy.tz) == _today(now, policy.tz))
+
+
+async def _audit_office_scan(
+    session: AsyncSession, user_id: int, now: datetime, policy: LookupPolicy, prefix: str,
+    lookups: int, seconds: int,
+) -> None:
+    """Audit, once per scan window, that an office's IDs are walked (lookups refused)."""
     since = now - policy.scan_window
     already = await session.scalar(
         select(AuditEntry.id).where(AuditEntry.action == OFFICE_SCAN_ACTION,
@@ -233,8 +272,7 @@ async def _office_scanned(
     if not already:
         audit.record(session, now=now, action=OFFICE_SCAN_ACTION, actor_user_id=user_id,
                      object_type="staff_id_prefix", object_id=prefix,
-                     lookups=got.a_count, window_minutes=seconds // 60)
-    return True
+                     lookups=lookups, window_minutes=seconds // 60)
 
 
 async def _flag_scanning(
@@ -296,24 +334,25 @@ async def _answer(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
     query: str, staff_id: str | None, policy: LookupPolicy,
 ) -> Verdict:
-    limit = await _over_limit(session, user_id, now, policy)
-    if limit is None and channel == "id" and await _office_scanned(session, user_id, now,
-                                                                   policy, query):
-        limit = "scan"
+    limit, counted_today = await _over_limit(session, user_id, now, policy,
+                                             scan_prefix(query) if channel == "id" else None)
     if limit is not None:
         await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                       query=query, staff=None, result=REFUSED)
         await session.commit()
         return Verdict(REFUSED, query, limit=limit)
+    card = None
     if channel == "badge" and staff_id is None:
         staff, result = None, FORGED
     else:
-        staff = await find_staff(session, staff_id or "")
+        staff, chain = await _staff_with_chain(session, staff_id or "")
         result = status_of(staff, _today(now, policy.tz)) if staff else UNKNOWN
-    card = await public_card(session, staff) if staff else None
+        if staff is not None:
+            card = PublicCard(staff.staff_id, mask_name(staff.name), staff.role, chain,
+                              staff.org, staff.valid_to)
     row = await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                         query=query, staff=staff, result=result)
-    if channel == "id":
+    if channel == "id" and not _cannot_be_scanning(now, policy, counted_today):
         await _flag_scanning(session, user_id, now, policy, query)
     await session.commit()
     return Verdict(result, query, row.id, card)

@@ -1,0 +1,87 @@
+"""Profile censusbot's /verify and /help update path in one process: SQL statements per update
+(by kind) and cProfile's top entries. SYNTHETIC roster; the project's Bot API emulator.
+
+    python bench/verify_profile.py [--messages 300] [--pg] [--top 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from bench.common import pg_database
+from bench.hot_paths import NOW, drive, help_messages, prepare_censusbot, verify_messages
+from emulator import Emulator
+from emulator.harness import start_bot
+
+STATEMENTS: collections.Counter[str] = collections.Counter()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    words = statement.split()
+    head = " ".join(words[:3]) if words else "?"
+    if words and words[0].upper() == "SELECT":
+        head = "SELECT … " + next((w for i, w in enumerate(words) if words[i - 1].upper()
+                                   == "FROM"), "?")
+    STATEMENTS[head[:60]] += 1
+
+
+async def one(url: str, n: int, top: int) -> None:
+    """Prepare, then drive `n` /verify and `n` /help updates, profiled; print the figures."""
+    await prepare_censusbot(url, 5000, 4)
+    async with Emulator(bot_username="bench_prof_bot") as emu:
+        app = await start_bot(emu, url, clock=lambda: NOW, CENSUSBOT_LOOKUPS_PER_MINUTE=10**9,
+                              CENSUSBOT_LOOKUPS_PER_DAY=10**9)
+        try:
+            await drive(emu, verify_messages(20, 20, 5000))  # warm up
+            for name, msgs in (("verify", verify_messages(n, n // 3, 5000)),
+                               ("help", help_messages(n, n // 3))):
+                STATEMENTS.clear()
+                prof = cProfile.Profile()
+                prof.enable()
+                took, got = await drive(emu, msgs)
+                prof.disable()
+                per = sum(STATEMENTS.values()) / max(1, got)
+                print(f"\n== {name}: {got} replies in {took:.1f} s ({got / took:.0f}/s), "
+                      f"{per:.1f} SQL statements per update")
+                for head, k in STATEMENTS.most_common():
+                    print(f"  {k / max(1, got):6.2f}  {head}")
+                out = io.StringIO()
+                pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+                print("\n".join(out.getvalue().splitlines()[6:6 + top + 3]))
+        finally:
+            await app.stop()
+
+
+async def main() -> None:
+    """SQLite (and PostgreSQL with --pg)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print("SQLite")
+        await one(f"sqlite+aiosqlite:///{tmp}/prof.db", args.messages, args.top)
+    if args.pg:
+        async with pg_database("censusbot_bench_prof") as url:
+            print("\nPostgreSQL")
+            await one(url, args.messages, args.top)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
