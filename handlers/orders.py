@@ -95,7 +95,6 @@ async def ask_in_writing(callback: CallbackQuery, state: FSMContext, session: As
                          step: State, data: dict[str, Any], prompt: str, *,
                          drop: bool = True) -> None:
     """After a checked button: remember `data`, wait for the text of `step`, show `prompt`."""
-    await session.commit()  # release the database before the FSM storage writes
     await state.set_state(step)
     await state.update_data(**data)
     await callback.answer()
@@ -365,7 +364,6 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         from bot.services.supervision_xlsx import build_orders_xlsx
 
         content = await build_orders_xlsx(session, principal, cfg, i18n, now=now)
-        await session.commit()
         await message.answer_document(BufferedInputFile(
             content, f"orders-{now.astimezone(svc.SHANGHAI).date().isoformat()}.xlsx"))
         return
@@ -380,7 +378,6 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         if svc.is_recipient(principal, o.unit_code) and o.state in (ISSUED, ACKNOWLEDGED,
                                                                     RETURNED):
             buttons = svc.recipient_markup(o.id, ack=o.state == ISSUED)(i18n)
-        await session.commit()
         await message.answer(render(
             "supervision/detail.html.j2", i18n, events=[
                 {"kind": e.kind, "at": svc.local(e.at), "detail": e.detail} for e in events],
@@ -389,7 +386,6 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
     views = await svc.open_in_scope(session, principal, cfg)
     rows = [{"ctx": v.context(), "age": _age(now - v.order.created_at),
              "overdue": v.order.due_at < now} for v in views]
-    await session.commit()
     await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:50],
                                 more=max(0, len(rows) - 50)))
 

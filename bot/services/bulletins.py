@@ -205,7 +205,7 @@ def series_config(row: BulletinSeries) -> SeriesConfig:
 
 async def sync_series(session: AsyncSession, configs: Sequence[SeriesConfig], *,
                       now: datetime) -> list[BulletinSeries]:
-    """Create or update the series rows from the configuration (the counter is kept); commits.
+    """Create or update the series rows from the configuration (the counter is kept; no commit).
 
     Series whose root unit is not loaded are skipped (logged).
     """
@@ -227,7 +227,7 @@ async def sync_series(session: AsyncSession, configs: Sequence[SeriesConfig], *,
             row.config, row.updated_at = _config_json(cfg), now
         assert row is not None
         out.append(row)
-    await session.commit()
+    await session.flush()
     return out
 
 
@@ -494,7 +494,7 @@ async def generate(
     collector: Collector | None = None,
     period: tuple[date, date] | None = None,
 ) -> Outcome | None:
-    """Generate the draft for the period `now` falls after; commits.
+    """Generate the draft for the period `now` falls after; the caller commits.
 
     A rerun returns the existing bulletin of the period (a scheduled rerun also respects a
     discarded one). The draft goes to the approvers through the outbox in the same
@@ -514,7 +514,7 @@ async def generate(
             Bulletin.series_id == series_id, Bulletin.period_start == period[0],
             Bulletin.origin == "schedule", Bulletin.corrects_number.is_(None)))).first()
     if existing is not None:
-        await session.commit()
+        await session.flush()
         return Outcome(existing)
     data = await (collector or collect)(session, series, period, now)
     return await _insert_draft(session, series, cfg, data, period, now=now, actor=actor,
@@ -534,7 +534,7 @@ async def _insert_draft(session: AsyncSession, series: BulletinSeries, cfg: Seri
     bulletin = await _live(session, series.id, period[0], revision)
     assert bulletin is not None
     if not inserted:  # someone else generated it at the same moment
-        await session.commit()
+        await session.flush()
         return Outcome(bulletin)
     audit.record(session, now=now, action="bulletin.generate",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
@@ -544,10 +544,10 @@ async def _insert_draft(session: AsyncSession, series: BulletinSeries, cfg: Seri
         await session.flush()
         outcome = await _publish_locked(session, series, bulletin, now=now, actor=None)
         outcome.created = True
-        await session.commit()
+        await session.flush()
         return outcome
     queued, chats = await _send_draft(session, series, bulletin, now=now)
-    await session.commit()
+    await session.flush()
     return Outcome(bulletin, created=True, queued=queued, recipients=chats)
 
 
@@ -586,14 +586,14 @@ async def draft_for_action(session: AsyncSession, bulletin_id: int,
 
 async def publish(session: AsyncSession, bulletin_id: int, *, now: datetime,
                   actor: Principal | None) -> Outcome:
-    """Number and publish a draft, queueing it to every leadership chat; commits.
+    """Number and publish a draft, queueing it to every leadership chat; the caller commits.
 
     Publishing an already published bulletin returns it unchanged (created=False); a
     discarded one cannot be published.
     """
     series, bulletin = await draft_for_action(session, bulletin_id, actor)
     outcome = await _publish_locked(session, series, bulletin, now=now, actor=actor)
-    await session.commit()
+    await session.flush()
     return outcome
 
 
@@ -651,7 +651,7 @@ async def _deliver(session: AsyncSession, series: BulletinSeries, bulletin: Bull
 
 async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: datetime,
                    actor: Principal | None) -> Bulletin:
-    """Set the office head's "next steps" note on a draft; commits."""
+    """Set the office head's "next steps" note on a draft; the caller commits."""
     series, bulletin = await draft_for_action(session, bulletin_id, actor)
     if bulletin.state != DRAFT:
         raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
@@ -667,13 +667,13 @@ async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: d
     audit.record(session, now=now, action="bulletin.note",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
                  object_id=str(bulletin.id), unit_code=series.root_code)
-    await session.commit()
+    await session.flush()
     return bulletin
 
 
 async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
                   actor: Principal | None) -> Bulletin:
-    """Discard a draft (it never had a number, so no gap); commits."""
+    """Discard a draft (it never had a number, so no gap); the caller commits."""
     series, bulletin = await draft_for_action(session, bulletin_id, actor)
     result = await session.execute(
         update(Bulletin).where(Bulletin.id == bulletin.id, Bulletin.state == DRAFT)
@@ -692,7 +692,7 @@ async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
     audit.record(session, now=now, action="bulletin.discard",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
                  object_id=str(bulletin.id), unit_code=series.root_code)
-    await session.commit()
+    await session.flush()
     return bulletin
 
 
@@ -712,7 +712,7 @@ async def correct(session: AsyncSession, series_id: str, number: int, *, now: da
         Bulletin.series_id == series_id, Bulletin.corrects_number == number,
         Bulletin.state == DRAFT))).first()
     if pending is not None:
-        await session.commit()
+        await session.flush()
         return Outcome(pending)
     top = (await session.scalar(select(func.max(Bulletin.revision)).where(
         Bulletin.series_id == series_id, Bulletin.period_start == original.period_start))) or 0

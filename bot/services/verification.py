@@ -302,7 +302,7 @@ async def _answer(
     if limit is not None:
         await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                       query=query, staff=None, result=REFUSED)
-        await session.commit()
+        await session.flush()
         return Verdict(REFUSED, query, limit=limit)
     if channel == "badge" and staff_id is None:
         staff, result = None, FORGED
@@ -314,7 +314,7 @@ async def _answer(
                         query=query, staff=staff, result=result)
     if channel == "id":
         await _flag_scanning(session, user_id, now, policy, query)
-    await session.commit()
+    await session.flush()
     return Verdict(result, query, row.id, card)
 
 

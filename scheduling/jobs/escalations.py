@@ -13,6 +13,7 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     settings = escalation.load_settings(ctx.settings.data_dir)
     async with ctx.sessionmaker() as session:
         res = await escalation.run(session, now=now, settings=settings, tz=ctx.settings.tz)
+        await session.commit()  # the job's unit of work (whatever the service left open)
     return JobResult(enqueued=res.enqueued, details={
         "late": res.late_marked, "lag": res.lag_marked, "summoned": res.summoned,
         "skipped_holiday": res.skipped_holiday})

@@ -14,6 +14,7 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     settings = load_settings(ctx.settings.data_dir)
     async with ctx.sessionmaker() as session:
         res = await reminders.run(session, now=now, settings=settings)
+        await session.commit()  # the job's unit of work (whatever the service left open)
     return JobResult(enqueued=res.enqueued, details={"units": res.reminded_units,
                                                      "skipped_holiday": res.skipped_holiday})
 
