@@ -682,8 +682,7 @@ async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
         .execution_options(synchronize_session=False))
     await session.refresh(bulletin)
     if getattr(result, "rowcount", 0) != 1:
-        state, number = bulletin.state, bulletin.number
-        await session.rollback()
+        state, number = bulletin.state, bulletin.number  # the UPDATE changed nothing
         if state == PUBLISHED:
             raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
                               "issue a correction with /bulletin correct %(number)s.",
@@ -718,8 +717,7 @@ async def correct(session: AsyncSession, series_id: str, number: int, *, now: da
         Bulletin.series_id == series_id, Bulletin.period_start == original.period_start))) or 0
     period = (original.period_start, original.period_end)
     data = await (collector or collect)(session, series, period, now)
-    if same_figures(data.to_json(), original.data):
-        await session.rollback()
+    if same_figures(data.to_json(), original.data):  # nothing written yet
         raise DomainError("The figures of No. %(number)s have not changed since it was "
                           "published: a correction would be identical. Correct the reports "
                           "first, then send /bulletin correct %(number)s again.", number=number)

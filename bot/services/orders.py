@@ -330,7 +330,7 @@ async def answer(session: AsyncSession, order_id: int, *, principal: Principal |
                 acknowledged_by=order.acknowledged_by or principal.user_id)
         .execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 0) != 1:
-        await session.rollback()
+        session.expire_all()  # the UPDATE changed nothing: re-read what happened
         await check_answerable(session, order_id, principal)
         raise DomainError("There is no such order.")
     await session.refresh(order)

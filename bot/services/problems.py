@@ -86,7 +86,7 @@ async def answer(session: AsyncSession, item_id: int, *, principal: Principal | 
                 answered_by=principal.user_id if principal else None)
         .execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 0) != 1:
-        await session.rollback()
+        session.expire_all()  # the UPDATE changed nothing: re-read what happened
         await load(session, item_id, principal)
         raise DomainError("There is no such item.")
     await session.refresh(item)

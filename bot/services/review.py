@@ -136,8 +136,9 @@ async def _decide(session: AsyncSession, w: Waiting, state: str, principal: Prin
                 decided_by=principal.user_id if principal else None, **values)
         .execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 0) != 1:
-        await session.rollback()
-        await load(session, w.review.id, principal)  # says what happened meanwhile
+        review_id = w.review.id
+        session.expire_all()  # the UPDATE changed nothing: re-read what happened
+        await load(session, review_id, principal)  # says what happened meanwhile
         raise DomainError("There is no such report to review.")
     await session.refresh(w.review)
     audit.record(session, now=now, action=f"review.{state}",
