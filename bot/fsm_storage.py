@@ -74,7 +74,7 @@ class SqlStorage(BaseStorage):
     async def _load(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
         name = _key(key)
         current = HANDLER_SESSION.get()
-        pending: Pending = current.info.get(_PENDING) or {} if current is not None else {}
+        pending: Pending = (current.info.get(_PENDING) or {}) if current is not None else {}
         if name in pending:  # written by this update, not yet committed: not for the cache
             return pending[name][1], copy.deepcopy(pending[name][2])
         hit = self._cache.get(name)
@@ -97,7 +97,7 @@ class SqlStorage(BaseStorage):
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
         name = _key(key)
         current = HANDLER_SESSION.get()
-        pending: Pending = current.info.get(_PENDING) or {} if current is not None else {}
+        pending: Pending = (current.info.get(_PENDING) or {}) if current is not None else {}
         hit = pending[name][1:] if name in pending else self._cache.get(name)
         if hit is not None and all(
             (hit[0] if field == "state" else hit[1]) == value for field, value in values.items()
