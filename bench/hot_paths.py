@@ -175,9 +175,11 @@ async def prepare_censusbot(url: str, staff: int, reports: int) -> None:
         sm = create_sessionmaker(engine)
         async with sm() as s:
             await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+            await s.commit()  # the bench is the unit-of-work owner
         tree, codes = synthetic_tree(reports)
         async with sm() as s:
             await org_service.load_tree(s, tree, now=NOW)
+            await s.commit()  # the bench is the unit-of-work owner
         rows = synthetic_rows(staff, NOW)
         async with engine.begin() as conn:
             for start in range(0, len(rows), 5000):
@@ -186,6 +188,7 @@ async def prepare_censusbot(url: str, staff: int, reports: int) -> None:
             async with sm() as s:
                 await users_service.grant_role(s, now=NOW, user_id=LIAISON_BASE + i,
                                                role="liaison", unit_code=code)
+                await s.commit()  # the bench is the unit-of-work owner
     finally:
         await engine.dispose()
 

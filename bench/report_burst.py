@@ -78,10 +78,12 @@ async def prepare(url: str, n: int, clock: Clock) -> list[str]:
     tree, codes = synthetic_tree(n)
     async with sm() as s:
         await org_service.load_tree(s, tree, now=clock())
+        await s.commit()  # the bench is the unit-of-work owner
     for i, code in enumerate(codes):
         async with sm() as s:
             await users_service.grant_role(s, now=clock(), user_id=900_000 + i, role="liaison",
                                            unit_code=code)
+            await s.commit()  # the bench is the unit-of-work owner
     await engine.dispose()
     return codes
 

@@ -75,6 +75,7 @@ async def prepare(url: str, staff: int) -> None:
         async with create_sessionmaker(engine)() as s:
             tree = org_service.read_tree(SHARED / "data" / "zhengzhou.yaml")
             await org_service.load_tree(s, tree, now=now)
+            await s.commit()  # the bench is the unit-of-work owner
         rows = synthetic_rows(staff, now)
         async with engine.begin() as conn:
             for start in range(0, len(rows), 5000):

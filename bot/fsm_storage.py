@@ -1,9 +1,11 @@
 """aiogram FSM storage in the database, so a half-finished conversation survives a restart.
 
 While a handler runs, the storage works inside the handler's own session (set by the context
-middleware): a state change then commits together with what the handler did so far, and marks
-the update processed with it. This keeps conversation state and business data consistent, and
-on SQLite (one writer at a time) it avoids a second connection waiting for the handler's lock.
+middleware) and only flushes: a state change joins the update's one transaction, is committed
+by the middleware together with everything else the update did (marking it processed), and is
+rolled back with it. This keeps conversation state and business data consistent, and on SQLite
+(one writer at a time) it avoids a second connection waiting for the handler's lock. The cache
+learns a state written inside a handler only when that transaction commits.
 
 Reads are served from a bounded write-through cache (aiogram reads the state of every update);
 the database stays the truth after a restart. Run one bot process per database, or set
@@ -22,11 +24,29 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.db.models.fsm import FsmRecord
 
 HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
+# FSM writes flushed in a handler's transaction, not yet committed: key -> (storage, state, data)
+_PENDING = "censusbot.fsm_pending"
+Pending = dict[str, tuple["SqlStorage", str | None, dict[str, Any]]]
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    pending: Pending = session.info.pop(_PENDING, None) or {}
+    for name, (storage, state, data) in pending.items():
+        storage._remember(name, state, data)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended (rolled back, closed)
+        session.info.pop(_PENDING, None)
 
 
 def _key(key: StorageKey) -> str:
@@ -37,7 +57,7 @@ def _key(key: StorageKey) -> str:
 
 
 class SqlStorage(BaseStorage):
-    """FSM state and data in the `fsm_state` table; each call is its own short transaction."""
+    """FSM state and data in the `fsm_state` table; in a handler, in the update's transaction."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
                  cache_size: int = 10_000) -> None:
@@ -53,6 +73,10 @@ class SqlStorage(BaseStorage):
 
     async def _load(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
         name = _key(key)
+        current = HANDLER_SESSION.get()
+        pending: Pending = (current.info.get(_PENDING) or {}) if current is not None else {}
+        if name in pending:  # written by this update, not yet committed: not for the cache
+            return pending[name][1], copy.deepcopy(pending[name][2])
         hit = self._cache.get(name)
         if hit is None:
             async with self._session() as session:
@@ -71,22 +95,37 @@ class SqlStorage(BaseStorage):
             yield session
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
-        hit = self._cache.get(_key(key))
+        name = _key(key)
+        current = HANDLER_SESSION.get()
+        pending: Pending = (current.info.get(_PENDING) or {}) if current is not None else {}
+        hit = pending[name][1:] if name in pending else self._cache.get(name)
         if hit is not None and all(
-            (hit[0] if name == "state" else hit[1]) == value for name, value in values.items()
+            (hit[0] if field == "state" else hit[1]) == value for field, value in values.items()
         ):
             return  # already stored (the cache is write-through): no transaction for a no-op
-        async with self._session() as session:
-            record = await session.get(FsmRecord, _key(key))
-            if record is None:
-                record = FsmRecord(key=_key(key), state=None, data={})
-                session.add(record)
-            for name, value in values.items():
-                setattr(record, name, value)
-            record.updated_at = datetime.now(UTC)
+        if current is not None:  # inside a handler: join the update's transaction, no commit
+            record = await self._write(current, name, values)
+            current.info.setdefault(_PENDING, {})[name] = (
+                self, record.state, copy.deepcopy(dict(record.data)))
+            self._cache.pop(name, None)  # until that transaction commits
+            return
+        async with self._sessionmaker() as session:  # outside a handler: its own transaction
+            record = await self._write(session, name, values)
             state, data = record.state, dict(record.data)
             await session.commit()
-        self._remember(_key(key), state, data)
+        self._remember(name, state, data)
+
+    @staticmethod
+    async def _write(session: AsyncSession, name: str, values: dict[str, Any]) -> FsmRecord:
+        record = await session.get(FsmRecord, name)
+        if record is None:
+            record = FsmRecord(key=name, state=None, data={})
+            session.add(record)
+        for field, value in values.items():
+            setattr(record, field, value)
+        record.updated_at = datetime.now(UTC)
+        await session.flush()
+        return record
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         """Store the conversation state (None clears it)."""

@@ -56,6 +56,7 @@ async def seed_reports(sessionmaker: async_sessionmaker[AsyncSession], *, now: d
             return 0  # seeded before
         count, _rejected = await reports_service.import_targets(
             s, reports_service.read_targets_file(TARGETS), source="demo (synthetic)", now=now)
+        await s.commit()  # the targets: their own unit of work
         counties = list((await s.scalars(
             select(Unit).where(Unit.parent_code == "410100").order_by(Unit.code))).all())
         targets = await reports_service.targets_for_units(s, counties, "survey")
@@ -80,6 +81,7 @@ async def seed_reports(sessionmaker: async_sessionmaker[AsyncSession], *, now: d
                         s, principal=principal, unit_code=unit.code, phase="survey",
                         values=_values(targets[unit.code], fraction, rng, k),
                         source="demo (synthetic)", now=at, locale="zh_CN")
+                    await s.commit()  # each report its own unit of work
                     saved += 1
                 except DomainError as exc:
                     log.warning("synthetic report for %s on %s refused: %s", unit.code, day, exc)

@@ -67,17 +67,17 @@ async def seed_grants(session: AsyncSession, now: datetime) -> None:
 async def seed(sessionmaker: async_sessionmaker[AsyncSession], org_file: Path,
                now: datetime) -> None:
     """Everything the demo needs, idempotently."""
-    async with sessionmaker() as s:
+    async with sessionmaker() as s, s.begin():  # each step its own unit of work
         await seed_org(s, org_file, now)
     async with sessionmaker() as s:
         await seed_persona_staff(s, now)
-    async with sessionmaker() as s:
+    async with sessionmaker() as s, s.begin():
         await seed_roster(s, now)
-    async with sessionmaker() as s:
+    async with sessionmaker() as s, s.begin():
         await seed_grants(s, now)
     await seed_reports(sessionmaker, now=now)
     await seed_supervision(sessionmaker, now=now)
-    async with sessionmaker() as s:
+    async with sessionmaker() as s, s.begin():
         bulletin = await publish_demo_bulletin(s, now)
         if bulletin is not None:
             log.info("demo: bulletin No. %s published for %s", bulletin.number,

@@ -36,6 +36,7 @@ async def seed_supervision(sessionmaker: async_sessionmaker[AsyncSession], *,
         out = await orders.issue(s, principal=principal, unit_code=COUNTY, text=ORDER_TEXT,
                                  now=now, cfg=load_config(data_dir()), origin="demo",
                                  origin_key="demo:order:1")
+        await s.commit()  # the demo order: its own unit of work
         if out.created:
             log.info("demo: supervision order %s issued (synthetic)", out.view.ref("en"))
 

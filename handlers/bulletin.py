@@ -95,7 +95,6 @@ async def _list(message: Message, session: AsyncSession, principal: Principal | 
             "drafts": [{"start": b.period_start.isoformat(), "end": b.period_end.isoformat(),
                         "corrects": b.corrects_number} for b in pending],
         })
-    await session.commit()  # end the read transaction before talking to Telegram
     await message.answer(render("bulletins/list.html.j2", i18n, series=listing))
 
 
@@ -109,7 +108,6 @@ async def _resend(message: Message, session: AsyncSession, principal: Principal 
     if b is None:
         raise DomainError("There is no published bulletin No. %(number)s.", number=number)
     r = svc.render_bulletin(b, i18n, series_cfg.series_config(row).tz)
-    await session.commit()  # end the read transaction before talking to Telegram
     await _reply_rendition(message, r, i18n("Bulletin No. %(number)s") % {"number": number})
 
 
@@ -215,11 +213,9 @@ async def on_note(callback: CallbackQuery, state: FSMContext, session: AsyncSess
     bid = _bulletin_id(callback)
     _, b = await svc.draft_for_action(session, bid, principal)
     if b.state != DRAFT:
-        await session.commit()
         await callback.answer(_already(b, i18n), show_alert=True)
         await _close(callback)
         return
-    await session.commit()  # release the database before the FSM storage writes
     await state.set_state(BulletinNote.text)
     await state.update_data(bulletin_id=bid)
     await callback.answer()
@@ -247,7 +243,6 @@ async def on_note_text(message: Message, state: FSMContext, session: AsyncSessio
     await state.clear()
     series = await svc.get_series(session, b.series_id)
     r = svc.render_bulletin(b, i18n, series_cfg.series_config(series).tz)
-    await session.commit()
     await message.answer(i18n("Note saved. The draft now reads:"))
     await _reply_rendition(message, r, i18n("Draft for approval"),
                            reply_markup=svc.draft_keyboard(b.id, i18n))

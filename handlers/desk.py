@@ -55,7 +55,6 @@ async def on_answer_button(callback: CallbackQuery, state: FSMContext, session: 
                                 callback.message.message_id, xid, i18n)
         return
     question_text = exchange.text
-    await session.rollback()  # end the read (SQLite: release the lock before the FSM write)
     await state.set_state(DeskAnswer.text)
     await state.update_data(exchange_id=xid, message_id=callback.message.message_id
                             if isinstance(callback.message, Message) else None)

@@ -46,7 +46,6 @@ async def _start(session: AsyncSession, state: FSMContext, principal: Principal 
         raise DomainError("%(unit)s is not in your office's area: you can issue orders only "
                           "to units below your own office.", unit=unit.name)
     count = await svc.count_for(session, unit.code)
-    await session.commit()
     await state.set_state(InterviewForm.form)
     await state.update_data(unit_code=unit.code)
     return render("supervision/interview_prompt.html.j2", i18n, unit=unit, count=count)

@@ -105,7 +105,6 @@ async def cmd_status_change(message: Message, command: CommandObject, state: FSM
     except DomainError as exc:
         await message.answer(escape(exc.render(i18n)))
         return
-    await session.commit()  # end the read transaction before the FSM storage writes (SQLite)
     nonce = secrets.token_hex(4)
     data = await state.get_data()
     pending = dict(data.get("staff_actions") or {})

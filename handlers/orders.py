@@ -59,7 +59,6 @@ async def ask_in_writing(callback: CallbackQuery, state: FSMContext, session: As
                          step: State, data: dict[str, Any], prompt: str, *,
                          drop: bool = True) -> None:
     """After a checked button: remember `data`, wait for the text of `step`, show `prompt`."""
-    await session.commit()  # release the database before the FSM storage writes
     await state.set_state(step)
     await state.update_data(**data)
     await callback.answer()
@@ -282,7 +281,6 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         from bot.services.supervision.xlsx import build_orders_xlsx
 
         content = await build_orders_xlsx(session, principal, cfg, i18n, now=now)
-        await session.commit()
         await message.answer_document(BufferedInputFile(
             content, f"orders-{now.astimezone(svc.SHANGHAI).date().isoformat()}.xlsx"))
         return
@@ -293,14 +291,12 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         if svc.is_recipient(principal, o.unit_code) and o.state in (ISSUED, ACKNOWLEDGED,
                                                                     RETURNED):
             buttons = svc.recipient_markup(o.id, ack=o.state == ISSUED)(i18n)
-        await session.commit()
         await message.answer(render(
             "supervision/detail.html.j2", i18n, events=[
                 {"kind": e.kind, "at": svc.local(e.at), "detail": e.detail} for e in events],
             **v.context()), reply_markup=markup(buttons))
         return
     rows = await entry.open_rows(session, principal, cfg, now)
-    await session.commit()
     await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:entry.LIST_MAX],
                                 more=max(0, len(rows) - entry.LIST_MAX)))
 

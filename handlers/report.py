@@ -78,10 +78,8 @@ def _text(reply: Reply, i18n: Translator) -> str:
 
 
 async def _state(session: AsyncSession, op: Awaitable[T]) -> T:
-    """Run an FSM-storage call after ending this session's transaction (SQLite allows one
-    writer: the storage's own session must not wait on ours)."""
-    if session.in_transaction():
-        await session.commit()
+    """Run an FSM-storage call; it joins this update's transaction (`session`), which the
+    context middleware commits, so nothing is committed here."""
     return await op
 
 

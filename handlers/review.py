@@ -50,7 +50,6 @@ async def cmd_review(message: Message, session: AsyncSession, principal: Princip
         return
     items = await review.waiting(session, principal)
     shown = [(w.review.id, w.context(i18n.locale)) for w in items[:SHOWN]]
-    await session.commit()
     await message.answer(render("supervision/review_list.html.j2", i18n, total=len(items),
                                 shown=len(shown)))
     for rid, ctx in shown:

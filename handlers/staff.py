@@ -97,7 +97,6 @@ async def cmd_bind(message: Message, command: CommandObject, state: FSMContext,
                                   "Send /unbind first if you want to bind another record.")
                              % {"staff_id": escape(current.staff_id)})
         return
-    await session.commit()  # end the read transaction before the FSM storage writes (SQLite)
     await state.set_state(BindFlow.waiting)
     keyboard = ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=i18n("📱 Share my phone number"), request_contact=True)]],

@@ -85,9 +85,10 @@ async def _load_candidates(args: argparse.Namespace) -> list[dict[str, Any]]:
     from bot.services.faqdesk import log as faq_log
 
     async with database(Settings()) as sessionmaker, sessionmaker() as session:
-        return await faq_log.export_candidates(session, now=utc_now(),
-                                               include_exported=args.all,
-                                               mark=not args.dry_run)
+        out = await faq_log.export_candidates(session, now=utc_now(),
+                                              include_exported=args.all, mark=not args.dry_run)
+        await session.commit()  # the command's unit of work (the export marks)
+        return out
 
 
 def _candidates(args: argparse.Namespace) -> int:

@@ -26,11 +26,10 @@ async def _grant(args: argparse.Namespace) -> int:
                 # record changes
                 changed = await roster_grants.make_manual(
                     session, user_id=args.user_id, role=args.role, unit_code=args.unit)
-                if changed:
-                    await session.commit()
                 changed = changed or await users_service.grant_role(
                     session, now=utc_now(), user_id=args.user_id, role=args.role,
                     unit_code=args.unit)
+            await session.commit()  # the command's unit of work
         except DomainError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 2

@@ -22,6 +22,7 @@ async def _load(args: argparse.Namespace) -> int:
         return 2
     async with database(Settings()) as sessionmaker, sessionmaker() as session:
         result = await org_service.load_tree(session, tree, now=utc_now())
+        await session.commit()  # the command's unit of work
     sys.stdout.write(
         f"units: {result.created} created, {result.updated} updated, "
         f"{result.unchanged} unchanged\n"

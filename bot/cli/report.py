@@ -23,6 +23,7 @@ async def _targets(args: argparse.Namespace) -> int:
     async with database(Settings()) as sessionmaker, sessionmaker() as session:
         count, errors = await reports_service.import_targets(session, rows, source=path.name,
                                                              now=utc_now())
+        await session.commit()  # the command's unit of work
     for line in errors:
         sys.stdout.write(f"rejected: {line}\n")
     sys.stdout.write(f"targets: {count} imported, {len(errors)} rejected\n")

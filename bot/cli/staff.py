@@ -66,6 +66,8 @@ async def _run(args: argparse.Namespace, file_name: str, data: bytes) -> int:
         try:
             result = await roster.import_roster(session, data, now=now, file_name=file_name,
                                                 dry_run=args.dry_run)
+            if not args.dry_run:
+                await session.commit()  # the command's unit of work
         except roster.RosterFileError as exc:
             sys.stderr.write(f"error: {file_name}: {exc}\nnothing was changed\n")
             return 2

@@ -31,6 +31,7 @@ async def _codes(args: argparse.Namespace) -> int:
         try:
             issued = await binding.issue_codes_for_unit(
                 session, now=now, unit_code=args.unit, key=key, policy=policy)
+            await session.commit()  # the command's unit of work
         except DomainError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 2

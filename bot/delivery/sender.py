@@ -152,7 +152,7 @@ class OutboxSender:
         return got
 
     async def _recover(self) -> None:
-        async with self.sessionmaker() as session:
+        async with self.sessionmaker() as session, session.begin():
             ids = await queue.recover_interrupted(session, holder=self.holder, now=self.clock(),
                                                   policy=self.config.on_interrupted)
         self.stats.recovered += len(ids)
@@ -171,7 +171,7 @@ class OutboxSender:
             return
         if in_quiet_hours(now, cfg.quiet_start, cfg.quiet_end, cfg.tz):
             until = quiet_until(now, cfg.quiet_start, cfg.quiet_end, cfg.tz)
-            async with self.sessionmaker() as session:
+            async with self.sessionmaker() as session, session.begin():
                 moved = await queue.defer_quiet(session, now=now, until=until)
             if moved:
                 log.info("quiet hours: %d notice(s) wait until %s", moved, until.isoformat())
@@ -245,7 +245,8 @@ class OutboxSender:
             settled = list(self._settled)
             if not settled and not claim_ids:
                 return []
-            async with self.sessionmaker() as session:
+            # committed on leaving the block: the claimed rows are `sending` before any call
+            async with self.sessionmaker() as session, session.begin():
                 claimed = await queue.settle_and_claim(session, settled=settled,
                                                        claim_ids=claim_ids, holder=self.holder,
                                                        now=self.clock())
@@ -312,7 +313,7 @@ class OutboxSender:
                                  code=429, count_attempt=False)
         except Unreachable as exc:
             self.stats.unreachable += 1
-            async with self.sessionmaker() as session:
+            async with self.sessionmaker() as session, session.begin():
                 await queue.mark_unreachable(session, row_id=row.id, chat_id=row.chat_id,
                                              now=self.clock(), error=exc.description,
                                              code=exc.code or 403, tz=self.config.tz)

@@ -27,12 +27,14 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     result = JobResult()
     async with ctx.sessionmaker() as session:
         rows = await series_cfg.sync_series(session, series_cfg.load_series_config(), now=now)
+        await session.commit()  # each step of the job is its own unit of work
     for row in rows:
         if series_cfg.series_config(row).every == "on_demand":
             result.details[row.id] = "on demand"
             continue
         async with ctx.sessionmaker() as session:
             outcome = await svc.generate(session, row.id, now=now, origin="schedule")
+            await session.commit()
         if outcome is None:
             result.details[row.id] = "not started"
             continue

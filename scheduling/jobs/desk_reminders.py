@@ -15,6 +15,7 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     async with ctx.sessionmaker() as session:
         queued = await faq_desk.remind(session, now=now, catalogs=Catalogs(), after=after,
                                        rounds=ctx.settings.desk_reminder_rounds)
+        await session.commit()  # the job's unit of work
     return JobResult(enqueued=queued)
 
 

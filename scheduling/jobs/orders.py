@@ -29,7 +29,7 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
             esc = escalation.load_settings(s.data_dir)
             offered = await interviews.offer(session, now=now, esc=esc, send_at=send_at)
             overdue_items = await problems.remind_overdue(session, now=now, send_at=send_at)
-            await session.commit()
+        await session.commit()  # the job's unit of work
     return JobResult(enqueued=res.enqueued + len(offered) + len(overdue_items), details={
         "repeated": res.repeated, "escalated": res.escalated, "overdue": res.overdue,
         "interviews_offered": offered, "problems_overdue": overdue_items, "quiet_hours": quiet})

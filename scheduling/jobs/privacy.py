@@ -13,6 +13,7 @@ async def run(ctx: JobContext, now: datetime) -> JobResult:
     async with ctx.sessionmaker() as session:
         count = await privacy.redact_departed_phones(
             session, now=now, days=ctx.settings.phone_retention_days)
+        await session.commit()  # the job's unit of work
     return JobResult(details={"phones_redacted": count})
 
 

@@ -54,17 +54,21 @@ def week(n: int) -> tuple[date, date]:
 async def ready(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     async with sessionmaker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         await series_cfg.sync_series(s, [SERIES], now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         await users_service.grant_role(s, now=NOW, user_id=501, role="leader",
                                        unit_code="410100")
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def _draft(sm: async_sessionmaker[AsyncSession], n: int) -> int:
     async with sm() as s:
         out = await svc.generate(s, "s1", now=NOW, collector=fake_collect, period=week(n))
         assert out is not None
+        await s.commit()  # the test is the unit-of-work owner
         return out.bulletin.id
 
 
@@ -125,6 +129,7 @@ async def test_concurrent_publications_get_gapless_unique_numbers(ready: None,
             async with sm() as s:
                 out = await svc.publish(s, bid, now=NOW, actor=None)
                 assert out.bulletin.number is not None
+                await s.commit()  # the test is the unit-of-work owner
                 return out.bulletin.number
 
         # every draft published by three sessions at once
@@ -172,8 +177,10 @@ async def test_crash_between_numbering_and_publishing_leaves_no_gap(
 
     async with sm() as s:
         assert (await svc.publish(s, second, now=NOW, actor=None)).bulletin.number == 1
+        await s.commit()  # the test is the unit-of-work owner
     async with sm() as s:
         assert (await svc.publish(s, first, now=NOW, actor=None)).bulletin.number == 2
+        await s.commit()  # the test is the unit-of-work owner
     assert await _state(sm) == ([1, 2], 3)
 
 
@@ -183,6 +190,7 @@ async def test_discarded_drafts_leave_no_gap(ready: None, sessionmaker:
     b = await _draft(sessionmaker, 1)
     async with sessionmaker() as s:
         await svc.discard(s, a, now=NOW, actor=None)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         with pytest.raises(DomainError):
             await svc.publish(s, a, now=NOW, actor=None)
@@ -192,11 +200,14 @@ async def test_discarded_drafts_leave_no_gap(ready: None, sessionmaker:
         fresh = await svc.generate(s, "s1", now=NOW, collector=fake_collect, period=week(0),
                                    origin="demand")
         assert fresh is not None and fresh.created and fresh.bulletin.id != a
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         assert (await svc.publish(s, b, now=NOW, actor=None)).bulletin.number == 1
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         assert (await svc.publish(s, fresh.bulletin.id, now=NOW,
                                   actor=None)).bulletin.number == 2
+        await s.commit()  # the test is the unit-of-work owner
     assert await _state(sessionmaker) == ([1, 2], 3)
 
 
@@ -207,6 +218,7 @@ async def test_published_is_immutable_and_corrections_get_new_numbers(
     async with sessionmaker() as s:
         await svc.add_note(s, bid, "下周重点推进中牟县。", now=NOW, actor=None)
         await svc.publish(s, bid, now=NOW, actor=None)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         with pytest.raises(DomainError) as err:
             await svc.add_note(s, bid, "改一下", now=NOW, actor=None)
@@ -221,15 +233,18 @@ async def test_published_is_immutable_and_corrections_get_new_numbers(
         corr = await svc.correct(s, "s1", 1, now=NOW, actor=None, reason="二七区数据有误",
                                  collector=changed_collect)
         assert corr.created and corr.bulletin.corrects_number == 1
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         again = await svc.correct(s, "s1", 1, now=NOW, actor=None, collector=changed_collect)
         assert again.bulletin.id == corr.bulletin.id  # rerun returns the pending correction
         done = await svc.publish(s, corr.bulletin.id, now=NOW, actor=None)
         assert done.bulletin.number == 2
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         original = await svc.by_number(s, "s1", 1)
         assert original is not None and original.note == "下周重点推进中牟县。"
         assert [b.number for b in await svc.recent(s, "s1")] == [2, 1]
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def test_database_refuses_a_repeated_number(ready: None, sessionmaker:
@@ -238,6 +253,7 @@ async def test_database_refuses_a_repeated_number(ready: None, sessionmaker:
     b = await _draft(sessionmaker, 1)
     async with sessionmaker() as s:
         await svc.publish(s, a, now=NOW, actor=None)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         with pytest.raises(IntegrityError):
             await s.execute(svc.update(Bulletin).where(Bulletin.id == b)
@@ -258,10 +274,12 @@ async def test_collect_from_report_rows(ready: None, sessionmaker:
     async with sessionmaker() as s:
         rows = read_targets_file(series_cfg.PROJECT_ROOT / "data/targets/zhengzhou.synthetic.yaml")
         await import_targets(s, rows, source="test", now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     cfg = dataclasses.replace(SERIES, id="s2", plan_start=date(2018, 10, 1),
                               plan_end=date(2018, 12, 31))
     async with sessionmaker() as s:
         await series_cfg.sync_series(s, [cfg], now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
 
     def report(code: str, day: date, industrial: int, late: bool) -> Report:
         deadline = datetime(day.year, day.month, day.day, 18, 0, tzinfo=SHANGHAI)
@@ -288,6 +306,7 @@ async def test_collect_from_report_rows(ready: None, sessionmaker:
         assert series is not None
         data = await svc.collect(s, series, (date(2018, 10, 8), date(2018, 10, 14)),
                                  at("2018-10-15 09:00"))
+        await s.commit()  # the test is the unit-of-work owner
     units = {u.code: u for u in data.units}
     assert len(units) == 16  # every county-level unit reports on the survey by default
     jinshui, erqi, zhongmu = units["410105"], units["410103"], units["410122"]
@@ -326,3 +345,4 @@ async def test_job_generates_once_per_period_and_demo_publishes(
         published = await publish_demo_bulletin(s, at("2018-10-15 09:10"))
         assert published is not None and published.number == 1
         assert published.id == detail["bulletin"]
+        await s.commit()  # the test is the unit-of-work owner

@@ -17,11 +17,13 @@ async def test_demo_bulletin_praises_names_and_is_not_all_behind(
     now = at("2026-11-30 09:30")  # the demo runs on today's clock, not 2018's plan dates
     async with sessionmaker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=now)
+        await s.commit()  # the test is the unit-of-work owner
     assert await seed_reports(sessionmaker, now=now) > 100
     async with sessionmaker() as s:
         bulletin = await publish_demo_bulletin(s, now)
         assert bulletin is not None and bulletin.number == 1
         data = BulletinData.from_json(bulletin.data)
+        await s.commit()  # the test is the unit-of-work owner
     fig = figures(data)
     assert data.plan_rate is not None and 0.2 < data.plan_rate < 0.8  # mid-plan, not 100%
     assert fig.praised, "nobody praised"

@@ -37,10 +37,12 @@ async def zz(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmak
     now = at("2018-10-01 08:00")
     async with sessionmaker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=now)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         rows = report_service.read_targets_file(
             PROJECT_ROOT / "data" / "targets" / "zhengzhou.synthetic.yaml")
         await report_service.import_targets(s, rows, source="t", now=now)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         for unit in LIAISON:
             await users_service.grant_role(s, now=now, user_id=LIAISON[unit], role="liaison",
@@ -51,6 +53,7 @@ async def zz(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmak
                                        unit_code="410100")
         await users_service.grant_role(s, now=now, user_id=LEADER, role="leader",
                                        unit_code="410100")
+        await s.commit()  # the test is the unit-of-work owner
     return sessionmaker
 
 
@@ -60,15 +63,18 @@ async def _submit(sm: async_sessionmaker[AsyncSession], unit: str, when: str,
     async with sm() as s:
         await report_service.submit(s, principal=principal, unit_code=unit, phase="survey",
                                     values=values, source="quick", now=at(when), locale="zh_CN")
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def _remind(sm: async_sessionmaker[AsyncSession], when: str) -> int:
     async with sm() as s:
+        await s.commit()  # the test is the unit-of-work owner
         return (await reminders.run(s, now=at(when), settings=SETTINGS)).enqueued
 
 
 async def _escalate(sm: async_sessionmaker[AsyncSession], when: str) -> escalation.EscalationResult:
     async with sm() as s:
+        await s.commit()  # the test is the unit-of-work owner
         return await escalation.run(s, now=at(when), settings=SETTINGS, tz=SH)
 
 
@@ -113,6 +119,7 @@ async def test_a_day_of_reminders_and_escalations(zz: async_sessionmaker[AsyncSe
         marks = {m.unit_code: m for m in await escalation.late_marks(
             s, since=at("2018-10-08 00:00").date(), until=at("2018-10-08 00:00").date(),
             kind=LATE)}
+        await s.commit()  # the test is the unit-of-work owner
     assert LATE_UNIT in marks and NEVER in marks and ON_TIME not in marks
     assert marks[LATE_UNIT].details["status"] == "late"
     assert marks[NEVER].details["status"] == "missing"
@@ -153,4 +160,5 @@ async def test_holiday_skips_reminders_and_escalations(
     async with zz() as s:
         assert await escalation.late_marks(s, since=at("2018-10-03 00:00").date(),
                                            until=at("2018-10-03 00:00").date()) == []
+        await s.commit()  # the test is the unit-of-work owner
     assert await _remind(zz, "2018-09-29 16:00") == 3  # Saturday make-up working day (调休)

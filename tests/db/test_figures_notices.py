@@ -51,6 +51,7 @@ async def test_first_submission_reaches_subscribed_heads_only(
         assert await report_notices.set_subscription(
             s, user_id=HEAD[ON_TIME], kind=report_notices.FIRST_SUBMISSION, on=True,
             now=at("2018-10-08 08:00"))
+        await s.commit()  # the test is the unit-of-work owner
     await _submit(zz, ON_TIME, "2018-10-08 17:10")
     await _submit(zz, LATE_UNIT, "2018-10-08 17:20")  # its head did not subscribe
     firsts = [r for r in await _outbox(zz) if r.kind == "report_first"]
@@ -61,5 +62,6 @@ async def test_first_submission_reaches_subscribed_heads_only(
         assert await report_notices.set_subscription(
             s, user_id=HEAD[ON_TIME], kind=report_notices.FIRST_SUBMISSION, on=False,
             now=at("2018-10-09 08:00"))
+        await s.commit()  # the test is the unit-of-work owner
     await _submit(zz, ON_TIME, "2018-10-09 17:10")
     assert len([r for r in await _outbox(zz) if r.kind == "report_first"]) == 1

@@ -40,6 +40,7 @@ async def test_thirty_concurrent_lookups_get_exactly_the_limit(
             verdict = await verification.lookup(
                 session, now=NOW + timedelta(milliseconds=n), user_id=77, chat_id=77,
                 text="ZZ-410102-0001", policy=policy)
+            await session.commit()  # the caller (here, the test) owns the unit of work
             return verdict.result
 
     results = await asyncio.gather(*(one(n) for n in range(30)))

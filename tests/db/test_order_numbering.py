@@ -33,10 +33,12 @@ COUNTIES = ("410102", "410103", "410105", "410122")
 async def ready(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     async with sessionmaker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     for uid, role, unit in ((CITY, "office_head", "410100"), (COUNTY, "office_head", "410105"),
                             (LIAISON, "liaison", "410122")):
         async with sessionmaker() as s:
             await users_service.grant_role(s, now=NOW, user_id=uid, role=role, unit_code=unit)
+            await s.commit()  # the test is the unit-of-work owner
 
 
 async def _issue(sm: async_sessionmaker[AsyncSession], unit: str, user: int = CITY,
@@ -46,6 +48,7 @@ async def _issue(sm: async_sessionmaker[AsyncSession], unit: str, user: int = CI
         out = await svc.issue(s, principal=principal, unit_code=unit, text="请补报。", now=when,
                               cfg=CFG)
         assert out.view.order.number is not None
+        await s.commit()  # the test is the unit-of-work owner
         return out.view.order.number
 
 
@@ -98,6 +101,7 @@ async def test_numbers_per_office_and_year_and_failed_issue_leaves_no_gap(
         v = await svc.view(s, order, CFG)
         assert v.ref("zh_CN") == "郑普办督〔2018〕2号"
         assert v.ref("en") == "Zhengzhou Census Office Order [2018] No. 2"
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         with pytest.raises(IntegrityError):  # the database refuses a repeated number
             s.add(SupervisionOrder(unit_code="410122", issuer_unit_code="410100", issued_by=1,
@@ -113,19 +117,23 @@ async def test_acknowledgement_stops_repeats_and_escalation(
     async with sessionmaker() as s:
         res = await orders_followup.run(s, now=NOW + timedelta(hours=6), cfg=CFG)
         assert res.repeated and res.enqueued == 1
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         order = (await s.scalars(select(SupervisionOrder))).one()
         principal = await load_principal(s, LIAISON, "zh_CN")
         step = await svc.acknowledge(s, order.id, principal=principal, now=NOW + timedelta(
             hours=7), cfg=CFG)
         assert step.changed
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         again = await svc.acknowledge(s, order.id, principal=principal,
                                       now=NOW + timedelta(hours=8), cfg=CFG)
         assert not again.changed and again.view.order.acknowledged_by == LIAISON
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         res = await orders_followup.run(s, now=NOW + timedelta(hours=30), cfg=CFG)
         assert res.repeated == [] and res.escalated == []
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:  # the county head of another county may not acknowledge
         other = await load_principal(s, COUNTY, "zh_CN")
         with pytest.raises(DomainError):

@@ -51,6 +51,7 @@ async def test_behind_plan_offer_skipped_while_an_order_is_open(
         head = await load_principal(s, CITY_HEAD, "zh_CN")
         await orders.issue(s, principal=head, unit_code=LATE_UNIT, text="请加快进度。",
                            now=at("2018-11-15 09:00"), cfg=SupervisionConfig())
+        await s.commit()  # the test is the unit-of-work owner
     tiny = {k: 1 for k in FULL}
     await _submit(zz, ON_TIME, "2018-11-15 17:00", tiny)
     await _submit(zz, LATE_UNIT, "2018-11-15 17:00", tiny)

@@ -104,18 +104,22 @@ async def test_interrupted_rows_are_resent_flagged_or_dropped(
         ids = (await s.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id))).all()
         assert await outbox.claim(s, row_id=ids[0], holder="dead", now=now)
         assert not await outbox.claim(s, row_id=ids[0], holder="other", now=now)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         assert await outbox.recover_interrupted(s, holder="new", now=now) == [ids[0]]
         row = await s.get(OutboxMessage, ids[0])
         assert row is not None and row.state == OUTBOX_PENDING and row.duplicate_risk
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         assert await outbox.claim(s, row_id=ids[1], holder="dead", now=now)
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         await outbox.recover_interrupted(s, holder="new", now=now, policy=outbox.DROP)
         row = await s.get(OutboxMessage, ids[1])
         assert row is not None and row.state == "failed"
         assert (await s.scalars(select(OutboxMessage.state).where(
             OutboxMessage.state == OUTBOX_SENDING))).all() == []
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def test_enqueue_is_idempotent_and_splits_long_texts(
@@ -254,6 +258,7 @@ async def test_settle_and_claim_records_outcomes_and_claims_pending_rows_in_one_
     async with sessionmaker() as s:
         assert await outbox.settle_and_claim(s, settled=[], claim_ids=ids[:3], holder="me",
                                              now=now) == ids[:3]
+        await s.commit()  # the test is the unit-of-work owner
     later = now + timedelta(seconds=5)
     async with sessionmaker() as s:
         claimed = await outbox.settle_and_claim(s, settled=[
@@ -262,6 +267,7 @@ async def test_settle_and_claim_records_outcomes_and_claims_pending_rows_in_one_
                            count_attempt=False),
             outbox.Settled(ids[2], OUTBOX_PENDING, now, count_attempt=False),  # given back unsent
         ], claim_ids=[ids[0], ids[3]], holder="me", now=later)
+        await s.commit()  # the test is the unit-of-work owner
     assert claimed == [ids[3]]  # ids[0] is no longer pending
     async with sessionmaker() as s:
         rows = {r.id: r for r in (await s.scalars(select(OutboxMessage))).all()}

@@ -32,9 +32,11 @@ async def zz(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmak
     """Zhengzhou with the synthetic targets."""
     async with sessionmaker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=at("2018-10-01 08:00"))
+        await s.commit()  # the test is the unit-of-work owner
     async with sessionmaker() as s:
         rows = svc.read_targets_file(data_dir() / "targets" / "zhengzhou.synthetic.yaml")
         count, errors = await svc.import_targets(s, rows, source="t", now=at("2018-10-01 08:00"))
+        await s.commit()  # the test is the unit-of-work owner
     assert errors == [] and count == 16 * 11
     return sessionmaker
 
@@ -45,6 +47,7 @@ async def _submit(sm: async_sessionmaker[AsyncSession], principal: Principal, un
         report = await svc.submit(s, principal=principal, unit_code=unit, phase="survey",
                                   values=values, source="quick", now=at(when), locale="en",
                                   reason=reason)
+        await s.commit()  # the test is the unit-of-work owner
         return report.version
 
 
@@ -53,6 +56,7 @@ async def test_synthetic_targets_add_up_to_the_published_city_totals(zz: async_s
     async with zz() as s:
         snap = await progress_snapshot(s, root_code="410100", phase="survey",
                                        now=at("2018-10-08 09:00"))
+        await s.commit()  # the test is the unit-of-work owner
     assert len(snap) == 16
     assert sum(p.targets["industrial"] for p in snap) == 12616
     assert sum(p.targets["livestock"] for p in snap) == 1617
@@ -93,12 +97,14 @@ async def test_next_period_carries_cumulative_values_and_previous_rate(
     async with zz() as s:
         p = await reporting_status(s, unit_code="410102", phase="survey",
                                    now=at("2018-10-09 19:00"))
+        await s.commit()  # the test is the unit-of-work owner
     assert p.status == "missing" and p.period_start == date(2018, 10, 9)
     assert p.values["industrial_filled"] == 120 and "training_sessions" not in p.values
     assert p.previous_rate == pytest.approx(100 * 177 / 1114, abs=0.01)
     async with zz() as s:  # a bulletin about the earlier period
         snap = await progress_snapshot(s, root_code="410102", phase="survey",
                                        now=at("2018-10-09 19:00"), period_end=date(2018, 10, 8))
+        await s.commit()  # the test is the unit-of-work owner
     assert snap[0].status == "submitted" and snap[0].text == {"problems": "x"}
 
 
@@ -122,6 +128,7 @@ async def test_corrections_are_versions_and_decreases_need_a_reason(
                                    now=at("2018-10-08 20:00"))
         assert p.version == 2 and p.values["industrial_filled"] == 110
         assert p.submitted_at == at("2018-10-08 10:00")  # on time: the first version counts
+        await s.commit()  # the test is the unit-of-work owner
 
 
 @pytest.mark.parametrize("who", [OTHER, ENUMERATOR, None])
@@ -133,19 +140,23 @@ async def test_only_liaisons_and_heads_of_the_unit_submit(
         assert [a.unit.code for a in await svc.reportable(s, HEAD)][:2] == ["410102", "410103"]
         assert [a.unit.code for a in await svc.reportable(s, LIAISON)] == ["410102"]
         assert await svc.reportable(s, ENUMERATOR) == []
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def test_drafts_survive_sessions(zz: async_sessionmaker[AsyncSession]) -> None:
     async with zz() as s:
         await svc.save_draft(s, user_id=1, now=at("2018-10-08 10:00"), phase="survey",
                              unit_code="410102", values={"industrial_filled": 1.0}, cursor=1)
+        await s.commit()  # the test is the unit-of-work owner
     async with zz() as s:
         draft = await svc.get_draft(s, 1)
         assert draft is not None and draft.cursor == 1
         assert draft.values == {"industrial_filled": 1}
+        await s.commit()  # the test is the unit-of-work owner
     await _submit(zz, LIAISON, "410102", "2018-10-08 10:05", FULL)
     async with zz() as s:
         assert await svc.get_draft(s, 1) is None  # submitting clears it
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def test_due_units_and_unknown_targets(zz: async_sessionmaker[AsyncSession]) -> None:
@@ -158,6 +169,7 @@ async def test_due_units_and_unknown_targets(zz: async_sessionmaker[AsyncSession
                 svc.TargetRow("410102", "nophase", "industrial", 1)],
             source="t", now=at("2018-10-08 09:00"))
         assert count == 0 and len(errors) == 3
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def test_report_depth_for_a_province(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -168,12 +180,14 @@ async def test_report_depth_for_a_province(sessionmaker: async_sessionmaker[Asyn
                              "level": "county"} for i in (1, 2)]
     async with sessionmaker() as s:
         await org_service.load_tree(s, tree, now=at("2018-10-01 08:00"))
+        await s.commit()  # the test is the unit-of-work owner
     cities = len(tree["children"])
     async with sessionmaker() as s:
         snap = await progress_snapshot(s, root_code=str(tree["code"]), phase="survey",
                                        now=at("2018-10-08 19:00"))
         assert len(snap) == 2 * cities and all(p.unit_code[-2] == "S" for p in snap)
         totals = await rollup(s, str(tree["code"]), snap)
+        await s.commit()  # the test is the unit-of-work owner
     assert len(totals) == 1 + cities
     assert totals[0].units == 2 * cities and totals[0].by_status["missing"] == 2 * cities
     assert all(r.units == 2 for r in totals[1:])
@@ -227,6 +241,7 @@ async def test_a_correction_tells_the_office_heads_what_changed(
         await s.commit()
     async with zz() as s:
         await set_language(s, user_id=2, locale="en", now=at("2018-10-01 08:00"))
+        await s.commit()  # the test is the unit-of-work owner
     await _submit(zz, LIAISON, "410102", "2018-10-08 10:00", FULL)
     assert await _outbox(zz) == [], "a first submission is not news"
     await _submit(zz, LIAISON, "410102", "2018-10-08 19:00",

@@ -18,11 +18,13 @@ async def _setup(sm: async_sessionmaker[AsyncSession]) -> None:
     now = at("2018-10-01 08:00")
     async with sm() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=now)
+        await s.commit()  # the test is the unit-of-work owner
     async with sm() as s:
         await users_service.grant_role(s, now=now, user_id=11, role="liaison",
                                        unit_code="410102")
         await users_service.grant_role(s, now=now, user_id=21, role="office_head",
                                        unit_code="410102")
+        await s.commit()  # the test is the unit-of-work owner
 
 
 async def _count(sm: async_sessionmaker[AsyncSession], model: type) -> int:

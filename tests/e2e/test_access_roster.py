@@ -39,6 +39,7 @@ async def test_office_power_needs_a_code_and_follows_the_roster(
     maker = create_sessionmaker(engine)
     async with maker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     async with maker() as s:
         s.add_all([
             Staff(staff_id="ZZ-410102-0001", name="张小华", role="enumerator",
@@ -51,6 +52,7 @@ async def test_office_power_needs_a_code_and_follows_the_roster(
     async with maker() as s:
         await users_service.grant_role(s, now=NOW, user_id=CITY_HEAD, role="office_head",
                                        unit_code="410100")
+        await s.commit()  # the test is the unit-of-work owner
     try:
         head = emu.user(id=NEW_HEAD, first_name="王", language_code="zh-hans")
         city = emu.user(id=CITY_HEAD, first_name="市", language_code="zh-hans")
@@ -71,6 +73,7 @@ async def test_office_power_needs_a_code_and_follows_the_roster(
             await import_roster(
                 s, "staff_id,name,role,unit_code,phone\nZZ-410102-0900,王主任,enumerator,"
                    "410102,13800000900\n".encode(), now=NOW)
+            await s.commit()  # the test is the unit-of-work owner
         assert denied in await _ask(emu, head, "/staff ZZ-410102-0001")
         await emu.send_text(city, "/revoke ZZ-410102-0900")
         prompt = await emu.wait_for_bot_message(CITY_HEAD)

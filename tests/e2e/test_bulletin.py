@@ -32,13 +32,16 @@ async def _setup(db_url: str, clock: Clock) -> None:
     try:
         async with sm() as s:
             await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+            await s.commit()  # the test is the unit-of-work owner
         async with sm() as s:
             await series_cfg.sync_series(s, [SERIES], now=clock())
+            await s.commit()  # the test is the unit-of-work owner
         for uid, role, unit in ((HEAD, "office_head", "410100"), (LEADER, "leader", "410100"),
                                 (COUNTY_HEAD, "office_head", "410105")):
             async with sm() as s:
                 await users_service.grant_role(s, now=clock(), user_id=uid, role=role,
                                                unit_code=unit)
+                await s.commit()  # the test is the unit-of-work owner
     finally:
         await engine.dispose()
 
@@ -61,6 +64,7 @@ async def _late_report(db_url: str) -> None:
                         "livestock_entered": 5, "domestic_filled": 2, "domestic_entered": 2,
                         "centralized_filled": 1, "centralized_entered": 1, "mobile_filled": 3,
                         "mobile_entered": 3})
+            await s.commit()  # the test is the unit-of-work owner
     finally:
         await engine.dispose()
 

@@ -39,10 +39,12 @@ async def _setup_org(db_url: str, clock: Clock, grants: list[tuple[int, str, str
     try:
         async with create_sessionmaker(engine)() as s:
             await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+            await s.commit()  # the test is the unit-of-work owner
         for user_id, role, unit in grants:
             async with create_sessionmaker(engine)() as s:
                 await users_service.grant_role(s, now=clock(), user_id=user_id, role=role,
                                                unit_code=unit)
+                await s.commit()  # the test is the unit-of-work owner
     finally:
         await engine.dispose()
 

@@ -42,6 +42,7 @@ async def _seed(db_url: str) -> None:
         maker = create_sessionmaker(engine)
         async with maker() as s:
             await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+            await s.commit()  # the test is the unit-of-work owner
         async with maker() as s:
             s.add(Staff(staff_id="ZZ-410102-0001", name="张小华", role="enumerator",
                         unit_code="410102", phone="+8613800000001", org="河南某测绘有限公司",

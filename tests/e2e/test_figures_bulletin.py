@@ -107,6 +107,7 @@ async def test_twice_weekly_series_is_numbered_without_gaps(
                               "start": "2018-10-01"})
     async with create_sessionmaker(engine)() as s:
         await series_cfg.sync_series(s, [twice], now=clock())
+        await s.commit()  # the test is the unit-of-work owner
     await engine.dispose()
     head = emu.user(id=HEAD, first_name="主任", language_code="zh-hans")
     emu.user(id=LEADER, first_name="Leader", language_code="en")

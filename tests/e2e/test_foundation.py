@@ -65,9 +65,11 @@ async def test_help_shows_role_commands(emu: Emulator, app: BotApp, sqlite_url: 
     engine = create_engine(sqlite_url)
     async with create_sessionmaker(engine)() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+        await s.commit()  # the test is the unit-of-work owner
     async with create_sessionmaker(engine)() as s:
         await users_service.grant_role(s, now=clock(), user_id=1005, role="office_head",
                                        unit_code="410100")
+        await s.commit()  # the test is the unit-of-work owner
     await engine.dispose()
     user = emu.user(id=1005, first_name="Head", language_code="en")
     await emu.send_text(user, "/help")

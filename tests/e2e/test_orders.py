@@ -32,10 +32,12 @@ async def setup_org(url: str, clock: Clock, grants: tuple[tuple[int, str, str], 
     try:
         async with sm() as s:
             await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+            await s.commit()  # the test is the unit-of-work owner
         for uid, role, unit in grants:
             async with sm() as s:
                 await users_service.grant_role(s, now=clock(), user_id=uid, role=role,
                                                unit_code=unit)
+                await s.commit()  # the test is the unit-of-work owner
     finally:
         await engine.dispose()
 

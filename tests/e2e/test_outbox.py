@@ -161,6 +161,7 @@ async def test_403_marks_unreachable_and_tells_the_office_once(emu: Emulator, sm
                                        unit_code="410102")
         await users_service.grant_role(session, now=now, user_id=head, role="office_head",
                                        unit_code="410102")
+        await session.commit()  # the test is the unit-of-work owner
     emu.block(liaison)
     await _queue(sm, [(liaison, "first"), (liaison, "second")], respect_quiet_hours=False)
     sender = _sender(emu, sm, sqlite_url)

@@ -31,12 +31,14 @@ async def _setup(db_url: str) -> None:
     try:
         async with sm() as s:
             await load_tree(s, read_tree(ZHENGZHOU), now=NOW)
+            await s.commit()  # the test is the unit-of-work owner
         for uid, role, unit in ((HEAD, "office_head", "410102"), (LIAISON, "liaison", "410102"),
                                 (OTHER_COUNTY, "enumerator", "410104"),
                                 (LEADER, "leader", "410100")):
             async with sm() as s:
                 await users_service.grant_role(s, now=NOW, user_id=uid, role=role,
                                                unit_code=unit)
+                await s.commit()  # the test is the unit-of-work owner
     finally:
         await engine.dispose()
 

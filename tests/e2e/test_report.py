@@ -37,15 +37,18 @@ async def _setup(url: str, clock: Clock) -> None:
     sm = create_sessionmaker(engine)
     async with sm() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+        await s.commit()  # the test is the unit-of-work owner
     async with sm() as s:
         rows = reports_service.read_targets_file(data_dir() / "targets" /
                                                  "zhengzhou.synthetic.yaml")
         await reports_service.import_targets(s, rows, source="synthetic", now=clock())
+        await s.commit()  # the test is the unit-of-work owner
     for user, role, unit in ((LIAISON, "liaison", "410102"), (HEAD, "office_head", "410100"),
                              (TWO_UNITS, "liaison", "410102"), (TWO_UNITS, "liaison", "410103")):
         async with sm() as s:
             await users_service.grant_role(s, now=clock(), user_id=user, role=role,
                                            unit_code=unit)
+            await s.commit()  # the test is the unit-of-work owner
     await engine.dispose()
 
 

@@ -28,6 +28,7 @@ async def _targets(url: str, clock: Clock) -> None:
         rows = reports_service.read_targets_file(data_dir() / "targets" /
                                                  "zhengzhou.synthetic.yaml")
         await reports_service.import_targets(s, rows, source="synthetic", now=clock())
+        await s.commit()  # the test is the unit-of-work owner
     await engine.dispose()
 
 

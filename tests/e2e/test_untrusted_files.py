@@ -30,9 +30,11 @@ async def _setup(url: str, clock: Clock) -> None:
     sm = create_sessionmaker(engine)
     async with sm() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=clock())
+        await s.commit()  # the test is the unit-of-work owner
     async with sm() as s:
         await users_service.grant_role(s, now=clock(), user_id=LIAISON, role="liaison",
                                        unit_code="410102")
+        await s.commit()  # the test is the unit-of-work owner
     await engine.dispose()
 
 

@@ -42,6 +42,7 @@ async def db(sqlite_url: str, clock: Clock) -> AsyncIterator[async_sessionmaker[
     maker = create_sessionmaker(engine)
     async with maker() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     async with maker() as s:
         s.add_all([
             Staff(staff_id="ZZ-410102-0001", name="张小华", role="enumerator",
@@ -62,9 +63,11 @@ async def db(sqlite_url: str, clock: Clock) -> AsyncIterator[async_sessionmaker[
     async with maker() as s:
         await users_service.grant_role(s, now=NOW, user_id=HEAD_ZY, role="office_head",
                                        unit_code="410102")
+        await s.commit()  # the test is the unit-of-work owner
     async with maker() as s:
         await users_service.grant_role(s, now=NOW, user_id=HEAD_CITY, role="office_head",
                                        unit_code="410100")
+        await s.commit()  # the test is the unit-of-work owner
     yield maker
     await engine.dispose()
 
@@ -334,6 +337,7 @@ async def test_wrong_codes_lock_the_user_out(emu: Emulator, db: Any, app: BotApp
 
         code = await binding.issue_codes_for_unit(s, now=clock(), unit_code="410102",
                                                   key=b"dev-only:x", policy=CodePolicy())
+        await s.commit()  # the test is the unit-of-work owner
     assert code  # valid codes exist, but the user is locked now
     locked = await ask(emu, guesser, "/bind ABCDE-FGHJK")
     assert "Too many wrong codes" in locked["text"]

@@ -62,7 +62,7 @@ def refresh(
 
 
 async def set_language(session: AsyncSession, *, user_id: int, locale: str, now: datetime) -> None:
-    """Store the user's chosen language and commit."""
+    """Store the user's chosen language (the caller commits)."""
     if locale not in LOCALES:
         raise DomainError("Unknown language %(locale)s.", locale=locale)
     user = await session.get(ChatUser, user_id)
@@ -70,7 +70,7 @@ async def set_language(session: AsyncSession, *, user_id: int, locale: str, now:
         user = ChatUser(id=user_id, first_name="", created_at=now)
         session.add(user)
     user.language = locale
-    await session.commit()
+    await session.flush()
 
 
 async def grant_role(
@@ -100,7 +100,7 @@ async def grant_role(
     audit.record(session, now=now, action="role.grant", actor_user_id=actor_user_id,
                  object_type="user", object_id=str(user_id), unit_code=unit_code, role=role,
                  source=source)
-    await session.commit()
+    await session.flush()
     return True
 
 
@@ -117,5 +117,5 @@ async def revoke_role(
     if removed:
         audit.record(session, now=now, action="role.revoke", actor_user_id=actor_user_id,
                      object_type="user", object_id=str(user_id), unit_code=unit_code, role=role)
-    await session.commit()
+    await session.flush()
     return removed

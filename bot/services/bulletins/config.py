@@ -182,7 +182,7 @@ def series_config(row: BulletinSeries) -> SeriesConfig:
 
 async def sync_series(session: AsyncSession, configs: Sequence[SeriesConfig], *,
                       now: datetime) -> list[BulletinSeries]:
-    """Create or update the series rows from the configuration (the counter is kept); commits.
+    """Create or update the series rows from the configuration (the counter is kept; no commit).
 
     Series whose root unit is not loaded are skipped (logged).
     """
@@ -204,7 +204,7 @@ async def sync_series(session: AsyncSession, configs: Sequence[SeriesConfig], *,
             row.config, row.updated_at = _config_json(cfg), now
         assert row is not None
         out.append(row)
-    await session.commit()
+    await session.flush()
     return out
 
 

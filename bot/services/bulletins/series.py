@@ -223,7 +223,7 @@ async def generate(
     collector: Collector | None = None,
     period: tuple[date, date] | None = None,
 ) -> Outcome | None:
-    """Generate the draft for the period `now` falls after; commits.
+    """Generate the draft for the period `now` falls after; the caller commits.
 
     A rerun returns the existing bulletin of the period (a scheduled rerun also respects a
     discarded one). The draft goes to the approvers through the outbox in the same
@@ -243,7 +243,7 @@ async def generate(
             Bulletin.series_id == series_id, Bulletin.period_start == period[0],
             Bulletin.origin == "schedule", Bulletin.corrects_number.is_(None)))).first()
     if existing is not None:
-        await session.commit()
+        await session.flush()
         return Outcome(existing)
     data = await (collector or collect)(session, series, period, now)
     return await _insert_draft(session, series, cfg, data, period, now=now, actor=actor,
@@ -263,7 +263,7 @@ async def _insert_draft(session: AsyncSession, series: BulletinSeries, cfg: Seri
     bulletin = await _live(session, series.id, period[0], revision)
     assert bulletin is not None
     if not inserted:  # someone else generated it at the same moment
-        await session.commit()
+        await session.flush()
         return Outcome(bulletin)
     audit.record(session, now=now, action="bulletin.generate",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
@@ -273,10 +273,10 @@ async def _insert_draft(session: AsyncSession, series: BulletinSeries, cfg: Seri
         await session.flush()
         outcome = await _publish_locked(session, series, bulletin, now=now, actor=None)
         outcome.created = True
-        await session.commit()
+        await session.flush()
         return outcome
     queued, chats = await _send_draft(session, series, bulletin, now=now)
-    await session.commit()
+    await session.flush()
     return Outcome(bulletin, created=True, queued=queued, recipients=chats)
 
 
@@ -315,14 +315,14 @@ async def draft_for_action(session: AsyncSession, bulletin_id: int,
 
 async def publish(session: AsyncSession, bulletin_id: int, *, now: datetime,
                   actor: Principal | None) -> Outcome:
-    """Number and publish a draft, queueing it to every leadership chat; commits.
+    """Number and publish a draft, queueing it to every leadership chat; the caller commits.
 
     Publishing an already published bulletin returns it unchanged (created=False); a
     discarded one cannot be published.
     """
     series, bulletin = await draft_for_action(session, bulletin_id, actor)
     outcome = await _publish_locked(session, series, bulletin, now=now, actor=actor)
-    await session.commit()
+    await session.flush()
     return outcome
 
 
@@ -380,7 +380,7 @@ async def _deliver(session: AsyncSession, series: BulletinSeries, bulletin: Bull
 
 async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: datetime,
                    actor: Principal | None) -> Bulletin:
-    """Set the office head's "next steps" note on a draft; commits."""
+    """Set the office head's "next steps" note on a draft; the caller commits."""
     series, bulletin = await draft_for_action(session, bulletin_id, actor)
     if bulletin.state != DRAFT:
         raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
@@ -396,13 +396,13 @@ async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: d
     audit.record(session, now=now, action="bulletin.note",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
                  object_id=str(bulletin.id), unit_code=series.root_code)
-    await session.commit()
+    await session.flush()
     return bulletin
 
 
 async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
                   actor: Principal | None) -> Bulletin:
-    """Discard a draft (it never had a number, so no gap); commits."""
+    """Discard a draft (it never had a number, so no gap); the caller commits."""
     series, bulletin = await draft_for_action(session, bulletin_id, actor)
     result = await session.execute(
         update(Bulletin).where(Bulletin.id == bulletin.id, Bulletin.state == DRAFT)
@@ -411,8 +411,7 @@ async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
         .execution_options(synchronize_session=False))
     await session.refresh(bulletin)
     if getattr(result, "rowcount", 0) != 1:
-        state, number = bulletin.state, bulletin.number
-        await session.rollback()
+        state, number = bulletin.state, bulletin.number  # the UPDATE changed nothing
         if state == PUBLISHED:
             raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
                               "issue a correction with /bulletin correct %(number)s.",
@@ -421,7 +420,7 @@ async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
     audit.record(session, now=now, action="bulletin.discard",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
                  object_id=str(bulletin.id), unit_code=series.root_code)
-    await session.commit()
+    await session.flush()
     return bulletin
 
 
@@ -441,14 +440,13 @@ async def correct(session: AsyncSession, series_id: str, number: int, *, now: da
         Bulletin.series_id == series_id, Bulletin.corrects_number == number,
         Bulletin.state == DRAFT))).first()
     if pending is not None:
-        await session.commit()
+        await session.flush()
         return Outcome(pending)
     top = (await session.scalar(select(func.max(Bulletin.revision)).where(
         Bulletin.series_id == series_id, Bulletin.period_start == original.period_start))) or 0
     period = (original.period_start, original.period_end)
     data = await (collector or collect)(session, series, period, now)
-    if same_figures(data.to_json(), original.data):
-        await session.rollback()
+    if same_figures(data.to_json(), original.data):  # nothing written yet
         raise DomainError("The figures of No. %(number)s have not changed since it was "
                           "published: a correction would be identical. Correct the reports "
                           "first, then send /bulletin correct %(number)s again.", number=number)

@@ -33,7 +33,7 @@ from bot.services.reports.progress import UnitProgress, due_units, progress_snap
 from bot.services.reports.templates import N_
 from bot.services.shared.holidays import HolidayCalendar, load_calendar
 from bot.services.shared.outbox import notify
-from bot.services.shared.pacing import Pacer, batches
+from bot.services.shared.pacing import Checkpoint, Pacer, batches, no_checkpoint
 from bot.services.supervision.hooks import offer_order
 
 log = logging.getLogger(__name__)
@@ -234,14 +234,14 @@ class EscalationResult:
 
 
 async def run(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
-              tz: ZoneInfo) -> EscalationResult:
-    """Take every rung that is due as of `now`; commits."""
+              tz: ZoneInfo, checkpoint: Checkpoint = no_checkpoint) -> EscalationResult:
+    """Take every rung that is due as of `now`. `checkpoint` ends each batch of units (the job
+    commits there, so updates run between batches); the caller commits the rest."""
     result = EscalationResult()
-    pacer = Pacer(session)  # small transactions: updates run between batches of units
+    pacer = Pacer(checkpoint)
     await _ladder_today(session, now=now, settings=settings, result=result, pacer=pacer)
     await pacer.pause()
     await _next_morning(session, now=now, settings=settings, tz=tz, result=result, pacer=pacer)
-    await session.commit()
     return result
 
 

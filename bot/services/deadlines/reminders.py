@@ -19,7 +19,7 @@ from bot.services.deadlines.escalation import (
 )
 from bot.services.reports.templates import N_
 from bot.services.shared.outbox import notify
-from bot.services.shared.pacing import batches, pause
+from bot.services.shared.pacing import Checkpoint, batches, no_checkpoint
 
 
 @dataclass
@@ -31,9 +31,10 @@ class ReminderResult:
     skipped_holiday: int = 0
 
 
-async def run(session: AsyncSession, *, now: datetime,
-              settings: EscalationSettings) -> ReminderResult:
-    """Remind, once per offset, every unit due today that has not reported; commits.
+async def run(session: AsyncSession, *, now: datetime, settings: EscalationSettings,
+              checkpoint: Checkpoint = no_checkpoint) -> ReminderResult:
+    """Remind, once per offset, every unit due today that has not reported. `checkpoint` ends
+    each batch (the job commits there); the caller commits the rest.
 
     Only the latest offset whose time has come is sent (after downtime, one reminder rather
     than two at once); nothing after the deadline (that is the ladder's job). Batches of
@@ -48,7 +49,7 @@ async def run(session: AsyncSession, *, now: datetime,
                    if d.deadline - timedelta(minutes=m) <= now < d.deadline]
         if current:
             todo.append((d, min(current)))
-    await pause(session)
+    await checkpoint()
     for batch in batches(todo):
         reported = await reported_units(session, [d for d, _ in batch])
         batch = [(d, off) for d, off in batch if d.unit.code not in reported]
@@ -69,5 +70,5 @@ async def run(session: AsyncSession, *, now: datetime,
             if n:
                 result.reminded_units.append(code)
             result.enqueued += n
-        await pause(session)
+        await checkpoint()
     return result

@@ -113,7 +113,7 @@ async def escalate(
     principal: Principal,
     chat_id: int,
 ) -> Escalated:
-    """Forward the asker's question to their desk (through the outbox) and commit."""
+    """Forward the asker's question to their desk (through the outbox) (the caller commits)."""
     question = await question_for(session, question_id, principal.user_id)
     existing = await session.scalar(
         select(DeskExchange).where(DeskExchange.question_id == question_id))
@@ -144,7 +144,7 @@ async def escalate(
                              reply_markup=_desk_keyboard(t, exchange.id))
     audit.record(session, now=now, action="faq.escalate", actor_user_id=principal.user_id,
                  object_type="desk_exchange", object_id=str(exchange.id), unit_code=unit.code)
-    await session.commit()
+    await session.flush()
     return Escalated(exchange.id, unit.code, unit.display_name(principal.locale), new=True)
 
 
@@ -188,7 +188,7 @@ async def answer(
                          respect_quiet_hours=False)
     audit.record(session, now=now, action="faq.desk_answer", actor_user_id=principal.user_id,
                  object_type="desk_exchange", object_id=str(exchange.id), unit_code=unit.code)
-    await session.commit()
+    await session.flush()
     return exchange
 
 
@@ -227,7 +227,7 @@ async def mark_candidate(
         audit.record(session, now=now, action="faq.candidate", actor_user_id=principal.user_id,
                      object_type="desk_exchange", object_id=str(exchange.id),
                      unit_code=unit.code)
-    await session.commit()
+    await session.flush()
     return added > 0
 
 
@@ -283,5 +283,5 @@ async def remind(
                 dedup_key=f"faq-desk-remind:{exchange.id}:{round_no}:{member}",
                 reply_markup=_desk_keyboard(t, exchange.id),
             )
-    await session.commit()
+    await session.flush()
     return queued

@@ -55,7 +55,7 @@ async def record_question(
     asked: Asked,
     via: str = "chat",
 ) -> int:
-    """Store a question and the engine's verdict; commit; return the question id."""
+    """Store a question and the engine's verdict; return the question id (the caller commits)."""
     row = FaqQuestion(
         user_id=user_id, chat_id=chat_id, locale=locale, text=text[:MAX_QUESTION_CHARS],
         topic=asked.topic if asked.confident else None, best_topic=asked.best_topic,
@@ -63,7 +63,7 @@ async def record_question(
         via=via, created_at=now,
     )
     session.add(row)
-    await session.commit()
+    await session.flush()
     return row.id
 
 
@@ -87,7 +87,7 @@ async def record_vote(
           "created_at": now}],
         ["question_id", "user_id"],
     )
-    await session.commit()
+    await session.flush()
     return added > 0
 
 
@@ -234,7 +234,7 @@ async def export_candidates(
         if mark:
             cand.exported_at = now
     if mark:
-        await session.commit()
+        await session.flush()
     return out
 
 

@@ -57,15 +57,15 @@ FIRST_SUBMISSION = "first_submission"
 
 async def set_subscription(session: AsyncSession, *, user_id: int, kind: str, on: bool,
                            now: datetime) -> bool:
-    """Turn a notice subscription on or off; commits. True when it changed anything."""
+    """Turn a notice subscription on or off; the caller commits. True when it changed anything."""
     if on:
         added = await insert_ignore(session, NoticeSubscription, [
             {"user_id": user_id, "kind": kind, "created_at": now}], ["user_id", "kind"])
-        await session.commit()
+        await session.flush()
         return added > 0
     result = await session.execute(delete(NoticeSubscription).where(
         NoticeSubscription.user_id == user_id, NoticeSubscription.kind == kind))
-    await session.commit()
+    await session.flush()
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -119,7 +119,7 @@ def read_targets_file(path: Path) -> list[TargetRow]:
 
 async def import_targets(session: AsyncSession, rows: Iterable[TargetRow], *, source: str,
                          now: datetime) -> tuple[int, list[str]]:
-    """Upsert targets (unknown units and phases are reported, not imported); commits."""
+    """Upsert targets (unknown units and phases are reported, not imported); the caller commits."""
     units = set((await session.scalars(select(Unit.code))).all())
     from bot.services.reports.templates import templates
 
@@ -152,7 +152,7 @@ async def import_targets(session: AsyncSession, rows: Iterable[TargetRow], *, so
         count += 1
     audit.record(session, now=now, action="report.targets_import", object_type="targets",
                  object_id=source[:128], imported=count, rejected=len(errors))
-    await session.commit()
+    await session.flush()
     return count, errors
 
 
@@ -242,7 +242,7 @@ async def submit(
     reason: str | None = None,
     new_found: Mapping[str, float] | None = None,
 ) -> Report:
-    """Save the report as the next version of this period's report, delete the draft, commit.
+    """Save the report as the next version of this period's report and delete the draft.
 
     Refuses values that break a rule; a cumulative decrease needs `reason`; a count above its
     target needs the number of newly found objects (新增) of that target key in `new_found`.
@@ -269,28 +269,30 @@ async def submit(
                     reason=reason.strip() if reason else None,
                     new_found=clean(new_found) if new_found else None,
                     submitted_by=principal.user_id if principal else 0, submitted_at=now)
-    session.add(report)
-    if principal is not None:
-        await session.execute(delete(ReportDraft).where(ReportDraft.user_id == principal.user_id))
-    audit.record(session, now=now, action="report.submit" if version == 1 else "report.correct",
-                 actor_user_id=principal.user_id if principal else None, object_type="report",
-                 object_id=f"{unit_code}/{phase}/{ctx.period.start.isoformat()}/v{version}",
-                 unit_code=unit_code, source=source)
-    if ctx.current is None:  # a first submission: subscribed office heads hear of it
-        await report_notices.tell_heads_of_first_submission(
-            session, report=report, template=ctx.template, unit=ctx.assignment.unit,
-            actor_id=principal.user_id if principal else None, now=now)
-    if ctx.current is not None:  # a correction: the office heads hear of it (same transaction)
-        await report_notices.tell_heads_of_correction(
-            session, report=report, before=dict(ctx.current.values), template=ctx.template,
-            unit=ctx.assignment.unit, actor_id=principal.user_id if principal else None,
-            now=now)
-    try:
-        # review (审核) and "problems and needs" tracking, in the same transaction
-        await supervision_hooks.report_submitted(session, report, ctx.assignment.unit, now=now)
-        await session.commit()
+    try:  # a SAVEPOINT: a concurrent save of the same version undoes only this report
+        async with session.begin_nested():
+            session.add(report)
+            if principal is not None:
+                await session.execute(
+                    delete(ReportDraft).where(ReportDraft.user_id == principal.user_id))
+            audit.record(
+                session, now=now, action="report.submit" if version == 1 else "report.correct",
+                actor_user_id=principal.user_id if principal else None, object_type="report",
+                object_id=f"{unit_code}/{phase}/{ctx.period.start.isoformat()}/v{version}",
+                unit_code=unit_code, source=source)
+            if ctx.current is None:  # a first submission: subscribed office heads hear of it
+                await report_notices.tell_heads_of_first_submission(
+                    session, report=report, template=ctx.template, unit=ctx.assignment.unit,
+                    actor_id=principal.user_id if principal else None, now=now)
+            if ctx.current is not None:  # a correction: the office heads hear of it (same
+                await report_notices.tell_heads_of_correction(  # transaction)
+                    session, report=report, before=dict(ctx.current.values),
+                    template=ctx.template, unit=ctx.assignment.unit,
+                    actor_id=principal.user_id if principal else None, now=now)
+            # review (审核) and "problems and needs" tracking, in the same transaction
+            await supervision_hooks.report_submitted(session, report, ctx.assignment.unit,
+                                                     now=now)
     except IntegrityError as exc:
-        await session.rollback()
         raise DomainError("Someone saved this report at the same moment; please look at it "
                           "again and retry.") from exc
     return report
@@ -326,7 +328,7 @@ async def save_draft(
     reason: str | None = None,
     new_found: Mapping[str, float] | None = None,
 ) -> ReportDraft:
-    """Create or replace the user's draft and commit, so a restart loses nothing."""
+    """Create or replace the user's draft (committed with the update: a restart loses nothing)."""
     draft = await get_draft(session, user_id)
     if draft is None:
         draft = ReportDraft(user_id=user_id, created_at=now, phase=phase)
@@ -335,12 +337,12 @@ async def save_draft(
     draft.cursor, draft.stage, draft.source, draft.reason = cursor, stage, source, reason
     draft.new_found = dict(clean(new_found)) if new_found else None
     draft.updated_at = now
-    await session.commit()
+    await session.flush()
     return draft
 
 
 async def discard_draft(session: AsyncSession, user_id: int) -> bool:
-    """Delete the user's draft and commit; True when there was one."""
+    """Delete the user's draft (the caller commits); True when there was one."""
     result = await session.execute(delete(ReportDraft).where(ReportDraft.user_id == user_id))
-    await session.commit()
+    await session.flush()
     return bool(getattr(result, "rowcount", 0))

@@ -54,7 +54,7 @@ class TargetChange:
 
 async def set_target(session: AsyncSession, *, principal: Principal | None, unit_code: str,
                      phase: str, key: str, value: float, now: datetime) -> TargetChange:
-    """Change one target of a unit, keeping the history; commits."""
+    """Change one target of a unit, keeping the history; the caller commits."""
     found = await head_assignment(session, principal, unit_code, phase)
     assert principal is not None
     template = get_template(phase)
@@ -81,7 +81,7 @@ async def set_target(session: AsyncSession, *, principal: Principal | None, unit
     audit.record(session, now=now, action="report.target_change",
                  actor_user_id=principal.user_id, object_type="target",
                  object_id=f"{unit_code}/{phase}/{key}", old=old, new=float(value))
-    await session.commit()
+    await session.flush()
     return TargetChange(found.unit.name, key, old, float(value))
 
 

@@ -112,7 +112,7 @@ async def _refuse(
     audit.record(session, now=now, action="binding.refused", actor_user_id=user_id,
                  object_type="staff", object_id=staff.staff_id if staff else None,
                  unit_code=staff.unit_code if staff else None, reason=reason)
-    await session.commit()
+    await session.flush()
     return error
 
 
@@ -156,7 +156,7 @@ async def _apply_bind(
                          **extra)
         await roster_grants.sync_record_grants(session, now=now, staff=staff,
                                                actor_user_id=user_id)
-        await session.commit()
+        await session.flush()
         return BindOutcome(staff, already=True)
     previous = staff.telegram_user_id
     if previous is not None:
@@ -176,7 +176,7 @@ async def _apply_bind(
                  object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code, via=via,
                  role=staff.role, **extra)
     await roster_grants.sync_record_grants(session, now=now, staff=staff, actor_user_id=user_id)
-    await session.commit()
+    await session.flush()
     return BindOutcome(staff, moved_from=previous)
 
 
@@ -260,7 +260,7 @@ async def issue_code_for_office(
                         actor_user_id=principal.user_id)
     audit.record(session, now=now, action="binding.code_issued", actor_user_id=principal.user_id,
                  object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code)
-    await session.commit()
+    await session.flush()
     return code, staff
 
 
@@ -286,7 +286,7 @@ async def issue_codes_for_unit(
                                         actor_user_id=None)))
     audit.record(session, now=now, action="binding.codes_issued", object_type="unit",
                  object_id=unit.code, unit_code=unit.code, count=len(out))
-    await session.commit()
+    await session.flush()
     return out
 
 
@@ -355,7 +355,7 @@ async def unbind(session: AsyncSession, *, now: datetime, user_id: int) -> Staff
     staff.updated_at = now
     audit.record(session, now=now, action="binding.unbind", actor_user_id=user_id,
                  object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code)
-    await session.commit()
+    await session.flush()
     return staff
 
 
@@ -414,7 +414,7 @@ async def set_status(
     if bound is not None and bound != principal.user_id:
         await staff_notices.tell_status_changed(session, now=now, staff=staff, user_id=bound,
                                                 status=status)
-    await session.commit()
+    await session.flush()
     return staff, previous
 
 
@@ -425,5 +425,5 @@ async def staff_details(
     staff, unit = await office_staff(session, principal, staff_id)
     audit.record(session, now=now, action="staff.view", actor_user_id=principal.user_id,
                  object_type="staff", object_id=staff.staff_id, unit_code=staff.unit_code)
-    await session.commit()
+    await session.flush()
     return staff, unit

@@ -58,7 +58,7 @@ async def import_roster(
     actor_user_id: int | None = None,
     dry_run: bool = False,
 ) -> ImportResult:
-    """Validate a roster file and upsert its good rows in one transaction (commits).
+    """Validate a roster file and upsert its good rows in one transaction (the caller commits).
 
     Raises RosterFileError (nothing changed) when the file itself is unusable.
     """
@@ -103,25 +103,20 @@ async def import_roster(
                           ignored_columns=parsed.ignored_columns, outcomes=outcomes,
                           dry_run=dry_run, known_units=len(unit_codes), sheet=parsed.sheet,
                           encoding=parsed.encoding)
-    if dry_run:
-        await session.rollback()
+    if dry_run:  # nothing written: the caller ends its read
         return result
-    try:
-        await staff_repo.upsert_many(session, writes)
-        # Roles bound through a record follow it: role, unit and status changes take effect
-        # for the bound account at once (and a revoked record loses its binding).
-        await roster_grants.resync_records(
-            session, now=now, actor_user_id=actor_user_id,
-            staff_ids=[o.staff_id for o in outcomes
-                       if o.outcome == "updated" and o.staff_id
-                       and {"role", "unit_code", "status"} & set(o.changed)])
-        audit.record(session, now=now, action="staff.import", actor_user_id=actor_user_id,
-                     object_type="roster", object_id=file_name[-128:] or None,
-                     file_name=file_name, rows=len(outcomes), created=result.created,
-                     updated=result.updated, unchanged=result.unchanged,
-                     rejected=result.rejected)
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
+    await staff_repo.upsert_many(session, writes)
+    # Roles bound through a record follow it: role, unit and status changes take effect
+    # for the bound account at once (and a revoked record loses its binding).
+    await roster_grants.resync_records(
+        session, now=now, actor_user_id=actor_user_id,
+        staff_ids=[o.staff_id for o in outcomes
+                   if o.outcome == "updated" and o.staff_id
+                   and {"role", "unit_code", "status"} & set(o.changed)])
+    audit.record(session, now=now, action="staff.import", actor_user_id=actor_user_id,
+                 object_type="roster", object_id=file_name[-128:] or None,
+                 file_name=file_name, rows=len(outcomes), created=result.created,
+                 updated=result.updated, unchanged=result.unchanged,
+                 rejected=result.rejected)
+    await session.flush()
     return result

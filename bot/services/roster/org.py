@@ -111,5 +111,5 @@ async def load_tree(
         audit.record(session, now=now, action="org.load", actor_user_id=actor_user_id,
                      object_type="unit", object_id=rows[0].code, unit_code=rows[0].code,
                      created=result.created, updated=result.updated)
-    await session.commit()
+    await session.flush()
     return result

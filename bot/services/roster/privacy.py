@@ -20,7 +20,7 @@ REDACTED_PHONE = ""
 
 
 async def redact_departed_phones(session: AsyncSession, *, now: datetime, days: int) -> int:
-    """Blank the phone of every record revoked more than `days` days ago; commits."""
+    """Blank the phone of every record revoked more than `days` days ago; the caller commits."""
     res = await session.execute(
         update(Staff)
         .where(Staff.status == "revoked", Staff.updated_at < now - timedelta(days=days),
@@ -31,5 +31,5 @@ async def redact_departed_phones(session: AsyncSession, *, now: datetime, days: 
     if count:
         audit.record(session, now=now, action="privacy.phones_redacted", object_type="staff",
                      count=count, retention_days=days)
-    await session.commit()
+    await session.flush()
     return count

@@ -4,6 +4,8 @@ Delivery protocol: a row is committed `sending` (with the holder) before its API
 outcome (`sent`, back to `pending`, `failed`) is committed after it. The sender does both in one
 transaction per turn (`settle_and_claim`): the outcomes of the rows that finished since the last
 turn and the claims of the next few rows; `claim` and `mark_sent` do the same one row at a time.
+These functions never commit: the sender (bot.delivery, its own unit-of-work owner) commits
+each of them before it makes, or after it records, an API call.
 Rows of one chat go out in id order: only a chat's lowest active row (pending or sending) is
 ever handed to the sender.
 
@@ -127,7 +129,7 @@ def _split_body(method: str, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- the sender side
 async def defer_quiet(session: AsyncSession, *, now: datetime, until: datetime) -> int:
-    """Postpone every due row that respects quiet hours to `until` (the end of them); commits."""
+    """Postpone every due row that respects quiet hours to `until` (their end); no commit."""
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.state == OUTBOX_PENDING, OutboxMessage.respect_quiet_hours.is_(True),
@@ -135,7 +137,7 @@ async def defer_quiet(session: AsyncSession, *, now: datetime, until: datetime) 
         .values(not_before=until)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+    await session.flush()
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -158,21 +160,18 @@ async def due_heads(
     )
     if exclude_chats:
         stmt = stmt.where(OutboxMessage.chat_id.not_in(sorted(exclude_chats)))
-    rows = list((await session.scalars(stmt)).all())
-    await session.commit()
-    return rows
+    return list((await session.scalars(stmt)).all())
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
     """When the earliest pending row becomes due (None when nothing is pending)."""
     value = await session.scalar(
         select(func.min(OutboxMessage.not_before)).where(OutboxMessage.state == OUTBOX_PENDING))
-    await session.commit()
     return value
 
 
 async def claim(session: AsyncSession, *, row_id: int, holder: str, now: datetime) -> bool:
-    """Commit `sending` for a pending row before its API call; False if someone else has it."""
+    """Mark a pending row `sending` (the caller commits before the API call); False if taken."""
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == row_id, OutboxMessage.state == OUTBOX_PENDING)
@@ -180,7 +179,7 @@ async def claim(session: AsyncSession, *, row_id: int, holder: str, now: datetim
                 attempts=OutboxMessage.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+    await session.flush()
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -239,19 +238,19 @@ async def settle_and_claim(session: AsyncSession, *, settled: list[Settled], cla
             .execution_options(synchronize_session=False)
         )
         claimed = sorted(int(i) for i in result.scalars().all())
-    await session.commit()
+    await session.flush()
     return claimed
 
 
 async def mark_sent(session: AsyncSession, *, row_id: int, now: datetime,
                     message_id: int | None) -> None:
-    """Commit `sent` right after Telegram accepted the message."""
+    """Mark `sent` right after Telegram accepted the message (the caller commits)."""
     await session.execute(
         update(OutboxMessage).where(OutboxMessage.id == row_id)
         .values(state=OUTBOX_SENT, sent_at=now, telegram_message_id=message_id, last_error=None)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+    await session.flush()
 
 
 async def mark_retry(session: AsyncSession, *, row_id: int, not_before: datetime, error: str,
@@ -263,7 +262,7 @@ async def mark_retry(session: AsyncSession, *, row_id: int, not_before: datetime
         values["attempts"] = OutboxMessage.attempts - 1
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values)
                           .execution_options(synchronize_session=False))
-    await session.commit()
+    await session.flush()
 
 
 async def mark_failed(session: AsyncSession, *, row_id: int, now: datetime, error: str,
@@ -275,7 +274,7 @@ async def mark_failed(session: AsyncSession, *, row_id: int, now: datetime, erro
                 claimed_by=None)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+    await session.flush()
 
 
 async def mark_unreachable(
@@ -300,7 +299,7 @@ async def mark_unreachable(
     if user is not None:
         user.unreachable = True
         queued = await _tell_office_unreachable(session, user=user, now=now, tz=tz)
-    await session.commit()
+    await session.flush()
     return queued
 
 
@@ -363,7 +362,7 @@ async def recover_interrupted(session: AsyncSession, *, holder: str, now: dateti
                               .values(**values).execution_options(synchronize_session=False))
         log.warning("outbox: %d row(s) were interrupted while sending; policy %s", len(ids),
                     policy)
-    await session.commit()
+    await session.flush()
     return ids
 
 

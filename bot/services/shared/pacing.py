@@ -1,24 +1,23 @@
-"""Long jobs in short steps: commit every few items and let the bot's updates run between.
+"""Long jobs in short steps: a checkpoint between batches lets the bot's updates run.
 
 A scheduled job that walks a hundred units in one transaction holds SQLite's write lock (and,
 between awaits, the event loop) for seconds, exactly when liaisons submit before a deadline.
 Jobs therefore work in batches of `JOB_BATCH` units: a few set-wise queries per batch (what is
-already done, who to tell), one short transaction per batch, then a yield so that queued
-updates run. Every step is idempotent (keyed notices, insert-or-ignore marks), so a crash
-between batches is repaired by the next run, and a rerun skips what is done with one query
-per batch.
+already done, who to tell), one short transaction per batch, then the job's checkpoint (its
+commit and a yield: `scheduling.checkpoints.commit_and_yield`) so that queued updates run.
+Services never commit themselves: the job hands them its checkpoint. Every step is idempotent
+(keyed notices, insert-or-ignore marks), so a crash between batches is repaired by the next run,
+and a rerun skips what is done with one query per batch.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 JOB_BATCH = 10  # units per transaction (a batch holds SQLite's write lock ~0.1 s under load)
 T = TypeVar("T")
+Checkpoint = Callable[[], Awaitable[None]]  # ends a batch: the job commits and yields
 
 
 def batches(items: Sequence[T], size: int = JOB_BATCH) -> Iterator[Sequence[T]]:
@@ -27,28 +26,24 @@ def batches(items: Sequence[T], size: int = JOB_BATCH) -> Iterator[Sequence[T]]:
         yield items[i:i + size]
 
 
-class Pacer:
-    """Counts a job's items; commits and yields to other tasks every `batch` of them."""
+async def no_checkpoint() -> None:
+    """Stay in the caller's one transaction (a test, or a caller that commits once at the end)."""
 
-    def __init__(self, session: AsyncSession, batch: int = JOB_BATCH) -> None:
-        self.session = session
+
+class Pacer:
+    """Counts a job's items and reaches the job's checkpoint every `batch` of them."""
+
+    def __init__(self, checkpoint: Checkpoint = no_checkpoint, batch: int = JOB_BATCH) -> None:
+        self.checkpoint = checkpoint
         self.batch = batch
         self.count = 0
 
     async def step(self) -> None:
-        """One item done: every `batch` items commit it and what came before, then yield."""
+        """One item done: every `batch` items, the checkpoint (the job commits and yields)."""
         self.count += 1
         if self.count % self.batch == 0:
-            await self.session.commit()
-            await asyncio.sleep(0)  # let queued updates (and their replies) run
+            await self.checkpoint()
 
     async def pause(self) -> None:
-        """Commit now (ending the transaction and its write lock) and yield to other tasks."""
-        await self.session.commit()
-        await asyncio.sleep(0)
-
-
-async def pause(session: AsyncSession) -> None:
-    """Commit now (ending the transaction and its write lock) and yield to other tasks."""
-    await session.commit()
-    await asyncio.sleep(0)
+        """The checkpoint now (a batch of set-wise work ends)."""
+        await self.checkpoint()

@@ -49,7 +49,7 @@ async def escalation_recipients(session: AsyncSession, v: OrderView) -> list[int
 
 async def run(session: AsyncSession, *, now: datetime, cfg: SupervisionConfig,
               send_at: datetime | None = None, quiet: bool = False) -> FollowupResult:
-    """Take every follow-up step due as of `now`; commits. Notices are due at `send_at`."""
+    """Take every follow-up step due as of `now` (no commit); notices are due at `send_at`."""
     result = FollowupResult(quiet=quiet)
     if quiet:
         return result
@@ -63,7 +63,7 @@ async def run(session: AsyncSession, *, now: datetime, cfg: SupervisionConfig,
             await _unacknowledged(session, v, now=now, cfg=cfg, send_at=due, result=result)
         if now >= order.due_at:
             await _overdue(session, v, now=now, cfg=cfg, send_at=due, result=result)
-    await session.commit()
+    await session.flush()
     return result
 
 

@@ -161,7 +161,7 @@ class Scheduled:
 async def schedule(session: AsyncSession, *, principal: Principal | None, unit_code: str,
                    text: str, now: datetime, cfg: SupervisionConfig) -> Scheduled:
     """Record an interview of a unit below the user's office; its actions become follow-ups
-    sent to the unit with acknowledge buttons; commits."""
+    sent to the unit with acknowledge buttons; the caller commits."""
     unit = await session.get(Unit, unit_code)
     if unit is None:
         raise DomainError("There is no unit with code %(code)s.", code=unit_code[:32])
@@ -187,12 +187,12 @@ async def schedule(session: AsyncSession, *, principal: Principal | None, unit_c
     for text_, due in form.actions:
         out = await issue(session, principal=principal, unit_code=unit.code, text=text_,
                           now=now, cfg=cfg, due=due, origin="interview", kind=ACTION,
-                          interview_id=iv.id, office_code=office, commit=False)
+                          interview_id=iv.id, office_code=office)
         views.append(out.view)
     audit.record(session, now=now, action="interview.schedule", actor_user_id=principal.user_id,
                  object_type="interview", object_id=str(iv.id), unit_code=unit.code,
                  actions=len(views))
-    await session.commit()
+    await session.flush()
     return Scheduled(iv, unit, views)
 
 

@@ -192,9 +192,9 @@ async def issue(session: AsyncSession, *, principal: Principal | None, unit_code
                 text: str, now: datetime, cfg: SupervisionConfig, due: date | None = None,
                 origin: str = "command", origin_key: str | None = None,
                 kind: str = ORDER, interview_id: int | None = None,
-                office_code: str | None = None, commit: bool = True) -> Issued:
+                office_code: str | None = None) -> Issued:
     """Number and issue an order to a unit below the issuer's office, queue it to the unit's
-    office heads and liaisons with an acknowledge button; commits unless `commit` is False."""
+    office heads and liaisons with an acknowledge button; the caller commits."""
     unit = await session.get(Unit, unit_code.strip())
     if unit is None:
         raise DomainError("There is no unit with code %(code)s.", code=unit_code.strip()[:32])
@@ -214,17 +214,17 @@ async def issue(session: AsyncSession, *, principal: Principal | None, unit_code
     due_at = due_on(due) if due else due_on(now.astimezone(SHANGHAI).date()
                                             + timedelta(days=cfg.due_days))
     year = now.astimezone(SHANGHAI).year
-    number = await order_numbers.take(session, office_code, year) if kind == ORDER else None
-    order = SupervisionOrder(
-        kind=kind, unit_code=unit.code, issuer_unit_code=office_code,
-        issued_by=principal.user_id if principal else 0, year=year, number=number, text=body,
-        state=ISSUED, due_at=due_at, created_at=now, repeats=0, origin=origin,
-        origin_key=origin_key, interview_id=interview_id)
-    session.add(order)
-    try:
-        await session.flush()
+    try:  # a SAVEPOINT: on a clash only the number and the order are given back
+        async with session.begin_nested():
+            number = (await order_numbers.take(session, office_code, year) if kind == ORDER
+                      else None)
+            order = SupervisionOrder(
+                kind=kind, unit_code=unit.code, issuer_unit_code=office_code,
+                issued_by=principal.user_id if principal else 0, year=year, number=number,
+                text=body, state=ISSUED, due_at=due_at, created_at=now, repeats=0,
+                origin=origin, origin_key=origin_key, interview_id=interview_id)
+            session.add(order)
     except IntegrityError:  # the same one-tap origin issued at the same moment
-        await session.rollback()
         existing = await session.scalar(select(SupervisionOrder).where(
             SupervisionOrder.origin_key == origin_key))
         if existing is None:
@@ -239,8 +239,6 @@ async def issue(session: AsyncSession, *, principal: Principal | None, unit_code
     n = await notify(session, now=now, users=people, kind="order", key=f"order:{order.id}:new",
                      template="supervision/order.html.j2",
                      markup=recipient_markup(order.id, ack=True), **v.context())
-    if commit:
-        await session.commit()
     return Issued(v, True, n)
 
 
@@ -264,7 +262,7 @@ class Step:
 
 async def acknowledge(session: AsyncSession, order_id: int, *, principal: Principal | None,
                       now: datetime, cfg: SupervisionConfig) -> Step:
-    """Acknowledge for the whole unit (stops the repeats); commits. Idempotent."""
+    """Acknowledge for the whole unit (stops the repeats); the caller commits. Idempotent."""
     order = await _get(session, order_id)
     if not is_recipient(principal, order.unit_code):
         raise DomainError("Only the office heads and liaisons of the unit can do this.")
@@ -282,7 +280,7 @@ async def acknowledge(session: AsyncSession, order_id: int, *, principal: Princi
         await notify(session, now=now, users=[order.issued_by], kind="order",
                      key=f"order:{order.id}:acked", template="supervision/acknowledged.html.j2",
                      **v.context())
-    await session.commit()
+    await session.flush()
     return Step(v, changed)
 
 
@@ -320,7 +318,7 @@ async def answer(session: AsyncSession, order_id: int, *, principal: Principal |
                  text: str, files: Sequence[dict[str, Any]], now: datetime,
                  cfg: SupervisionConfig) -> Step:
     """Record the unit's written answer (with optional photos or documents) and send it to the
-    issuer with close and return buttons; commits."""
+    issuer with close and return buttons; the caller commits."""
     order = await check_answerable(session, order_id, principal)
     assert principal is not None
     body = clean_text(text)
@@ -334,7 +332,7 @@ async def answer(session: AsyncSession, order_id: int, *, principal: Principal |
                 acknowledged_by=order.acknowledged_by or principal.user_id)
         .execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 0) != 1:
-        await session.rollback()
+        session.expire_all()  # the UPDATE changed nothing: re-read what happened
         await check_answerable(session, order_id, principal)
         raise DomainError("There is no such order.")
     await session.refresh(order)
@@ -349,7 +347,7 @@ async def answer(session: AsyncSession, order_id: int, *, principal: Principal |
             "sendDocument", "document")
         await enqueue(session, now=now, chat_id=order.issued_by, kind="order", method=method,
                       payload={field: f["file_id"]}, dedup_key=f"{key}:f{i}")
-    await session.commit()
+    await session.flush()
     return Step(v, True)
 
 
@@ -389,7 +387,7 @@ def already(order: SupervisionOrder) -> DomainError:
 
 async def close(session: AsyncSession, order_id: int, *, principal: Principal | None,
                 now: datetime, cfg: SupervisionConfig) -> Step:
-    """Accept the answer and close the order (办结); the unit hears it; commits."""
+    """Accept the answer and close the order (办结); the unit hears it; the caller commits."""
     v = await _for_issuer(session, order_id, principal, cfg)
     order = v.order
     done = await session.execute(
@@ -405,14 +403,13 @@ async def close(session: AsyncSession, order_id: int, *, principal: Principal | 
     await notify(session, now=now, users=await recipients(session, order.unit_code),
                  kind="order", key=f"order:{order.id}:closed",
                  template="supervision/closed.html.j2", **v.context())
-    await session.commit()
+    await session.flush()
     return Step(v, True)
 
 
 async def return_answer(session: AsyncSession, order_id: int, *, principal: Principal | None,
                         reason: str, now: datetime, cfg: SupervisionConfig) -> Step:
-    """Return the answer with a reason (退回); the unit gets it with the answer button again;
-    commits."""
+    """Return the answer with a reason (退回); the unit gets it with the answer button again."""
     v = await check_returnable(session, order_id, principal, cfg)
     order = v.order
     why = clean_text(reason, 1000)
@@ -431,7 +428,7 @@ async def return_answer(session: AsyncSession, order_id: int, *, principal: Prin
                  kind="order", key=f"order:{order.id}:returned:{times}",
                  template="supervision/returned.html.j2",
                  markup=recipient_markup(order.id, ack=False), reason=why, **v.context())
-    await session.commit()
+    await session.flush()
     return Step(v, True)
 
 

@@ -78,7 +78,7 @@ async def load(session: AsyncSession, item_id: int, principal: Principal | None)
 
 async def answer(session: AsyncSession, item_id: int, *, principal: Principal | None,
                  text: str, now: datetime) -> ProblemItem:
-    """Record the office's answer; it reaches the county's liaisons and office heads; commits."""
+    """Record the office's answer; it reaches the county's liaisons and office heads."""
     item = await load(session, item_id, principal)
     body = clean_text(text)
     done = await session.execute(
@@ -87,7 +87,7 @@ async def answer(session: AsyncSession, item_id: int, *, principal: Principal | 
                 answered_by=principal.user_id if principal else None)
         .execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 0) != 1:
-        await session.rollback()
+        session.expire_all()  # the UPDATE changed nothing: re-read what happened
         await load(session, item_id, principal)
         raise DomainError("There is no such item.")
     await session.refresh(item)
@@ -100,7 +100,7 @@ async def answer(session: AsyncSession, item_id: int, *, principal: Principal | 
     audit.record(session, now=now, action="problem.answer",
                  actor_user_id=principal.user_id if principal else None,
                  object_type="problem", object_id=str(item.id), unit_code=item.unit_code)
-    await session.commit()
+    await session.flush()
     return item
 
 

@@ -137,8 +137,9 @@ async def _decide(session: AsyncSession, w: Waiting, state: str, principal: Prin
                 decided_by=principal.user_id if principal else None, **values)
         .execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 0) != 1:
-        await session.rollback()
-        await load(session, w.review.id, principal)  # says what happened meanwhile
+        review_id = w.review.id
+        session.expire_all()  # the UPDATE changed nothing: re-read what happened
+        await load(session, review_id, principal)  # says what happened meanwhile
         raise DomainError("There is no such report to review.")
     await session.refresh(w.review)
     audit.record(session, now=now, action=f"review.{state}",
@@ -148,14 +149,14 @@ async def _decide(session: AsyncSession, w: Waiting, state: str, principal: Prin
 
 async def accept(session: AsyncSession, review_id: int, *, principal: Principal | None,
                  now: datetime) -> Waiting:
-    """Accept the report version; its liaisons hear it; commits."""
+    """Accept the report version; its liaisons hear it; the caller commits."""
     w = await load(session, review_id, principal)
     await _decide(session, w, ACCEPTED, principal, now)
     await notify(session, now=now, users=await _unit_people(session, w), kind="review",
                  key=f"review:{w.review.id}:accepted",
                  template="supervision/review_accepted.html.j2",
                  unit=w.unit, table=w.template, report=w.report)
-    await session.commit()
+    await session.flush()
     return w
 
 
@@ -192,7 +193,7 @@ def parse_comments(template: ReportTemplate, text: str) -> tuple[list[dict[str, 
 async def return_report(session: AsyncSession, review_id: int, *, principal: Principal | None,
                         text: str, now: datetime) -> Waiting:
     """Return the report version with comments on named fields; the unit's liaisons (and office
-    heads) get them in their language and correct with /report; commits."""
+    heads) get them in their language and correct with /report; the caller commits."""
     w = await load(session, review_id, principal)
     fields, general = parse_comments(w.template, text)
     await _decide(session, w, REVIEW_RETURNED, principal, now, fields=fields,
@@ -204,7 +205,7 @@ async def return_report(session: AsyncSession, review_id: int, *, principal: Pri
                  report=w.report, general=general,
                  comments=[{"field": by_key[c["key"]], "comment": c["comment"],
                             "value": fmt(w.report.values.get(c["key"], ""))} for c in fields])
-    await session.commit()
+    await session.flush()
     return w
 
 

@@ -126,8 +126,7 @@ async def file_report(
     allowed = await rate_counter.bump(session, f"i:u:{user_id}", a_window=day,
                                       a_limit=policy.per_user_day, b_window=day,
                                       b_limit=policy.per_user_day)
-    if not allowed.ok:
-        await session.rollback()
+    if not allowed.ok:  # a refused bump changes no count: nothing to undo
         raise DomainError("You have already sent %(count)s reports today; the census office "
                           "has them. If you are in danger, call the police (110).",
                           count=policy.per_user_day)
@@ -145,7 +144,7 @@ async def file_report(
         audit.record(session, now=now, action="impostor.merged", actor_user_id=user_id,
                      object_type="impostor_report", object_id=str(target.id),
                      unit_code=target.unit_code, lookup_result=lookup.result)
-        await session.commit()
+        await session.flush()
         return Filed(target, 0, merged=True, urgent_refused=urgent_refused)
     unit = await session.get(Unit, lookup.unit_code) if lookup.unit_code else None
     heads, unit_code = await recipients_for(session, unit)
@@ -187,7 +186,7 @@ async def file_report(
     audit.record(session, now=now, action="impostor.report", actor_user_id=user_id,
                  object_type="impostor_report", object_id=str(report.id), unit_code=unit_code,
                  lookup_result=lookup.result, recipients=len(heads), urgent=urgent)
-    await session.commit()
+    await session.flush()
     return Filed(report, len(heads), urgent_refused=urgent_refused)
 
 
@@ -207,7 +206,7 @@ async def mark_handled(
     audit.record(session, now=now, action="impostor.handled", actor_user_id=principal.user_id,
                  object_type="impostor_report", object_id=str(report.id),
                  unit_code=report.unit_code)
-    await session.commit()
+    await session.flush()
     return report
 
 

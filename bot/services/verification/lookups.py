@@ -339,7 +339,7 @@ async def _answer(
     if limit is not None:
         await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                       query=query, staff=None, result=REFUSED)
-        await session.commit()
+        await session.flush()
         return Verdict(REFUSED, query, limit=limit)
     card = None
     if channel == "badge" and staff_id is None:
@@ -354,7 +354,7 @@ async def _answer(
                         query=query, staff=staff, result=result)
     if channel == "id" and not _cannot_be_scanning(now, policy, counted_today):
         await _flag_scanning(session, user_id, now, policy, query)
-    await session.commit()
+    await session.flush()
     return Verdict(result, query, row.id, card)
 
 
