@@ -41,7 +41,9 @@ EN_STOPWORDS: frozenset[str] = frozenset(
     should can could may might must i me my we our ours you your yours he him his she her it its
     they them their this that these those there here what which who whom whose when where why how
     not no yes any some all each every just also only very too please hi hello thanks thank
-    get got need want know tell us let s t re ve ll d m o y""".split()
+    get got need want know tell us let s t re ve ll d m o y
+    really actually honestly basically guys gonna wanna gotta like ok okay hey um uh yeah
+    yep nope anyway anyways pls plz thx lol btw im dont cant wont isnt""".split()
 )
 
 _converter_lock = threading.Lock()
@@ -80,7 +82,9 @@ def tidy_cjk_spacing(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """Tiny English suffix stemmer (plural, -ing, -ed, -ly), good enough for matching."""
+    """Tiny English suffix stemmer (plural, -ing, -ed, -ly), good enough for matching; a
+    final silent e and a doubled final consonant are dropped so that fine/fined/fining and
+    stop/stopped meet."""
     if len(word) <= 3 or not word.isalpha():
         return word
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("edly", ""), ("ed", ""),
@@ -91,7 +95,16 @@ def stem(word: str) -> str:
                 base = word[:-1]
             if suffix == "s" and word.endswith(("ss", "us", "is")):
                 return word
-            return base
+            return _tail(base)
+    return _tail(word)
+
+
+def _tail(word: str) -> str:
+    """Drop a final silent e (not -ee) and one of a doubled final consonant (not l, s, z)."""
+    if len(word) >= 4 and word.endswith("e") and not word.endswith("ee"):
+        word = word[:-1]
+    if len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "aeiouylsz":
+        word = word[:-1]
     return word
 
 
