@@ -174,6 +174,7 @@ _QUESTION_MARK_RE = re.compile(
     r"\b(?:what|how|why|when|where|which|who|can|could|should|must|do|does|is|are|will|would)\b")
 QUESTION_CONTEXT_CHARS = 28  # a question part shorter than this takes in the clause before it
 LONG_QUESTION_CHARS = 30  # questions at most this long are searched whole
+LATIN_CHARS_PER_CJK = 2  # budgets in English letters are this many times the Chinese ones
 
 
 def clauses(text: str) -> list[str]:
@@ -187,7 +188,10 @@ def question_part(text: str) -> str:
 
     Short texts, and texts without any questioning clause, are returned whole."""
     norm = normalize(text)
-    if len(norm) <= LONG_QUESTION_CHARS:
+    # English needs more letters than Chinese needs characters to say the same: the
+    # budgets allow LATIN_CHARS_PER_CJK times as many letters
+    scale = 1 if has_cjk(norm) else LATIN_CHARS_PER_CJK
+    if len(norm) <= LONG_QUESTION_CHARS * scale:
         return norm
     parts = clauses(norm)
     asking = [n for n, c in enumerate(parts) if _QUESTION_MARK_RE.search(c)]
@@ -196,7 +200,7 @@ def question_part(text: str) -> str:
     last = asking[-1]
     start = last
     size = len(parts[last])
-    while start > 0 and size < QUESTION_CONTEXT_CHARS:
+    while start > 0 and size < QUESTION_CONTEXT_CHARS * scale:
         start -= 1
         size += len(parts[start])
     sep = " " if not has_cjk(norm) else "，"
