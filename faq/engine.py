@@ -58,9 +58,9 @@ class EngineConfig:
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
     # logistic calibration: intercept, then one coefficient per _Features.vector() item
     coef: tuple[float, ...] = (
-        -15.7287, 0.7212, -1.6859, 2.279, 0.9846, 1.7654, -0.7247, 0.7928, -0.6464, 0.3351,
-        -0.9802, -0.0454, 1.1004, -0.0524, 0.1579, 0.4662, -0.0285, -0.9358, 12.0316, 19.3702,
-        13.5638, 0.6229,
+        -16.1633, 0.7532, -1.6586, 2.3237, 0.8927, 1.9154, -0.6829, 0.7483, -0.6468, 0.2976,
+        -1.0136, -0.0363, 1.1115, -0.0995, 0.0878, 0.4777, -0.0994, -0.9135, 12.5529, 19.5018,
+        13.4249, 0.5298,
     )
     # answer at this score; at least `plausible` (and below it): "did you mean" the best
     # entry; lower still: hand off to a person. Both are chosen by bench/faq_calibrate.py on
@@ -115,6 +115,7 @@ class _Features:
     sem_other_gap: float = 0.0  # sem_best minus the closest other entry's phrasing cosine
     agree: float = 0.0  # 1 when the entry is also the lexically best (words and meaning agree)
     vague: bool = False  # one word that many entries use (not a calibration feature)
+    subject_word: bool = False  # the query is one word that many entries use (not a feature)
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
@@ -361,6 +362,8 @@ class FaqIndex:
             vague=len(words) <= 1 and all(
                 t not in self.postings or len(self.postings[t].docs) > cfg.vague_entries
                 for t in words),
+            subject_word=len(words) == 1 and words[0] in self.postings
+            and len(self.postings[words[0]].docs) > cfg.vague_entries,
         )}
         return ranked, feats
 
@@ -418,7 +421,8 @@ class FaqIndex:
         if score >= cfg.threshold and not feats[best_doc].vague:
             return SearchResult(topic=best_id, score=score, alternatives=close, confident=True,
                                 candidates=candidates, outcome=ANSWER, suggestion=best_id)
-        if score >= cfg.plausible:
+        # ...and is worth offering even below `plausible`: the asker picks among its entries
+        if score >= cfg.plausible or feats[best_doc].subject_word:
             others = [self.entries[d].id for d, _s in ranked[1:limit]]
             return SearchResult(topic=None, score=score, alternatives=[best_id, *others][:limit],
                                 confident=False, candidates=candidates, outcome=DID_YOU_MEAN,

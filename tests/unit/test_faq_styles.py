@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faq.content import load_content
-from faq.engine import HANDOFF, FaqIndex
+from faq.engine import DID_YOU_MEAN, HANDOFF, FaqIndex
 from faq.loader import build_index
 from faq.synonyms import load_synonyms
 from faq.text import normalize, stem
@@ -54,3 +54,15 @@ def test_a_question_about_another_census_is_handed_off(index: FaqIndex, text: st
 
 def test_the_same_question_about_our_census_is_not_handed_off(index: FaqIndex) -> None:
     assert index.search("污染源普查的普查员上门收钱吗").shown == "census_fee"
+
+
+@pytest.mark.parametrize("text", ["enumerators", "普查员", "census"])
+def test_a_lone_subject_word_is_offered_not_answered_nor_handed_off(index: FaqIndex,
+                                                                    text: str) -> None:
+    r = index.search(text)
+    assert r.outcome == DID_YOU_MEAN and r.topic is None and r.suggestion
+
+
+@pytest.mark.parametrize("text", ["asdfjkl", "哈哈哈哈哈", "在吗"])
+def test_a_lone_unknown_word_is_still_handed_off(index: FaqIndex, text: str) -> None:
+    assert index.search(text).outcome == HANDOFF
