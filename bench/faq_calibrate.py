@@ -68,14 +68,18 @@ def fold_samples(content: FaqContent, config: EngineConfig, fold: int) -> tuple[
     return pos, [(index.features(q)[1], 0) for q in negs]
 
 
-def validation_samples(index: FaqIndex) -> tuple[list[tuple[list[float], bool]], list[list[float]]]:
+def validation_samples(
+    index: FaqIndex,
+) -> tuple[list[tuple[list[float], bool]], list[list[float] | None]]:
     """Held-out validation: (features, top entry right) in scope; features out of scope."""
     data = yaml.safe_load(VALIDATION.read_text(encoding="utf-8"))
     ins = []
     for item in data["in_scope"]:
         best, feats = index.features(item["text"])
-        ins.append((feats, best == item["topic"]))
-    return ins, [index.features(q)[1] for q in data["out_of_scope"]]
+        ins.append((feats, best == item["topic"] and not index.elsewhere(item["text"])))
+    # None: a question naming another census, handed off by a rule whatever its confidence
+    return ins, [None if index.elsewhere(q) else index.features(q)[1]
+                 for q in data["out_of_scope"]]
 
 
 def fit(samples: list[Sample], l2: float = 0.01) -> list[float]:
@@ -135,7 +139,7 @@ def main() -> None:
     index = build_index(content, config)
     val_in, val_oos = validation_samples(index)
     p_in = [(index.calibrate_vector(f), ok) for f, ok in val_in]
-    p_oos = [index.calibrate_vector(f) for f in val_oos]
+    p_oos = [0.0 if f is None else index.calibrate_vector(f) for f in val_oos]
     p_hard = [index.calibrate_vector(f) for f, _ in hard]
     print(f"validation: {len(val_in)} in scope (top-1 right "
           f"{sum(ok for _, ok in val_in) / len(val_in):.1%}), {len(val_oos)} out of scope")

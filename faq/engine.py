@@ -58,15 +58,15 @@ class EngineConfig:
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
     # logistic calibration: intercept, then one coefficient per _Features.vector() item
     coef: tuple[float, ...] = (
-        -18.1732, 1.6369, -1.1596, 1.7266, 1.2895, 1.927, -0.7615, 0.3603, -0.0432, 0.1578,
-        -1.4731, 0.0152, 0.8643, -0.4078, -0.9823, 0.2169, -1.1345, -0.0461, 15.2996, 14.7931,
-        10.9405, 0.6991,
+        -16.1633, 0.7532, -1.6586, 2.3237, 0.8927, 1.9154, -0.6829, 0.7483, -0.6468, 0.2976,
+        -1.0136, -0.0363, 1.1115, -0.0995, 0.0878, 0.4777, -0.0994, -0.9135, 12.5529, 19.5018,
+        13.4249, 0.5298,
     )
     # answer at this score; at least `plausible` (and below it): "did you mean" the best
     # entry; lower still: hand off to a person. Both are chosen by bench/faq_calibrate.py on
     # our own validation set (never on the development questions).
-    threshold: float = 0.36
-    plausible: float = 0.30
+    threshold: float = 0.35
+    plausible: float = 0.34
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
     vague_entries: int = 3  # a lone word in more entries than this is too vague to answer
@@ -115,6 +115,7 @@ class _Features:
     sem_other_gap: float = 0.0  # sem_best minus the closest other entry's phrasing cosine
     agree: float = 0.0  # 1 when the entry is also the lexically best (words and meaning agree)
     vague: bool = False  # one word that many entries use (not a calibration feature)
+    subject_word: bool = False  # the query is one word that many entries use (not a feature)
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
@@ -361,6 +362,8 @@ class FaqIndex:
             vague=len(words) <= 1 and all(
                 t not in self.postings or len(self.postings[t].docs) > cfg.vague_entries
                 for t in words),
+            subject_word=len(words) == 1 and words[0] in self.postings
+            and len(self.postings[words[0]].docs) > cfg.vague_entries,
         )}
         return ranked, feats
 
@@ -403,7 +406,7 @@ class FaqIndex:
         off (topic None) when nothing fits well enough."""
         limit = max(1, limit)
         ranked, feats = self.rank(text, limit=max(limit, 3))
-        if not ranked or ranked[0][1] <= 0:
+        if not ranked or ranked[0][1] <= 0 or self.elsewhere(text):
             return SearchResult(topic=None, score=0.0, alternatives=[], confident=False,
                                 candidates=[])
         cfg = self.config
@@ -418,13 +421,18 @@ class FaqIndex:
         if score >= cfg.threshold and not feats[best_doc].vague:
             return SearchResult(topic=best_id, score=score, alternatives=close, confident=True,
                                 candidates=candidates, outcome=ANSWER, suggestion=best_id)
-        if score >= cfg.plausible:
+        # ...and is worth offering even below `plausible`: the asker picks among its entries
+        if score >= cfg.plausible or feats[best_doc].subject_word:
             others = [self.entries[d].id for d, _s in ranked[1:limit]]
             return SearchResult(topic=None, score=score, alternatives=[best_id, *others][:limit],
                                 confident=False, candidates=candidates, outcome=DID_YOU_MEAN,
                                 suggestion=best_id)
         return SearchResult(topic=None, score=score, alternatives=[], confident=False,
                             candidates=candidates)
+
+    def elsewhere(self, text: str) -> bool:
+        """Whether the question names another census or survey and not ours (handed off)."""
+        return self.analyzer.synonyms.names_elsewhere(self.analyzer.prepare(clean_text(text)))
 
     def entry(self, entry_id: str) -> FaqEntry | None:
         """The entry with this id, if any."""

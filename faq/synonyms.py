@@ -22,6 +22,17 @@ class Synonyms:
     cjk_terms: tuple[tuple[str, str], ...] = ()  # (term, canonical), longest first
     latin_terms: dict[str, str] = field(default_factory=dict)  # stemmed word -> canonical
     subject: tuple[str, ...] = ()  # names of the census itself, longest first
+    elsewhere: tuple[str, ...] = ()  # names of other censuses and surveys (not ours)
+
+    def names_elsewhere(self, text: str) -> bool:
+        """Whether normalised text names another census or survey and not ours."""
+        rest = text
+        for name in self.elsewhere:
+            rest = rest.replace(name, " ")
+        if rest == text:
+            return False
+        return not any(name in rest for name in self.subject) and "污染源" not in rest \
+            and "pollution" not in rest
 
     def apply_replacements(self, text: str) -> str:
         """Rewrite typos, colloquial forms and abbreviations in one left-to-right pass."""
@@ -72,4 +83,6 @@ def load_synonyms(path: Path = DEFAULT_SYNONYMS) -> Synonyms:
     cjk_terms = tuple(sorted(cjk.items(), key=lambda kv: -len(kv[0])))
     subject = tuple(sorted({normalize(str(n)) for n in data.get("subject") or []},
                            key=lambda n: -len(n)))
-    return Synonyms(replace=replace, cjk_terms=cjk_terms, latin_terms=latin, subject=subject)
+    elsewhere = tuple(normalize(str(n)) for n in data.get("elsewhere") or [])
+    return Synonyms(replace=replace, cjk_terms=cjk_terms, latin_terms=latin, subject=subject,
+                    elsewhere=elsewhere)

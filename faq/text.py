@@ -41,7 +41,9 @@ EN_STOPWORDS: frozenset[str] = frozenset(
     should can could may might must i me my we our ours you your yours he him his she her it its
     they them their this that these those there here what which who whom whose when where why how
     not no yes any some all each every just also only very too please hi hello thanks thank
-    get got need want know tell us let s t re ve ll d m o y""".split()
+    get got need want know tell us let s t re ve ll d m o y
+    really actually honestly basically guys gonna wanna gotta like ok okay hey um uh yeah
+    yep nope anyway anyways pls plz thx lol btw im dont cant wont isnt""".split()
 )
 
 _converter_lock = threading.Lock()
@@ -80,7 +82,9 @@ def tidy_cjk_spacing(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """Tiny English suffix stemmer (plural, -ing, -ed, -ly), good enough for matching."""
+    """Tiny English suffix stemmer (plural, -ing, -ed, -ly), good enough for matching; a
+    final silent e and a doubled final consonant are dropped so that fine/fined/fining and
+    stop/stopped meet."""
     if len(word) <= 3 or not word.isalpha():
         return word
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("edly", ""), ("ed", ""),
@@ -91,7 +95,16 @@ def stem(word: str) -> str:
                 base = word[:-1]
             if suffix == "s" and word.endswith(("ss", "us", "is")):
                 return word
-            return base
+            return _tail(base)
+    return _tail(word)
+
+
+def _tail(word: str) -> str:
+    """Drop a final silent e (not -ee) and one of a doubled final consonant (not l, s, z)."""
+    if len(word) >= 4 and word.endswith("e") and not word.endswith("ee"):
+        word = word[:-1]
+    if len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "aeiouylsz":
+        word = word[:-1]
     return word
 
 
@@ -161,6 +174,7 @@ _QUESTION_MARK_RE = re.compile(
     r"\b(?:what|how|why|when|where|which|who|can|could|should|must|do|does|is|are|will|would)\b")
 QUESTION_CONTEXT_CHARS = 28  # a question part shorter than this takes in the clause before it
 LONG_QUESTION_CHARS = 30  # questions at most this long are searched whole
+LATIN_CHARS_PER_CJK = 2  # budgets in English letters are this many times the Chinese ones
 
 
 def clauses(text: str) -> list[str]:
@@ -174,7 +188,10 @@ def question_part(text: str) -> str:
 
     Short texts, and texts without any questioning clause, are returned whole."""
     norm = normalize(text)
-    if len(norm) <= LONG_QUESTION_CHARS:
+    # English needs more letters than Chinese needs characters to say the same: the
+    # budgets allow LATIN_CHARS_PER_CJK times as many letters
+    scale = 1 if has_cjk(norm) else LATIN_CHARS_PER_CJK
+    if len(norm) <= LONG_QUESTION_CHARS * scale:
         return norm
     parts = clauses(norm)
     asking = [n for n, c in enumerate(parts) if _QUESTION_MARK_RE.search(c)]
@@ -183,7 +200,7 @@ def question_part(text: str) -> str:
     last = asking[-1]
     start = last
     size = len(parts[last])
-    while start > 0 and size < QUESTION_CONTEXT_CHARS:
+    while start > 0 and size < QUESTION_CONTEXT_CHARS * scale:
         start -= 1
         size += len(parts[start])
     sep = " " if not has_cjk(norm) else "，"
