@@ -68,14 +68,16 @@ async def _submit(sm: async_sessionmaker[AsyncSession], unit: str, when: str,
 
 async def _remind(sm: async_sessionmaker[AsyncSession], when: str) -> int:
     async with sm() as s:
+        enqueued = (await reminders.run(s, now=at(when), settings=SETTINGS)).enqueued
         await s.commit()  # the test is the unit-of-work owner
-        return (await reminders.run(s, now=at(when), settings=SETTINGS)).enqueued
+        return enqueued
 
 
 async def _escalate(sm: async_sessionmaker[AsyncSession], when: str) -> escalation.EscalationResult:
     async with sm() as s:
+        result = await escalation.run(s, now=at(when), settings=SETTINGS, tz=SH)
         await s.commit()  # the test is the unit-of-work owner
-        return await escalation.run(s, now=at(when), settings=SETTINGS, tz=SH)
+        return result
 
 
 async def _outbox(sm: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
