@@ -1,6 +1,11 @@
 """Leases: only one process sends (or schedules) at a time; a dead holder's lease expires.
 
-The lease lives in the database (table `leases`), or in Redis when REDIS_URL is set.
+The lease lives in the database (table `leases`), or in Redis when REDIS_URL is set. Its
+holder renews it well before it runs out (every third of its ttl, in the sender and the
+scheduler), so a busy process keeps it; a dead one's lease expires after ttl and another
+process takes it on its next try. Each change of hands is logged once ("lease X taken by H",
+"lease X lost by H"), which is how an operator (and tests/e2e/test_scaleout.py) can check that
+exactly one process is active.
 """
 
 from __future__ import annotations
@@ -21,6 +26,16 @@ from bot.db.upsert import insert_ignore
 from bot.util.clock import utc_now
 
 log = logging.getLogger(__name__)
+
+
+def _note(lease: Any, name: str, got: bool) -> None:
+    """Log when this holder takes or loses the lease (not every renewal)."""
+    if got != lease._held:
+        lease._held = got
+        if got:
+            log.info("lease %s taken by %s", name, lease.holder)
+        else:
+            log.warning("lease %s lost by %s", name, lease.holder)
 
 
 def holder_id() -> str:
@@ -54,6 +69,7 @@ class DbLease:
         self.ttl = ttl
         self.holder = holder or holder_id()
         self.clock = clock
+        self._held = False
 
     async def acquire(self) -> bool:
         """Take the lease if free, expired or already ours; extend it by ttl."""
@@ -72,6 +88,7 @@ class DbLease:
                 row = {"name": self.name, "holder": self.holder, "expires_at": expires}
                 got = await insert_ignore(session, Lease, [row], ["name"]) > 0
             await session.commit()
+        _note(self, self.name, got)
         return got
 
     async def release(self) -> None:
@@ -80,6 +97,9 @@ class DbLease:
             await session.execute(delete(Lease).where(Lease.name == self.name,
                                                       Lease.holder == self.holder))
             await session.commit()
+        if self._held:
+            self._held = False
+            log.info("lease %s released by %s", self.name, self.holder)
 
 
 class RedisLease:
@@ -102,8 +122,10 @@ class RedisLease:
         """Lease `censusbot:lease:<name>` in the Redis at `url`."""
         self.url = url
         self.key = f"censusbot:lease:{name}"
+        self.name = name
         self.ttl_ms = max(1, round(ttl * 1000))
         self.holder = holder or holder_id()
+        self._held = False
 
     async def _eval(self, script: str, *args: str | int) -> int:
         from redis.asyncio import Redis
@@ -116,11 +138,16 @@ class RedisLease:
 
     async def acquire(self) -> bool:
         """Take the key if absent, or extend it if ours (atomically)."""
-        return bool(await self._eval(self._ACQUIRE, self.holder, self.ttl_ms))
+        got = bool(await self._eval(self._ACQUIRE, self.holder, self.ttl_ms))
+        _note(self, self.name, got)
+        return got
 
     async def release(self) -> None:
         """Delete the key if it is ours."""
         await self._eval(self._RELEASE, self.holder)
+        if self._held:
+            self._held = False
+            log.info("lease %s released by %s", self.name, self.holder)
 
 
 def make_lease(sessionmaker: async_sessionmaker[AsyncSession], name: str, *,

@@ -108,6 +108,12 @@ class ContextMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
             row, grants = await users_repo.user_with_grants(session, user.id)
+            created = False
+            if row is None:  # first seen: an upsert, as another process may insert it too
+                row = await users_service.ensure(
+                    session, now=now, user_id=user.id, first_name=user.first_name,
+                    username=user.username, telegram_language=user.language_code)
+                created = True
             row = users_service.refresh(
                 session, row, now=now, user_id=user.id, first_name=user.first_name,
                 username=user.username, telegram_language=user.language_code,
@@ -116,7 +122,7 @@ class ContextMiddleware(BaseMiddleware):
             data["principal"] = principal_from(user.id, locale, grants)
             # End this short read (or the first-seen user's insert) before the handler: a
             # handler that awaits something slow without the database holds no lock.
-            if session.new or session.dirty:
+            if created or session.new or session.dirty:
                 await session.commit()  # not yet bound to the update: marks nothing done
             else:
                 await session.rollback()
@@ -126,7 +132,7 @@ class ContextMiddleware(BaseMiddleware):
         data["locale"] = locale
         data["i18n"] = catalogs.get(locale)
         if isinstance(event, Update):
-            bind_update(session, event.update_id)
+            bind_update(session)  # the inbox row the processor is running, if any
         data["session"] = session
         token = HANDLER_SESSION.set(session)
         try:
