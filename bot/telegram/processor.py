@@ -135,7 +135,7 @@ class UpdateProcessor:
         if not batch:
             return 0
         now, bot_id = self._clock(), self.bot_id
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"bot_id": bot_id, "update_id": int(u["update_id"]), "digest": digest_of(u),
              "chat_id": chat_of(u), "payload": u, "state": INBOX_PENDING, "attempts": 0,
              "received_at": now}
@@ -150,8 +150,8 @@ class UpdateProcessor:
                 seen.setdefault(int(update_id), set()).add(digest or digest_of(dict(payload)))
             await insert_ignore(session, InboxUpdate, rows, ["bot_id", "update_id", "digest"])
             await session.commit()
-        fresh = [r for r in rows if r["digest"] not in seen.get(int(r["update_id"]), ())]
-        reused = [r["update_id"] for r in fresh if int(r["update_id"]) in seen]
+        fresh = [r for r in rows if r["digest"] not in seen.get(r["update_id"], ())]
+        reused = [r["update_id"] for r in fresh if r["update_id"] in seen]
         if reused:
             log.warning("update numbers %s were used before with other content: Telegram's "
                         "numbering restarted (or a new bot token); storing them as new updates",
