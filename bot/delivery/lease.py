@@ -10,9 +10,12 @@ exactly one process is active.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -57,7 +60,59 @@ class LeaseLock(Protocol):
         ...
 
 
-class DbLease:
+class _Heartbeat:
+    """With `heartbeat` on, a held lease is renewed by a background task every quarter of its
+    ttl: the owner's loop may be busy for a while (a scheduler activating, a long outbox pass
+    on a loaded machine) without the lease lapsing, so no other process takes it while this
+    one still believes it holds it. The beat stops when the lease is lost or released."""
+
+    name: str
+    holder: str
+    heartbeat = False
+    _held = False
+    _beat: asyncio.Task[None] | None = None
+    _renewed = 0.0
+
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease's duration in seconds."""
+        raise NotImplementedError
+
+    async def _take(self) -> bool:
+        raise NotImplementedError
+
+    async def acquire(self) -> bool:
+        """Take the lease if free, expired or already ours, and extend it (atomically)."""
+        got = await self._take()
+        _note(self, self.name, got)
+        if got:
+            self._renewed = time.monotonic()
+            if self.heartbeat and (self._beat is None or self._beat.done()):
+                self._beat = asyncio.create_task(self._heartbeat(), name=f"lease-{self.name}")
+        return got
+
+    async def _heartbeat(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.ttl_seconds / 4)
+            try:
+                if await self._take():
+                    self._renewed = time.monotonic()
+                else:
+                    _note(self, self.name, False)
+            except Exception as exc:  # Redis or the database away: retried at the next beat
+                log.warning("renewing lease %s failed: %s", self.name, type(exc).__name__)
+                if time.monotonic() - self._renewed > self.ttl_seconds:
+                    _note(self, self.name, False)
+
+    async def _stop_beat(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None and beat is not asyncio.current_task():
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+
+class DbLease(_Heartbeat):
     """A lease row: taken when free or expired, renewed by its holder, released on stop."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
@@ -71,8 +126,12 @@ class DbLease:
         self.clock = clock
         self._held = False
 
-    async def acquire(self) -> bool:
-        """Take the lease if free, expired or already ours; extend it by ttl."""
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease's duration in seconds."""
+        return self.ttl
+
+    async def _take(self) -> bool:
         now = self.clock()
         expires = now + timedelta(seconds=self.ttl)
         async with self.sessionmaker() as session:
@@ -88,11 +147,11 @@ class DbLease:
                 row = {"name": self.name, "holder": self.holder, "expires_at": expires}
                 got = await insert_ignore(session, Lease, [row], ["name"]) > 0
             await session.commit()
-        _note(self, self.name, got)
         return got
 
     async def release(self) -> None:
         """Delete the lease row if it is ours."""
+        await self._stop_beat()
         async with self.sessionmaker() as session:
             await session.execute(delete(Lease).where(Lease.name == self.name,
                                                       Lease.holder == self.holder))
@@ -102,7 +161,7 @@ class DbLease:
             log.info("lease %s released by %s", self.name, self.holder)
 
 
-class RedisLease:
+class RedisLease(_Heartbeat):
     """The same lease in Redis: one key holding the holder's name, with a millisecond TTL.
 
     Every operation is one atomic script on a connection of its own (opened and closed per
@@ -136,14 +195,17 @@ class RedisLease:
         finally:
             await client.aclose()
 
-    async def acquire(self) -> bool:
-        """Take the key if absent, or extend it if ours (atomically)."""
-        got = bool(await self._eval(self._ACQUIRE, self.holder, self.ttl_ms))
-        _note(self, self.name, got)
-        return got
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease's duration in seconds."""
+        return self.ttl_ms / 1000
+
+    async def _take(self) -> bool:
+        return bool(await self._eval(self._ACQUIRE, self.holder, self.ttl_ms))
 
     async def release(self) -> None:
         """Delete the key if it is ours."""
+        await self._stop_beat()
         await self._eval(self._RELEASE, self.holder)
         if self._held:
             self._held = False
@@ -153,7 +215,8 @@ class RedisLease:
 def make_lease(sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
                redis_url: str | None, ttl: float, clock: Callable[[], datetime] = utc_now,
                ) -> DbLease | RedisLease:
-    """A Redis lease when REDIS_URL is set, else a database one."""
-    if redis_url:
-        return RedisLease(redis_url, name, ttl=ttl)
-    return DbLease(sessionmaker, name, ttl=ttl, clock=clock)
+    """A Redis lease when REDIS_URL is set, else a database one; kept alive by a heartbeat."""
+    lease: DbLease | RedisLease = (RedisLease(redis_url, name, ttl=ttl) if redis_url
+                                   else DbLease(sessionmaker, name, ttl=ttl, clock=clock))
+    lease.heartbeat = True
+    return lease

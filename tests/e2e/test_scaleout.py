@@ -80,8 +80,8 @@ async def test_three_workers_kill_nine_mid_burst(pg_url: str, tmp_path: Path) ->
                       "CENSUSBOT_LOOKUPS_PER_MINUTE": "1000",
                       "CENSUSBOT_LOOKUP_SCAN_THRESHOLD": "100000",
                       "CENSUSBOT_LOOKUP_OFFICE_LIMIT": "100000",
-                      "CENSUSBOT_OUTBOX_LEASE_TTL": "9",
-                      "CENSUSBOT_SCHEDULER_LEASE_TTL": "9",
+                      "CENSUSBOT_OUTBOX_LEASE_TTL": "12",
+                      "CENSUSBOT_SCHEDULER_LEASE_TTL": "12",
                   })
     users = [emu.user(id=5_000_000 + c, first_name=f"U{c}", language_code="en")
              for c in range(CHATS)]
