@@ -81,8 +81,8 @@ def build_dispatcher(
     dp["clock"] = clock
     dp["with_components"] = components
     dp.update.outer_middleware(ContextMiddleware())
-    dp.errors.register(retry_quietly)  # first: an attempt before the last is retried quietly
-    _register_outage_replies(dp)
+    _register_outage_replies(dp)  # a Redis outage is answered at once (send it again later)
+    dp.errors.register(retry_quietly)  # any other error: retried quietly until the last attempt
     dp.include_routers(*handlers.routers())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
