@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     # Update processing.
     update_workers: int = Field(default=16, alias="CENSUSBOT_UPDATE_WORKERS")
     polling_timeout: int = Field(default=25, alias="CENSUSBOT_POLLING_TIMEOUT")
+    # Poison updates: a handler that raises or runs longer than UPDATE_TIMEOUT seconds is
+    # retried up to UPDATE_ATTEMPTS starts in all (restarts included), then parked.
+    update_timeout: float = Field(default=120.0, alias="CENSUSBOT_UPDATE_TIMEOUT")
+    update_attempts: int = Field(default=3, alias="CENSUSBOT_UPDATE_ATTEMPTS")
+    # Done and parked inbox rows are pruned after this many days (on start, then daily).
+    inbox_retention_days: int = Field(default=14, alias="CENSUSBOT_INBOX_RETENTION_DAYS")
+    # Seconds the sender's lease lasts unrenewed (it is renewed every third of it): how soon
+    # another process takes the outbox over when its sender dies.
+    outbox_lease_ttl: float = Field(default=15.0, alias="CENSUSBOT_OUTBOX_LEASE_TTL")
+    # The same for the scheduler (renewed every third of it, at most every 10 s).
+    scheduler_lease_ttl: float = Field(default=30.0, alias="CENSUSBOT_SCHEDULER_LEASE_TTL")
 
     # Supervised receiving: every failure of getUpdates, of storing updates or of the webhook
     # registration is retried with exponential backoff (jittered) from RETRY_INITIAL up to

@@ -21,8 +21,8 @@ async def deliver_forever(emu: Emulator) -> None:
 
     while True:
         config = emu.webhook
-        if config is None or emu._client is None:
-            return
+        if config is None or emu._client is None or emu._closing:  # stopping: a cancel
+            return  # swallowed by wait_for (Python 3.11) must not keep the loop alive
         if not emu.pending:
             await emu.wait_changed(1.0)
             continue

@@ -188,7 +188,7 @@ class Scheduler:
                 raise
             except Exception:
                 log.exception("scheduler lease/derive failed")
-            await asyncio.sleep(10)
+            await asyncio.sleep(min(10.0, self.settings.scheduler_lease_ttl / 3))
 
     async def _activate(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -258,5 +258,6 @@ def _jsonable(value: Any) -> Any:
 def make_scheduler(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
                    **kwargs: Any) -> Scheduler:
     """A scheduler holding the `scheduler` lease (Redis when REDIS_URL is set)."""
-    lease = make_lease(sessionmaker, LEASE_NAME, redis_url=settings.redis_url, ttl=60.0)
+    lease = make_lease(sessionmaker, LEASE_NAME, redis_url=settings.redis_url,
+                       ttl=settings.scheduler_lease_ttl)
     return Scheduler(sessionmaker, settings, lease=lease, **kwargs)

@@ -1,13 +1,21 @@
 """Leases: only one process sends (or schedules) at a time; a dead holder's lease expires.
 
-The lease lives in the database (table `leases`), or in Redis when REDIS_URL is set.
+The lease lives in the database (table `leases`), or in Redis when REDIS_URL is set. Its
+holder renews it well before it runs out (every third of its ttl, in the sender and the
+scheduler), so a busy process keeps it; a dead one's lease expires after ttl and another
+process takes it on its next try. Each change of hands is logged once ("lease X taken by H",
+"lease X lost by H"), which is how an operator (and tests/e2e/test_scaleout.py) can check that
+exactly one process is active.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,6 +29,16 @@ from bot.db.upsert import insert_ignore
 from bot.util.clock import utc_now
 
 log = logging.getLogger(__name__)
+
+
+def _note(lease: Any, name: str, got: bool) -> None:
+    """Log when this holder takes or loses the lease (not every renewal)."""
+    if got != lease._held:
+        lease._held = got
+        if got:
+            log.info("lease %s taken by %s", name, lease.holder)
+        else:
+            log.warning("lease %s lost by %s", name, lease.holder)
 
 
 def holder_id() -> str:
@@ -42,7 +60,59 @@ class LeaseLock(Protocol):
         ...
 
 
-class DbLease:
+class _Heartbeat:
+    """With `heartbeat` on, a held lease is renewed by a background task every quarter of its
+    ttl: the owner's loop may be busy for a while (a scheduler activating, a long outbox pass
+    on a loaded machine) without the lease lapsing, so no other process takes it while this
+    one still believes it holds it. The beat stops when the lease is lost or released."""
+
+    name: str
+    holder: str
+    heartbeat = False
+    _held = False
+    _beat: asyncio.Task[None] | None = None
+    _renewed = 0.0
+
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease's duration in seconds."""
+        raise NotImplementedError
+
+    async def _take(self) -> bool:
+        raise NotImplementedError
+
+    async def acquire(self) -> bool:
+        """Take the lease if free, expired or already ours, and extend it (atomically)."""
+        got = await self._take()
+        _note(self, self.name, got)
+        if got:
+            self._renewed = time.monotonic()
+            if self.heartbeat and (self._beat is None or self._beat.done()):
+                self._beat = asyncio.create_task(self._heartbeat(), name=f"lease-{self.name}")
+        return got
+
+    async def _heartbeat(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.ttl_seconds / 4)
+            try:
+                if await self._take():
+                    self._renewed = time.monotonic()
+                else:
+                    _note(self, self.name, False)
+            except Exception as exc:  # Redis or the database away: retried at the next beat
+                log.warning("renewing lease %s failed: %s", self.name, type(exc).__name__)
+                if time.monotonic() - self._renewed > self.ttl_seconds:
+                    _note(self, self.name, False)
+
+    async def _stop_beat(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None and beat is not asyncio.current_task():
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+
+class DbLease(_Heartbeat):
     """A lease row: taken when free or expired, renewed by its holder, released on stop."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
@@ -54,9 +124,14 @@ class DbLease:
         self.ttl = ttl
         self.holder = holder or holder_id()
         self.clock = clock
+        self._held = False
 
-    async def acquire(self) -> bool:
-        """Take the lease if free, expired or already ours; extend it by ttl."""
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease's duration in seconds."""
+        return self.ttl
+
+    async def _take(self) -> bool:
         now = self.clock()
         expires = now + timedelta(seconds=self.ttl)
         async with self.sessionmaker() as session:
@@ -76,13 +151,17 @@ class DbLease:
 
     async def release(self) -> None:
         """Delete the lease row if it is ours."""
+        await self._stop_beat()
         async with self.sessionmaker() as session:
             await session.execute(delete(Lease).where(Lease.name == self.name,
                                                       Lease.holder == self.holder))
             await session.commit()
+        if self._held:
+            self._held = False
+            log.info("lease %s released by %s", self.name, self.holder)
 
 
-class RedisLease:
+class RedisLease(_Heartbeat):
     """The same lease in Redis: one key holding the holder's name, with a millisecond TTL.
 
     Every operation is one atomic script on a connection of its own (opened and closed per
@@ -102,8 +181,10 @@ class RedisLease:
         """Lease `censusbot:lease:<name>` in the Redis at `url`."""
         self.url = url
         self.key = f"censusbot:lease:{name}"
+        self.name = name
         self.ttl_ms = max(1, round(ttl * 1000))
         self.holder = holder or holder_id()
+        self._held = False
 
     async def _eval(self, script: str, *args: str | int) -> int:
         from redis.asyncio import Redis
@@ -114,19 +195,28 @@ class RedisLease:
         finally:
             await client.aclose()
 
-    async def acquire(self) -> bool:
-        """Take the key if absent, or extend it if ours (atomically)."""
+    @property
+    def ttl_seconds(self) -> float:
+        """The lease's duration in seconds."""
+        return self.ttl_ms / 1000
+
+    async def _take(self) -> bool:
         return bool(await self._eval(self._ACQUIRE, self.holder, self.ttl_ms))
 
     async def release(self) -> None:
         """Delete the key if it is ours."""
+        await self._stop_beat()
         await self._eval(self._RELEASE, self.holder)
+        if self._held:
+            self._held = False
+            log.info("lease %s released by %s", self.name, self.holder)
 
 
 def make_lease(sessionmaker: async_sessionmaker[AsyncSession], name: str, *,
                redis_url: str | None, ttl: float, clock: Callable[[], datetime] = utc_now,
                ) -> DbLease | RedisLease:
-    """A Redis lease when REDIS_URL is set, else a database one."""
-    if redis_url:
-        return RedisLease(redis_url, name, ttl=ttl)
-    return DbLease(sessionmaker, name, ttl=ttl, clock=clock)
+    """A Redis lease when REDIS_URL is set, else a database one; kept alive by a heartbeat."""
+    lease: DbLease | RedisLease = (RedisLease(redis_url, name, ttl=ttl) if redis_url
+                                   else DbLease(sessionmaker, name, ttl=ttl, clock=clock))
+    lease.heartbeat = True
+    return lease

@@ -1,21 +1,30 @@
-"""Session hook: a commit made while handling an update also marks that update done."""
+"""Session hook: a commit made while handling an update also marks that update done.
+
+Only a pending update is marked: a parked (or already done) one is never overwritten.
+"""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
-from bot.db.models.inbox import INBOX_DONE, InboxUpdate
+from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, InboxUpdate
 
 UPDATE_ID_KEY = "censusbot.update_id"
+# The inbox row (its id) of the update being processed, set by the processor.
+CURRENT_ROW: ContextVar[int | None] = ContextVar("inbox_row", default=None)
 
 
-def bind_update(session: Any, update_id: int) -> None:
-    """Tie the session to an update so that its first commit marks the update processed."""
-    session.info[UPDATE_ID_KEY] = update_id
+def bind_update(session: Any, row_id: int | None = None) -> None:
+    """Tie the session to the inbox row being processed (by default the current one) so that
+    its commits mark the update processed."""
+    row_id = CURRENT_ROW.get() if row_id is None else row_id
+    if row_id is not None:
+        session.info[UPDATE_ID_KEY] = row_id
 
 
 @event.listens_for(Session, "before_commit")
@@ -25,6 +34,6 @@ def _mark_update_done(session: Session) -> None:
         return
     session.execute(
         update(InboxUpdate)
-        .where(InboxUpdate.update_id == update_id)
+        .where(InboxUpdate.id == update_id, InboxUpdate.state == INBOX_PENDING)
         .values(state=INBOX_DONE, processed_at=datetime.now(UTC))
     )

@@ -18,10 +18,11 @@ from bot.config import Settings
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.fsm_storage import SqlStorage
 from bot.i18n import Catalogs
+from bot.telegram.claims import claims_for
 from bot.telegram.health import DatabaseProbe, HealthCheck, HealthServer
 from bot.telegram.menu import publish_command_menu
 from bot.telegram.middlewares import ContextMiddleware
-from bot.telegram.processor import UpdateProcessor
+from bot.telegram.processor import UpdateProcessor, retry_quietly
 from bot.util.clock import utc_now
 from bot.util.resilience import Backoff, ReceiveState, describe, supervise
 from migrations import runner as migrate
@@ -80,7 +81,8 @@ def build_dispatcher(
     dp["clock"] = clock
     dp["with_components"] = components
     dp.update.outer_middleware(ContextMiddleware())
-    _register_outage_replies(dp)
+    _register_outage_replies(dp)  # a Redis outage is answered at once (send it again later)
+    dp.errors.register(retry_quietly)  # any other error: retried quietly until the last attempt
     dp.include_routers(*handlers.routers())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
@@ -101,8 +103,10 @@ async def _on_startup(dispatcher: Dispatcher, bot: Bot, settings: Settings, engi
     await migrate.upgrade(engine)
     me = await bot.get_me()
     dispatcher["bot_username"] = me.username or ""
-    dispatcher["processor"] = UpdateProcessor(dispatcher, bot, sessionmaker,
-                                              workers=settings.update_workers, clock=clock)
+    dispatcher["processor"] = UpdateProcessor(
+        dispatcher, bot, sessionmaker, workers=settings.update_workers, clock=clock,
+        claims=claims_for(engine), max_attempts=settings.update_attempts,
+        timeout=settings.update_timeout or None)
     await publish_command_menu(bot, dispatcher["catalogs"])
     started: list[Component] = []
     if dispatcher["with_components"]:
@@ -118,7 +122,7 @@ async def _on_startup(dispatcher: Dispatcher, bot: Bot, settings: Settings, engi
 async def _on_shutdown(dispatcher: Dispatcher, engine: AsyncEngine) -> None:
     processor: UpdateProcessor | None = dispatcher.workflow_data.get("processor")
     if processor is not None:
-        await processor.drain()
+        await processor.stop()
     for component in reversed(dispatcher.workflow_data.get("components", [])):
         await component.stop()
     await dispatcher.storage.close()
@@ -177,6 +181,7 @@ class BotApp:
         await self.bot.delete_webhook(drop_pending_updates=False)
         await emit_startup(self.dp, self.bot)
         await self.processor.recover()
+        self.processor.start_sweeper(retention_days=s.inbox_retention_days)
         self.receive_state.mode = "polling"
         self.receive_state.started = time.monotonic()
         allowed = self.dp.resolve_used_update_types()
@@ -213,6 +218,7 @@ class BotApp:
             raise ValueError("webhook mode needs WEBHOOK_SECRET")
         await emit_startup(self.dp, self.bot)
         await self.processor.recover()
+        self.processor.start_sweeper(retention_days=s.inbox_retention_days)
         self.receive_state.mode = "webhook"
         self._runner = web.AppRunner(
             create_webhook_app(self.processor, path=s.webhook_path, secret=secret,
@@ -252,7 +258,8 @@ class BotApp:
             await self._health_server.stop()
         await self.health.probe.close()
         if self._runner is not None:
-            await self.bot.delete_webhook(drop_pending_updates=False)
+            # Never deleteWebhook here: the registration is shared by every worker behind the
+            # load balancer, and removing it would stop Telegram's delivery to all of them.
             await self._runner.cleanup()
         await emit_shutdown(self.dp, self.bot)
         await self.bot.session.close()

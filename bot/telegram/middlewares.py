@@ -42,34 +42,10 @@ _COMMITTED = "censusbot.committed"
 UPDATE_SETTLED: ContextVar[bool] = ContextVar("update_settled", default=False)
 
 
-_FLUSHED = "censusbot.flushed"
-
-
 @event.listens_for(Session, "after_commit")
 def _note_commit(session: Session) -> None:
-    session.info.pop(_FLUSHED, None)
     if UPDATE_ID_KEY in session.info:
         session.info[_COMMITTED] = True
-
-
-@event.listens_for(Session, "after_rollback")
-def _note_rollback(session: Session) -> None:
-    session.info.pop(_FLUSHED, None)
-
-
-@event.listens_for(Session, "after_flush")
-def _note_flush(session: Session, _context: Any) -> None:
-    session.info[_FLUSHED] = True
-
-
-async def end_read_phase(session: AsyncSession) -> None:
-    """Before slow work that needs no database (a FAQ search), end the update's transaction if
-    it has only read so far, so that the (SQLite) write lock is not held meanwhile. A
-    transaction holding a change (a user seen for the first time) is kept."""
-    if session.in_transaction() and not (
-        session.info.get(_FLUSHED) or session.new or session.dirty or session.deleted
-    ):
-        await session.rollback()
 
 
 async def commit_handler_work(session: AsyncSession) -> None:
@@ -108,6 +84,12 @@ class ContextMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
             row, grants = await users_repo.user_with_grants(session, user.id)
+            created = False
+            if row is None:  # first seen: an upsert, as another process may insert it too
+                row = await users_service.ensure(
+                    session, now=now, user_id=user.id, first_name=user.first_name,
+                    username=user.username, telegram_language=user.language_code)
+                created = True
             row = users_service.refresh(
                 session, row, now=now, user_id=user.id, first_name=user.first_name,
                 username=user.username, telegram_language=user.language_code,
@@ -116,7 +98,7 @@ class ContextMiddleware(BaseMiddleware):
             data["principal"] = principal_from(user.id, locale, grants)
             # End this short read (or the first-seen user's insert) before the handler: a
             # handler that awaits something slow without the database holds no lock.
-            if session.new or session.dirty:
+            if created or session.new or session.dirty:
                 await session.commit()  # not yet bound to the update: marks nothing done
             else:
                 await session.rollback()
@@ -126,7 +108,7 @@ class ContextMiddleware(BaseMiddleware):
         data["locale"] = locale
         data["i18n"] = catalogs.get(locale)
         if isinstance(event, Update):
-            bind_update(session, event.update_id)
+            bind_update(session)  # the inbox row the processor is running, if any
         data["session"] = session
         token = HANDLER_SESSION.set(session)
         try:

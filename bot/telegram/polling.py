@@ -77,7 +77,8 @@ async def poll(
             continue
         ticket = state.store_begins()
         try:
-            payloads = [u.model_dump(mode="json", exclude_none=True) for u in updates]
+            payloads = [u.model_dump(mode="json", exclude_none=True, by_alias=True)
+                        for u in updates]
             await processor.ingest(payloads)  # durable before the next offset confirms them
         except Exception as exc:
             storing.failed(exc)

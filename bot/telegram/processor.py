@@ -1,32 +1,67 @@
-"""Durable update processing: store first, acknowledge, then process exactly once.
+"""Durable update processing: store first, acknowledge, then process each update once, in order.
 
-An update is written to `inbox_updates` (unique by update_id) before Telegram is told it was
-received (the next getUpdates offset, or the webhook's 200). Processing runs it through the
-dispatcher; the handler's commit marks it done in the same transaction (bot.db.session_hooks),
-and a read-only handler's update is marked done when it returns. After a crash, pending
-updates are processed again on start; a redelivered update is a no-op. Updates of one chat
-run in order, different chats in parallel.
+An update is written to `inbox_updates` before Telegram is told it was received (the next
+getUpdates offset, or the webhook's 200). Processing is per chat: whichever process holds the
+chat's claim (bot.telegram.claims: a PostgreSQL advisory lock, so any number of processes can
+share the inbox; in-process on SQLite) takes the chat's pending updates lowest update_id first
+and runs them through the dispatcher. The handler's commit marks the update done in the same
+transaction (bot.db.session_hooks); a read-only handler's update is marked done when it returns.
+A claim dies with its process's connection, and a periodic sweep (and `recover` on start) picks
+up whatever a dead process left pending. A redelivered update is a no-op.
+
+Poison updates: a handler that raises or outlives CENSUSBOT_UPDATE_TIMEOUT is retried, up to
+CENSUSBOT_UPDATE_ATTEMPTS starts in all (counted in the row, so a crash mid-handling counts
+too); then the update is parked with its error and the user gets one apology.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.types import Update
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.types import ErrorEvent, Update
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models.inbox import INBOX_DONE, INBOX_FAILED, INBOX_PENDING, InboxUpdate
+from bot.db.inbox import USER_TOLD
+from bot.db.models.inbox import INBOX_DONE, INBOX_PARKED, INBOX_PENDING, InboxUpdate
+from bot.db.session_hooks import CURRENT_ROW
 from bot.db.upsert import insert_ignore
+from bot.telegram.claims import NO_CHAT, ChatClaims, LocalClaims
 from bot.telegram.middlewares import UPDATE_SETTLED
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
+PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
+# Per update being handled: whether this is its last attempt, and whether the user was told.
+FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
+
+
+_IDENTITY = ("id", "message_id", "date", "edit_date")
+
+
+def digest_of(payload: dict[str, Any]) -> str:
+    """A fingerprint of what an update is (its kind, message, chat, sender, dates): the same
+    for a redelivery however the JSON was produced (raw webhook body or a parsed polling
+    update), different for another update that reuses the number."""
+    identity: list[Any] = []
+    for kind, value in sorted(payload.items()):
+        if kind == "update_id" or not isinstance(value, dict):
+            continue
+        chat = value.get("chat") or (value.get("message") or {}).get("chat") or {}
+        identity.append([kind, [value.get(k) for k in _IDENTITY], chat.get("id"),
+                         (value.get("from") or value.get("from_user") or {}).get("id")])
+    canonical = json.dumps(identity, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def chat_of(payload: dict[str, Any]) -> int | None:
@@ -43,8 +78,16 @@ def chat_of(payload: dict[str, Any]) -> int | None:
     return None
 
 
+async def retry_quietly(event: ErrorEvent) -> Any:
+    """Root error handler: before the last attempt, re-raise (the processor retries silently);
+    on the last one, let the errors router answer the user."""
+    if not FINAL_ATTEMPT.get():
+        raise event.exception
+    return UNHANDLED
+
+
 class UpdateProcessor:
-    """Owns the inbox: ingest (durable), recover (after a crash) and process (once)."""
+    """Owns the inbox: ingest (durable), recover and sweep (after a crash), process (once)."""
 
     def __init__(
         self,
@@ -54,114 +97,301 @@ class UpdateProcessor:
         *,
         workers: int = 16,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        claims: ChatClaims | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        timeout: float | None = None,
+        retry_delay: float = 0.2,
     ) -> None:
         self._dp = dispatcher
         self._bot = bot
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._slots = asyncio.Semaphore(workers)
-        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._claims: ChatClaims = claims or LocalClaims()
+        self._max_attempts = max(1, max_attempts)
+        self._timeout = timeout
+        self._retry_delay = retry_delay
         self._tasks: set[asyncio.Task[None]] = set()
-        self._in_hand: set[int] = set()
+        self._draining: set[int] = set()
+        self._again: set[int] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.parked = 0
+
+    @property
+    def bot_id(self) -> int:
+        """The bot's id (from its token): the inbox keeps each bot's numbering apart."""
+        try:
+            return int(self._bot.id)
+        except (TypeError, ValueError):
+            return 0
 
     async def ingest(self, updates: Iterable[dict[str, Any]]) -> int:
-        """Store updates durably, then schedule the new ones; returns how many were new."""
+        """Store updates durably, then wake their chats; returns how many were new.
+
+        A redelivery (same number, same content) is known; a number seen before with other
+        content means Telegram's numbering restarted (or the token changed): stored as new.
+        """
         batch = list(updates)
         if not batch:
             return 0
-        now = self._clock()
-        rows = [
-            {"update_id": int(u["update_id"]), "chat_id": chat_of(u), "payload": u,
-             "state": INBOX_PENDING, "attempts": 0, "received_at": now}
+        now, bot_id = self._clock(), self.bot_id
+        rows: list[dict[str, Any]] = [
+            {"bot_id": bot_id, "update_id": int(u["update_id"]), "digest": digest_of(u),
+             "chat_id": chat_of(u), "payload": u, "state": INBOX_PENDING, "attempts": 0,
+             "received_at": now}
             for u in batch
         ]
         async with self._sessionmaker() as session:
-            ids = [r["update_id"] for r in rows]
-            known = set(
-                (await session.scalars(
-                    select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids))
-                )).all()
-            )
-            await insert_ignore(session, InboxUpdate, rows, ["update_id"])
+            seen: dict[int, set[str]] = {}
+            for update_id, digest, payload in (await session.execute(
+                select(InboxUpdate.update_id, InboxUpdate.digest, InboxUpdate.payload)
+                .where(InboxUpdate.bot_id.in_({bot_id, 0}),
+                       InboxUpdate.update_id.in_([r["update_id"] for r in rows])))).all():
+                seen.setdefault(int(update_id), set()).add(digest or digest_of(dict(payload)))
+            await insert_ignore(session, InboxUpdate, rows, ["bot_id", "update_id", "digest"])
             await session.commit()
-        fresh = [u for u in batch if int(u["update_id"]) not in known]
-        for u in fresh:
-            self._schedule(int(u["update_id"]), chat_of(u), u)
+        fresh = [r for r in rows if r["digest"] not in seen.get(r["update_id"], ())]
+        reused = [r["update_id"] for r in fresh if r["update_id"] in seen]
+        if reused:
+            log.warning("update numbers %s were used before with other content: Telegram's "
+                        "numbering restarted (or a new bot token); storing them as new updates",
+                        reused[:5])
+        for chat in dict.fromkeys(chat_of(u) for u in batch):
+            self.wake(chat)
         return len(fresh)
 
     async def recover(self) -> int:
-        """Schedule every update left pending by a previous run; returns how many.
+        """Wake every chat with updates left pending; returns how many updates are pending.
 
-        Each recovery counts as an attempt: an update that was pending through MAX_ATTEMPTS
-        restarts (it crashes the process, say) is marked failed instead of retried forever.
+        An update already started MAX_ATTEMPTS times (it crashed the process, say) is parked.
         """
         async with self._sessionmaker() as session:
-            pending = InboxUpdate.state == INBOX_PENDING
-            await session.execute(
-                update(InboxUpdate).where(pending, InboxUpdate.attempts >= MAX_ATTEMPTS)
-                .values(state=INBOX_FAILED, processed_at=self._clock(),
-                        error="gave up: pending through repeated restarts")
-            )
-            await session.execute(
-                update(InboxUpdate).where(pending).values(attempts=InboxUpdate.attempts + 1)
-            )
-            rows: list[Any] = list((await session.execute(
-                select(InboxUpdate.update_id, InboxUpdate.chat_id, InboxUpdate.payload)
-                .where(pending)
-                .order_by(InboxUpdate.update_id)
-            )).all())
+            poison = list((await session.execute(
+                select(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload)
+                .where(InboxUpdate.state == INBOX_PENDING,
+                       InboxUpdate.attempts >= self._max_attempts))).all())
             await session.commit()
-        for update_id, chat_id, payload in rows:
-            self._schedule(int(update_id), chat_id, dict(payload))
-        if rows:
-            log.info("recovering %d pending updates", len(rows))
-        return len(rows)
+        for row_id, update_id, payload in poison:
+            await self._park(int(row_id), int(update_id), dict(payload),
+                             "gave up: pending through repeated restarts", tell=True)
+        chats = await self._pending_chats()
+        for chat in chats:
+            self.wake(chat)
+        async with self._sessionmaker() as session:
+            count = len((await session.scalars(
+                select(InboxUpdate.id).where(InboxUpdate.state == INBOX_PENDING))).all())
+            await session.commit()
+        if count:
+            log.info("recovering %d pending updates", count)
+        return count
+
+    def start_sweeper(self, every: float = 2.0, *, retention_days: int | None = None) -> None:
+        """Every `every` seconds, wake chats left pending (by a process that died, say); with
+        `retention_days`, prune processed rows now and then daily."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(every, retention_days),
+                                                name="inbox-sweeper")
+            self._tasks.add(self._sweeper)
+            self._sweeper.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Stop the sweeper and give up the chat claims (the updates in hand finish first)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.drain()
+        await self._claims.close()
 
     async def drain(self) -> None:
         """Wait until every scheduled update has been processed."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while busy := [t for t in self._tasks if t is not self._sweeper]:
+            await asyncio.gather(*busy, return_exceptions=True)
 
-    def _schedule(self, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> None:
-        if update_id in self._in_hand:  # already scheduled in this process
+    def wake(self, chat_id: int | None) -> None:
+        """Make sure the chat's pending updates are being processed (here or elsewhere)."""
+        key = NO_CHAT if chat_id is None else chat_id
+        if key in self._draining:
+            self._again.add(key)
             return
-        self._in_hand.add(update_id)
-        task = asyncio.create_task(self._run(update_id, chat_id, payload),
-                                   name=f"update-{update_id}")
+        self._draining.add(key)
+        task = asyncio.create_task(self._drain(key), name=f"chat-{key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> None:
-        lock = self._chat_locks.setdefault(chat_id or 0, asyncio.Lock())
-        async with lock, self._slots:
+    async def _sweep(self, every: float, retention_days: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
+        while True:
+            if retention_days is not None and loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_EVERY
+                await self.prune(retention_days)
+            await asyncio.sleep(every)
             try:
-                await self._process(update_id, payload)
-            finally:
-                self._in_hand.discard(update_id)
-                if not lock.locked() and not getattr(lock, "_waiters", None):
-                    self._chat_locks.pop(chat_id or 0, None)
+                for chat in await self._pending_chats():
+                    self.wake(chat)
+            except Exception as exc:  # the database is away: the next sweep tries again
+                log.warning("inbox sweep failed: %s", type(exc).__name__)
 
-    async def _process(self, update_id: int, payload: dict[str, Any]) -> None:
+    async def prune(self, retention_days: int) -> int:
+        """Delete done and parked rows older than the retention; how many (0 on failure)."""
+        from bot.services.shared import inbox
+
+        try:
+            async with self._sessionmaker() as session:
+                count = await inbox.prune(session, now=self._clock(),
+                                          retention_days=retention_days)
+                await session.commit()
+        except Exception as exc:  # tried again at the next round
+            log.warning("pruning the inbox failed: %s", type(exc).__name__)
+            return 0
+        if count:
+            log.info("pruned %d processed inbox rows older than %d days", count,
+                     retention_days)
+        return count
+
+    async def _pending_chats(self) -> list[int | None]:
+        async with self._sessionmaker() as session:
+            chats = list((await session.scalars(
+                select(InboxUpdate.chat_id).where(InboxUpdate.state == INBOX_PENDING)
+                .distinct().limit(5000))).all())
+            await session.commit()
+        return chats
+
+    async def _drain(self, key: int) -> None:
+        try:
+            while True:
+                self._again.discard(key)
+                async with self._slots:
+                    if not await self._claims.try_claim(key):
+                        return  # another process holds the chat and re-checks after release
+                    try:
+                        while (row := await self._next(key)) is not None:
+                            await self._handle(*row)
+                    finally:
+                        await self._claims.release(key)
+                # Re-check after releasing: an update stored while we held the claim, by a
+                # process whose own claim attempt failed, is ours to run.
+                if key not in self._again and not await self._has_pending(key):
+                    return
+        except Exception:
+            log.exception("processing chat %s stopped; the sweep picks it up again", key)
+        finally:
+            self._draining.discard(key)
+
+    def _of_chat(self, key: int) -> Any:
+        return InboxUpdate.chat_id.is_(None) if key == NO_CHAT else InboxUpdate.chat_id == key
+
+    async def _has_pending(self, key: int) -> bool:
+        async with self._sessionmaker() as session:
+            found = await session.scalar(select(InboxUpdate.id).where(
+                self._of_chat(key), InboxUpdate.state == INBOX_PENDING).limit(1))
+            await session.commit()
+        return found is not None
+
+    async def _next(self, key: int) -> tuple[int, int, dict[str, Any], int] | None:
+        """The chat's lowest pending update (row, update id, payload), its start counted."""
+        async with self._sessionmaker() as session:
+            row = (await session.execute(
+                select(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
+                       InboxUpdate.attempts)
+                .where(self._of_chat(key), InboxUpdate.state == INBOX_PENDING)
+                .order_by(InboxUpdate.update_id, InboxUpdate.id).limit(1))).first()
+            if row is None:
+                await session.commit()
+                return None
+            row_id, attempts = int(row[0]), int(row[3]) + 1
+            await session.execute(update(InboxUpdate).where(InboxUpdate.id == row_id)
+                                  .values(attempts=attempts))
+            await session.commit()
+        return row_id, int(row[1]), dict(row[2]), attempts
+
+    async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
+                      attempts: int) -> None:
+        """Run one update, retrying in-process; park it after the last attempt."""
+        if attempts > self._max_attempts:
+            await self._park(row_id, update_id, payload,
+                             "gave up: pending through repeated restarts", tell=True)
+            return
+        while True:
+            final = attempts >= self._max_attempts
+            error, told = await self._process(row_id, update_id, payload, final=final)
+            if error is None:
+                return
+            if final:
+                await self._park(row_id, update_id, payload, error, tell=not told)
+                return
+            log.warning("update %s failed (attempt %d of %d): %s; retrying", update_id,
+                        attempts, self._max_attempts, error.split(":", 1)[0])
+            await asyncio.sleep(self._retry_delay * attempts)
+            attempts += 1
+            async with self._sessionmaker() as session:
+                result = await session.execute(update(InboxUpdate).where(
+                    InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
+                    .values(attempts=attempts))
+                await session.commit()
+            if not getattr(result, "rowcount", 0):
+                return  # settled meanwhile (its handler committed before failing): no rerun
+
+    async def _process(self, row_id: int, update_id: int, payload: dict[str, Any], *,
+                       final: bool) -> tuple[str | None, bool]:
+        """Feed the update once; (error or None, whether the errors router told the user)."""
         error: str | None = None
+        told: list[str] = []
         settled = UPDATE_SETTLED.set(False)
+        final_token = FINAL_ATTEMPT.set(final)
+        told_token = USER_TOLD.set(told)
+        row_token = CURRENT_ROW.set(row_id)
         try:
             upd = Update.model_validate(payload, context={"bot": self._bot})
-            await self._dp.feed_update(self._bot, upd)
-        except Exception as exc:  # the errors router already answered the user
-            log.exception("update %s raised", update_id)
+            feeding = self._dp.feed_update(self._bot, upd)
+            await (asyncio.wait_for(feeding, self._timeout) if self._timeout else feeding)
+        except TimeoutError:
+            log.error("update %s timed out after %.0f s", update_id, self._timeout or 0)
+            error = f"TimeoutError: handling took longer than {self._timeout:.0f} s"
+        except Exception as exc:
+            log.error("update %s raised %s", update_id, type(exc).__name__,
+                      exc_info=final)
             error = f"{type(exc).__name__}: {exc}"
         finally:
             done_by_handler = UPDATE_SETTLED.get()
             UPDATE_SETTLED.reset(settled)
-        if done_by_handler and error is None:
-            return  # the handler's own transaction marked it done: no second one
+            FINAL_ATTEMPT.reset(final_token)
+            USER_TOLD.reset(told_token)
+            CURRENT_ROW.reset(row_token)
+        if told:  # the errors router answered (last attempt) and parked it
+            return told[0], True
+        if error is not None:
+            return error, False
+        if done_by_handler:
+            return None, False  # the handler's own transaction marked it done
         async with self._sessionmaker() as session:
             await session.execute(
                 update(InboxUpdate)
-                .where(InboxUpdate.update_id == update_id, InboxUpdate.state == INBOX_PENDING)
-                .values(state=INBOX_FAILED if error else INBOX_DONE, error=error,
-                        processed_at=self._clock())
+                .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
+                .values(state=INBOX_DONE, processed_at=self._clock())
             )
             await session.commit()
+        return None, False
+
+    async def _park(self, row_id: int, update_id: int, payload: dict[str, Any], error: str,
+                    *, tell: bool) -> None:
+        """Park the update with its error (never its payload in the log); apologise once."""
+        from bot.telegram.apology import apologise
+
+        async with self._sessionmaker() as session:
+            result = await session.execute(
+                update(InboxUpdate)
+                .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
+                .values(state=INBOX_PARKED, error=error[:2000], processed_at=self._clock()))
+            await session.commit()
+        parked = bool(getattr(result, "rowcount", 0))
+        if parked:
+            self.parked += 1
+            log.error("update %s parked after %d attempts: %s", update_id, self._max_attempts,
+                      error.split(":", 1)[0])
+        if parked and tell:
+            await apologise(self._bot, self._dp, self._sessionmaker, update_id, payload)
 
 

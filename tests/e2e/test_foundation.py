@@ -97,7 +97,8 @@ async def test_crash_after_ack_is_processed_once_after_restart(
     engine = create_engine(sqlite_url)
     for _ in range(100):
         async with create_sessionmaker(engine)() as s:
-            row = await s.get(InboxUpdate, upd["update_id"])
+            row = await s.scalar(select(InboxUpdate)
+                                 .where(InboxUpdate.update_id == upd["update_id"]))
         if row is not None:
             break
         await asyncio.sleep(0.05)

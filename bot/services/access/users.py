@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.users import ROLES, ChatUser, RoleGrant
+from bot.db.upsert import insert_ignore
 from bot.i18n import LOCALES
 from bot.services.shared import audit
 from bot.services.shared.errors import DomainError
@@ -29,6 +30,28 @@ async def touch(
     return refresh(session, await session.get(ChatUser, user_id), now=now, user_id=user_id,
                    first_name=first_name, username=username,
                    telegram_language=telegram_language)
+
+
+async def ensure(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    user_id: int,
+    first_name: str,
+    username: str | None,
+    telegram_language: str | None,
+) -> ChatUser:
+    """Create a first-seen user with INSERT ... ON CONFLICT DO NOTHING (another process may be
+    creating the same user at this moment: no unique-key failure), then load it; the caller
+    commits."""
+    await insert_ignore(session, ChatUser, [{
+        "id": user_id, "first_name": first_name, "username": username,
+        "telegram_language": telegram_language, "unreachable": False, "created_at": now,
+        "last_seen_at": now}], ["id"])
+    user = await session.get(ChatUser, user_id)
+    if user is None:  # cannot happen: inserted or already there
+        raise LookupError(f"chat user {user_id} vanished")
+    return user
 
 
 def refresh(

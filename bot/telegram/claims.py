@@ -1,0 +1,107 @@
+"""Chat claims: at most one process handles a chat's updates at a time, in update order.
+
+On PostgreSQL a claim is a session advisory lock taken on one dedicated connection per
+process: it needs no renewal (so it cannot lapse under load) and it dies with the process's
+connection (kill -9 included), which frees the chat for the others at once. On SQLite there
+is one process; claims are in-process only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+NO_CHAT = -(2**63)  # the key of updates that belong to no chat
+_NAMESPACE = 0x43454E53  # "CENS": the first half of every advisory lock key
+
+
+class ChatClaims(Protocol):
+    """Exclusive, non-blocking claims on chats."""
+
+    async def try_claim(self, chat: int) -> bool:
+        """Claim the chat; False when another process holds it."""
+        ...
+
+    async def release(self, chat: int) -> None:
+        """Give the chat up."""
+        ...
+
+    async def close(self) -> None:
+        """Give every claim up."""
+        ...
+
+
+class LocalClaims:
+    """One process: the processor's own bookkeeping already keeps a chat in one task."""
+
+    async def try_claim(self, chat: int) -> bool:
+        """Always granted."""
+        return True
+
+    async def release(self, chat: int) -> None:
+        """Nothing to give up."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+def lock_key(chat: int) -> int:
+    """The chat folded into a signed 32-bit advisory lock key (collisions only serialise)."""
+    folded = (chat ^ (chat >> 32)) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= 1 << 31 else folded
+
+
+class AdvisoryClaims:
+    """PostgreSQL session advisory locks on one autocommit connection of this process."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        """Claims through `engine` (a connection is opened on first use)."""
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _call(self, sql: str, chat: int) -> Any:
+        async with self._lock:
+            if self._conn is None:
+                conn = await self._engine.connect()
+                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                return await self._conn.scalar(text(sql), {"ns": _NAMESPACE,
+                                                           "key": lock_key(chat)})
+            except Exception:  # a broken connection released every lock with it
+                broken, self._conn = self._conn, None
+                with contextlib.suppress(Exception):
+                    await broken.invalidate()
+                raise
+
+    async def try_claim(self, chat: int) -> bool:
+        """pg_try_advisory_lock on the chat's key."""
+        return bool(await self._call("SELECT pg_try_advisory_lock(:ns, :key)", chat))
+
+    async def release(self, chat: int) -> None:
+        """pg_advisory_unlock on the chat's key."""
+        try:
+            await self._call("SELECT pg_advisory_unlock(:ns, :key)", chat)
+        except Exception as exc:  # the connection is gone, and the lock with it
+            log.warning("releasing the claim on a chat failed: %s", type(exc).__name__)
+
+    async def close(self) -> None:
+        """Close the connection: every claim of this process goes with it."""
+        async with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+def claims_for(engine: AsyncEngine) -> ChatClaims:
+    """Advisory-lock claims on PostgreSQL, in-process claims otherwise."""
+    if engine.dialect.name == "postgresql":
+        return AdvisoryClaims(engine)
+    return LocalClaims()
