@@ -113,7 +113,7 @@ async def test_a_failing_handler_leaves_nothing_half_saved_and_the_update_not_do
     # all flushed before the error: none of them is stored
     assert await _counts(sessionmaker) == (0, 0, 0, 0)
     state, error = await _inbox(sessionmaker, 1)
-    assert state == "failed" and error is not None and "handler failed" in error
+    assert state == "parked" and error is not None and "handler failed" in error
     # the storage's cache did not keep the state of the rolled-back transaction
     assert await storage.get_state(key) is None and await storage.get_data(key) == {}
     assert await SqlStorage(sessionmaker).get_state(key) is None  # as after a restart
