@@ -54,6 +54,8 @@ async def _scope(session: AsyncSession, principal: Principal | None, args: str,
     for word in args.split():
         if word.lower() in PHASE_WORDS:
             phase = PHASE_WORDS[word.lower()]
+        elif word in templates():  # a further report of a phase, e.g. survey_weekly
+            phase = word
         else:
             words.append(word)
     grants = principal.units_for(roles)
@@ -162,7 +164,8 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
                                   "/export 2018-10-08.") % {"word": dates[0]})
         return
     active = {a.phase for a in await assignments(session, root_code=root.code)}
-    phases = [p for p in PHASES if p in active and p in templates() and (phase in (None, p))]
+    known = [*PHASES, *sorted(set(templates()) - set(PHASES))]
+    phases = [p for p in known if p in active and p in templates() and (phase in (None, p))]
     sheets = []
     for ph in phases:
         snapshot = await progress_snapshot(session, root_code=root.code, phase=ph, now=now,

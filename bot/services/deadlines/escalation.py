@@ -26,7 +26,7 @@ from bot.db.models.users import RoleGrant
 from bot.db.repo import users as users_repo
 from bot.db.upsert import insert_ignore
 from bot.services.reports.progress import UnitProgress, due_units, progress_snapshot
-from bot.services.reports.templates import N_
+from bot.services.reports.templates import N_, templates
 from bot.services.shared.holidays import HolidayCalendar, load_calendar
 from bot.services.shared.outbox import notify
 from bot.services.shared.pacing import Pacer
@@ -253,7 +253,7 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
         if p.submitted_at is not None or p.status in ("submitted", "late"):
             continue  # at the deadline itself the reports side still says "not_due"
         ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": deadline,
-                               "period_end": p.period_end}
+                               "period_end": p.period_end, "report": templates().get(phase)}
         key = f"esc:{code}:{phase}:{p.period_end}"
         if now < deadline + timedelta(minutes=cfg.parent_after):
             liaisons = list(await users_repo.holders(session, ["liaison"], code))

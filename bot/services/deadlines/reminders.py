@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repo import users as users_repo
 from bot.services.deadlines.escalation import EscalationSettings, due_today, unit_progress
-from bot.services.reports.templates import N_
+from bot.services.reports.templates import N_, templates
 from bot.services.shared.outbox import notify
 from bot.services.shared.pacing import Pacer
 
@@ -52,7 +52,7 @@ async def run(session: AsyncSession, *, now: datetime,
                          template="notices/reminder.html.j2",
                          key=f"remind:{code}:{phase}:{p.period_end}:{offset}", unit=unit,
                          phase=phase, deadline=deadline, minutes_left=minutes_left,
-                         period_end=p.period_end,
+                         period_end=p.period_end, report=templates().get(phase),
                          buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")])
         if n:
             result.reminded_units.append(code)
