@@ -26,6 +26,7 @@ from bot.services.shared.errors import DomainError
 from bot.services.supervision import orders as svc
 from bot.services.supervision.config import SupervisionConfig, load_config
 from bot.services.supervision.notify import PREFIX
+from bot.util.echo import shown
 from handlers.commands import N_, CommandInfo
 
 ORDER = 38
@@ -114,7 +115,10 @@ async def cmd_order(message: Message, command: CommandObject, session: AsyncSess
     """/order UNIT_CODE [YYYY-MM-DD] TEXT: issue a numbered order."""
     parts = (command.args or "").split(maxsplit=1)
     if len(parts) < 2:
-        await message.answer(render("supervision/usage.html.j2", i18n))
+        missing = (i18n("/order %(unit)s: the order text is missing; write it after the unit "
+                        "code.") % {"unit": shown(parts[0])} if parts else "")
+        await message.answer((missing + "\n\n" if missing else "")
+                             + render("supervision/usage.html.j2", i18n))
         return
     code, rest = parts
     due: date | None = None

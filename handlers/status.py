@@ -20,6 +20,7 @@ from bot.services.reports.cadence import assignments
 from bot.services.reports.progress import UnitProgress, progress_snapshot, rollup
 from bot.services.reports.templates import PHASES, fmt, get_template, templates
 from bot.services.reports.xlsx import ExportSheet, build_export_xlsx
+from bot.util.echo import shown
 from bot.util.timefmt import local_time, period_text
 from handlers.commands import N_, CommandInfo
 
@@ -60,11 +61,21 @@ async def _scope(session: AsyncSession, principal: Principal | None, args: str,
             words.append(word)
     grants = principal.units_for(roles)
     root_code = grants[0].unit_code
+    rest = []
     for word in words:  # /status 410102: a unit inside the user's scope
         unit = await session.get(Unit, word)
         if unit is not None and principal.covers(roles, unit.path):
             root_code = unit.code
-    return await session.get(Unit, root_code), phase, words
+        else:
+            rest.append(word)
+    return await session.get(Unit, root_code), phase, rest
+
+
+def _unknown_word(i18n: Translator, command: str, word: str) -> str:
+    """A word that is neither a unit of the user's area, a table nor (for /export) a date."""
+    return i18n("%(command)s: “%(word)s” is not the code of a unit in your area or a table name "
+                "(survey, listing, accounting). Send %(command)s alone for your whole area.") % {
+        "command": command, "word": shown(word)}
 
 
 def _chunks(text: str) -> list[str]:
@@ -88,9 +99,12 @@ async def cmd_status(message: Message, command: CommandObject, session: AsyncSes
                      principal: Principal | None, i18n: Translator, locale: str,
                      settings: Settings, now: datetime) -> None:
     """Today's matrix for the user's subtree: submitted, late, missing; totals; ranking."""
-    root, phase, _ = await _scope(session, principal, command.args or "", own_unit_ok=True)
+    root, phase, rest = await _scope(session, principal, command.args or "", own_unit_ok=True)
     if root is None:
         await message.answer(i18n("/status is for liaisons, office heads and leaders."))
+        return
+    if rest:
+        await message.answer(_unknown_word(i18n, "/status", rest[0]))
         return
     phase = phase or "survey"
     snapshot = await progress_snapshot(session, root_code=root.code, phase=phase, now=now)
@@ -157,6 +171,10 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
         await message.answer(i18n("/export is for office heads and leaders."))
         return
     dates = [w for w in words if _DATE_LIKE.fullmatch(w)]
+    if len(dates) != len(words):
+        await message.answer(_unknown_word(i18n, "/export", next(
+            w for w in words if not _DATE_LIKE.fullmatch(w))))
+        return
     try:
         day = date(*(int(part) for part in dates[0].split("-"))) if dates else None
     except ValueError:

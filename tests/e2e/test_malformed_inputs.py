@@ -1,0 +1,109 @@
+"""Malformed input to every command gets a specific reply, never the generic "something went
+wrong": missing, extra, non-numeric, negative and huge numbers, unknown units and types, HTML
+characters, very long text, impossible dates (through the emulator, zh_CN and English)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.models.inbox import INBOX_FAILED, InboxUpdate
+from bot.telegram.app import BotApp
+from emulator import Emulator
+from tests.e2e.test_report import (
+    HEAD,
+    LIAISON,
+    STRANGER,
+    _plain,
+    ready,  # noqa: F401  (the fixture)
+)
+
+LONG = "长" * 5000
+HTML = "<b>&x</b>"
+GENERIC = ("出现问题", "something went wrong")
+
+# (who, what they send); the reply must be specific, escaped and in their language
+CASES: list[tuple[int, str]] = [
+    # /report variants
+    (LIAISON, "/report 工业"), (LIAISON, "/report 工业 -5"), (LIAISON, "/report 工业 abc"),
+    (LIAISON, "/report 工业 99999999999999999999"), (LIAISON, "/report 工业 1e400"),
+    (LIAISON, f"/report {HTML} 5"), (LIAISON, f"/report 问题：{LONG}"),
+    (LIAISON, "/report 999999 工业 5"), (LIAISON, "/report 工业 5 工业 6"),
+    (LIAISON, "/report 采集率 150%"), (LIAISON, "/report 工业 5.5"),
+    (LIAISON, "/report template extra words"), (LIAISON, "/report help me"),
+    # /bulletin subcommands
+    (HEAD, "/bulletin abc"), (HEAD, "/bulletin -1"), (HEAD, "/bulletin 99999999999999999999"),
+    (HEAD, f"/bulletin {HTML}"), (HEAD, "/bulletin correct"), (HEAD, "/bulletin correct x"),
+    (HEAD, "/bulletin correct 999"), (HEAD, "/bulletin now 2018-13-45"),
+    (HEAD, "/bulletin now nosuchseries"), (HEAD, f"/bulletin now {HTML}"),
+    (HEAD, f"/bulletin {LONG}"), (LIAISON, "/bulletin correct 1"),
+    # /target
+    (HEAD, "/target"), (HEAD, "/target 410102"), (HEAD, "/target 410102 工业"),
+    (HEAD, "/target 410102 工业 -5"), (HEAD, "/target 410102 工业 abc"),
+    (HEAD, "/target 410102 工业 99999999999999999999"), (HEAD, "/target 999999 工业 5"),
+    (HEAD, f"/target {HTML} 工业 5"), (HEAD, "/target 410102 工业 5 6 7"),
+    (HEAD, f"/target 410102 工业 {LONG}"),
+    # /order
+    (HEAD, "/order"), (HEAD, "/order 999999"), (HEAD, f"/order {HTML}"),
+    (HEAD, f"/order 410102 {LONG}"), (HEAD, "/order 410102 2018-02-30 补报"),
+    # /review, /interview, /subscribe
+    (HEAD, "/review abc"), (HEAD, "/review -1"), (HEAD, "/review 99999999999999999999"),
+    (HEAD, f"/review {HTML}"), (HEAD, "/interview 999999"), (HEAD, f"/interview {HTML}"),
+    (HEAD, "/interview 410102 2018-13-01"), (HEAD, f"/interview {LONG}"),
+    (HEAD, "/subscribe maybe"), (HEAD, f"/subscribe {HTML}"), (HEAD, "/subscribe 999999"),
+    # /bind, /verify, /status, /export
+    (STRANGER, "/bind"), (STRANGER, "/bind abc"), (STRANGER, f"/bind {HTML}"),
+    (STRANGER, f"/bind {LONG}"), (STRANGER, "/bind -1"),
+    (STRANGER, "/verify"), (STRANGER, f"/verify {HTML}"), (STRANGER, f"/verify {LONG}"),
+    (STRANGER, "/verify -1"), (STRANGER, "/verify 99999999999999999999999"),
+    (HEAD, "/status 999999"), (HEAD, f"/status {HTML}"), (HEAD, "/status 2018-13-45"),
+    (HEAD, f"/status {LONG}"), (LIAISON, "/status 410100"), (HEAD, "/status survey listing"),
+    (HEAD, "/export 2018-02-30"), (HEAD, "/export 2018-13-45"), (HEAD, f"/export {HTML}"),
+    # /orders, /staff family
+    (HEAD, "/orders abc"), (HEAD, "/orders -1"), (HEAD, "/orders 99999999999999999999"),
+    (HEAD, f"/staff {HTML}"), (HEAD, "/suspend"), (HEAD, f"/revoke {HTML}"),
+    (HEAD, "/code nobody"), (HEAD, f"/lang {HTML}"), (HEAD, f"/help {HTML}"),
+]
+
+
+async def _failed(url: str) -> int:
+    engine = create_engine(url)
+    async with create_sessionmaker(engine)() as s:
+        n = len((await s.scalars(select(InboxUpdate.update_id).where(
+            InboxUpdate.state == INBOX_FAILED))).all())
+    await engine.dispose()
+    return n
+
+
+async def _sweep(emu: Emulator, url: str, language: str) -> list[str]:
+    users: dict[int, dict[str, Any]] = {
+        uid: emu.user(id=uid, first_name="U", language_code=language)
+        for uid in (LIAISON, HEAD, STRANGER)}
+    bad: list[str] = []
+    for uid, text in CASES:
+        before = await _failed(url)
+        await emu.send_text(users[uid], text)
+        try:
+            reply = _plain(await emu.wait_for_bot_message(uid, timeout=10))
+        except (TimeoutError, AssertionError):
+            reply = "<no reply>"
+        for cancel in ("/cancel",):  # leave any conversation the command opened
+            await emu.send_text(users[uid], cancel)
+            try:
+                await emu.wait_for_bot_message(uid, timeout=5)
+            except (TimeoutError, AssertionError):
+                pass
+        generic = any(g in reply.lower() for g in GENERIC) or reply == "<no reply>"
+        if generic or await _failed(url) > before:
+            bad.append(f"{text[:60]!r}: {reply[:120]!r}")
+    return bad
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+async def test_every_malformed_input_gets_a_specific_reply(
+        emu: Emulator, ready: BotApp, sqlite_url: str, language: str) -> None:  # noqa: F811
+    bad = await _sweep(emu, sqlite_url, language)
+    assert bad == [], "\n".join(bad)
