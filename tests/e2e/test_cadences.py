@@ -56,6 +56,10 @@ async def _status(url: str, phase: str, now: datetime) -> str:
     return found.status
 
 
+async def _say(emu: Emulator, user: dict[str, Any], text: str) -> str:
+    return _plain(await _quick(emu, user, text))
+
+
 def _texts(emu: Emulator, chat: int) -> list[str]:
     return [_plain(m) for m in emu.bot_messages(chat)]
 
@@ -119,6 +123,14 @@ async def test_daily_table_and_weekly_narrative(emu: Emulator, ready: BotApp,  #
     now = at("2018-10-08 18:30")
     assert await _status(sqlite_url, "survey_weekly", now) == "late"
     assert await _status(sqlite_url, "survey", now) == "submitted"
+    clock.set(now)
+    head = emu.user(id=HEAD, first_name="主任", language_code="zh-hans")
+    weekly_status = await _say(emu, head, "/status 410102 survey_weekly")
+    assert "入户调查工作周报 — 中原区" in weekly_status
+    assert "2018-10-02 至 2018-10-08" in weekly_status
+    assert "⏰ 迟报 1" in weekly_status, weekly_status
+    daily_status = await _say(emu, head, "/status 410102")
+    assert "入户调查进度调度表 — 中原区" in daily_status and "✅ 按时 1" in daily_status
 
     # at 18:00 nothing is overdue any more: no notice for the table submitted on time
     before = len(emu.bot_messages(LIAISON))
