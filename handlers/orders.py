@@ -373,6 +373,11 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         await message.answer_document(BufferedInputFile(
             content, f"orders-{now.astimezone(svc.SHANGHAI).date().isoformat()}.xlsx"))
         return
+    if arg and not (arg.lstrip("#").isdigit() and len(arg) < 19):
+        await message.answer(i18n("/orders: “%(word)s” is not an order number. Send /orders N "
+                                  "(for example /orders 3) for one order, or /orders xlsx.")
+                             % {"word": shown((command.args or "").strip())})
+        return
     if arg.lstrip("#").isdigit() and len(arg) < 19:
         try:
             v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)

@@ -78,6 +78,23 @@ PROMPTS: list[tuple[int, str, list[str]]] = [
                                  "张三 主任\n明天\n补报数据"]),
 ]
 
+# what some of the replies must say (zh_CN, English): the field or word, the rule, what to do;
+# the user's HTML comes back literally (escaped, so Telegram accepts the message)
+SAYS: dict[str, tuple[str, str]] = {
+    f"/report 问题：{LONG}": ("文字过长（最多 1000 个字符）", "the text is too long"),
+    "/subscribe maybe": ("“maybe”既不是“开启”也不是“关闭”", "“maybe” is neither on nor off"),
+    f"/status {HTML}": (f"“{HTML}”既不是您辖区内的单位代码", f"“{HTML}” is not the code of a unit"),
+    "/status 410100": ("“410100”既不是您辖区内的单位代码", "“410100” is not the code of a unit"),
+    f"/export {HTML}": (f"/export：“{HTML}”", f"/export: “{HTML}”"),
+    "/bulletin abc": ("“abc”不是通报期号", "“abc” is not a bulletin number"),
+    "/bulletin correct x": ("需要写明要更正的已发布通报的期号", "needs the number"),
+    "/order 999999": ("缺少督办内容", "the order text is missing"),
+    "/target 999999 工业 5": ("没有代码为 999999 的单位", "There is no unit with code 999999"),
+    f"/staff {HTML}": (f"没有人员编号 {HTML}", f"no staff record {HTML}"),
+    "/orders abc": ("“abc”不是督办编号", "“abc” is not an order number"),
+    "abc": ("工业源 已填报：请输入数字", "enter a number"),
+}
+
 
 async def _failed(url: str) -> int:
     engine = create_engine(url)
@@ -108,7 +125,8 @@ async def _sweep(emu: Emulator, url: str, language: str) -> list[str]:
             before = await _failed(url)
             reply = await _reply(emu, users[uid], text)
             generic = any(g in reply.lower() for g in GENERIC) or reply == "<no reply>"
-            if generic or await _failed(url) > before:
+            want = SAYS.get(text, ("", ""))[language == "en"]
+            if generic or await _failed(url) > before or want not in reply:
                 bad.append(f"{texts[0][:30]!r} → {text[:60]!r}: {reply[:120]!r}")
             if i == 0 and len(texts) > 1:
                 assert "<no reply>" != reply, texts[0]
