@@ -141,3 +141,45 @@ async def test_every_malformed_input_gets_a_specific_reply(
     assert bad == [], "\n".join(bad)
     if language == "en":  # the English replies carry no Chinese punctuation
         pass
+
+
+WEB_CASES = {"/status 999999": "“999999”既不是您辖区内的单位代码",
+             f"/subscribe {HTML}": f"“{HTML}”既不是“开启”也不是“关闭”",
+             "/order 999999": "缺少督办内容", "/bulletin abc": "“abc”不是通报期号",
+             f"/target {HTML} 工业 5": f"没有代码为 {HTML} 的单位"}
+
+
+async def test_the_web_chat_relays_the_specific_replies(
+        emu: Emulator, ready: BotApp, sqlite_url: str) -> None:  # noqa: F811
+    """Typed into the demo web chat (its page posts to the emulator's control API), malformed
+    input gets the same specific replies; a malformed post gets a 400 naming the problem."""
+    import aiohttp
+
+    from demo.webchat import start_webchat
+
+    user = {"id": HEAD, "first_name": "主任", "language_code": "zh-hans"}
+    runner = await start_webchat(emu, [{"key": "head", "label": "主任", "user": user}], port=0)
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/_emu/chats/{HEAD}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for text, says in WEB_CASES.items():
+                last = max([m["message_id"] for m in emu.messages(HEAD)], default=0)
+                async with http.post(f"{base}/send", json={"user": user, "text": text}) as r:
+                    assert r.status == 200
+                async with http.get(f"{base}/messages",
+                                    params={"after": str(last), "wait": "10"}) as r:
+                    got = [m for m in (await r.json())["messages"] if m["from"]["is_bot"]]
+                while not got:  # the user's own message may come back first
+                    async with http.get(f"{base}/messages",
+                                        params={"after": str(last), "wait": "10"}) as r:
+                        got = [m for m in (await r.json())["messages"] if m["from"]["is_bot"]]
+                reply = _plain(got[0])
+                assert not any(g in reply.lower() for g in GENERIC), (text, reply)
+                assert says in reply, (text, reply)
+            for body in ({"user": user}, {"user": user, "text": "   "}, {"text": "/status"}):
+                async with http.post(f"{base}/send", json=body) as r:
+                    answer = await r.json()
+                    assert r.status == 400 and answer["ok"] is False and answer["error"]
+    finally:
+        await runner.cleanup()
+    assert await _failed(sqlite_url) == 0
