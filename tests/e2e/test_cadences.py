@@ -3,9 +3,11 @@ through the emulator: a reminder for each, both submitted, each late-checked on 
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
@@ -131,6 +133,13 @@ async def test_daily_table_and_weekly_narrative(emu: Emulator, ready: BotApp,  #
     assert "⏰ 迟报 1" in weekly_status, weekly_status
     daily_status = await _say(emu, head, "/status 410102")
     assert "入户调查进度调度表 — 中原区" in daily_status and "✅ 按时 1" in daily_status
+    # /export has a sheet per report: the daily table and the weekly narrative with its text
+    await emu.send_text(head, "/export")
+    doc = await emu.wait_for_bot_message(HEAD, lambda m: "document" in m)
+    wb = load_workbook(io.BytesIO(emu.file_bytes(doc["document"]["file_id"])))
+    assert [ws.title for ws in wb.worksheets][:2] == ["入户调查进度调度表", "入户调查工作周报"]
+    cells = [str(c) for row in wb.worksheets[1].iter_rows(values_only=True) for c in row if c]
+    assert "本周完成入户三百户平板不足" in cells and "2018-10-08 17:30 +08:00" in cells, cells
 
     # at 18:00 nothing is overdue any more: no notice for the table submitted on time
     before = len(emu.bot_messages(LIAISON))
