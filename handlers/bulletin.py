@@ -13,6 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import BulletinAction, CallbackDataError
 from bot.db.models.bulletins import DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.i18n import Translator
 from bot.rendering import render
@@ -28,7 +29,6 @@ COMMANDS = (
     CommandInfo("bulletin", N_("Situation bulletins: list, /bulletin N to read one"),
                 roles=frozenset({"leader", "office_head", "admin"}), args=N_("[N|new|correct N]")),
 )
-PREFIX = f"{series_cfg.CALLBACK_PREFIX}:"
 NEW_WORDS = {"new", "生成", "新"}
 CORRECT_WORDS = {"correct", "更正"}
 
@@ -61,26 +61,23 @@ async def cmd_bulletin(message: Message, command: CommandObject, session: AsyncS
                        principal: Principal | None, i18n: Translator, now: datetime) -> None:
     """Dispatch /bulletin, /bulletin N, /bulletin new, /bulletin correct N [reason]."""
     args = (command.args or "").split(maxsplit=2)
-    try:
-        if not args:
-            await _list(message, session, principal, i18n)
-        elif args[0].isdigit():
-            await _resend(message, session, principal, i18n, int(args[0]))
-        elif args[0].lower() in NEW_WORDS:
-            await _new(message, session, principal, i18n, now)
-        elif args[0].lower() in CORRECT_WORDS and len(args) >= 2 and args[1].isdigit():
-            await _correct(message, session, principal, i18n, now, int(args[1]),
-                           args[2] if len(args) > 2 else None)
+    if not args:
+        await _list(message, session, principal, i18n)
+    elif args[0].isdigit():
+        await _resend(message, session, principal, i18n, int(args[0]))
+    elif args[0].lower() in NEW_WORDS:
+        await _new(message, session, principal, i18n, now)
+    elif args[0].lower() in CORRECT_WORDS and len(args) >= 2 and args[1].isdigit():
+        await _correct(message, session, principal, i18n, now, int(args[1]),
+                       args[2] if len(args) > 2 else None)
+    else:
+        if args[0].lower() in CORRECT_WORDS:
+            wrong = i18n("/bulletin correct needs the number of the published bulletin to "
+                         "correct, e.g. /bulletin correct 3.")
         else:
-            if args[0].lower() in CORRECT_WORDS:
-                wrong = i18n("/bulletin correct needs the number of the published bulletin "
-                             "to correct, e.g. /bulletin correct 3.")
-            else:
-                wrong = i18n("/bulletin: “%(word)s” is not a bulletin number (1, 2, …) or a "
-                             "subcommand.") % {"word": shown(args[0])}
-            await message.answer(wrong + "\n\n" + render("bulletins/usage.html.j2", i18n))
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
+            wrong = i18n("/bulletin: “%(word)s” is not a bulletin number (1, 2, …) or a "
+                         "subcommand.") % {"word": shown(args[0])}
+        await message.answer(wrong + "\n\n" + render("bulletins/usage.html.j2", i18n))
 
 
 async def _list(message: Message, session: AsyncSession, principal: Principal | None,
@@ -154,8 +151,11 @@ async def _correct(message: Message, session: AsyncSession, principal: Principal
 
 
 def _bulletin_id(callback: CallbackQuery) -> int:
-    tail = (callback.data or "").rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    """The bulletin id in the pressed button (0 when stale or malformed: not found)."""
+    try:
+        return BulletinAction.parse(callback.data).bulletin_id
+    except CallbackDataError:
+        return 0
 
 
 async def _close(callback: CallbackQuery) -> None:
@@ -220,11 +220,7 @@ async def on_note(callback: CallbackQuery, state: FSMContext, session: AsyncSess
                   principal: Principal | None, i18n: Translator) -> None:
     """Ask the approver for the "next steps" note (only while the bulletin is a draft)."""
     bid = _bulletin_id(callback)
-    try:
-        _, b = await svc.draft_for_action(session, bid, principal)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    _, b = await svc.draft_for_action(session, bid, principal)
     if b.state != DRAFT:
         await session.commit()
         await callback.answer(_already(b, i18n), show_alert=True)
@@ -278,7 +274,7 @@ def create_router() -> Router:
     router.message.register(on_note_cancel, BulletinNote.text, Command("cancel"))
     router.message.register(on_note_text, BulletinNote.text, F.text, ~F.text.startswith("/"))
     router.message.register(cmd_bulletin, Command("bulletin"))
-    router.callback_query.register(on_publish, F.data.startswith(f"{PREFIX}pub:"))
-    router.callback_query.register(on_note, F.data.startswith(f"{PREFIX}note:"))
-    router.callback_query.register(on_discard, F.data.startswith(f"{PREFIX}del:"))
+    router.callback_query.register(on_publish, F.data.startswith(BulletinAction.head() + "pub:"))
+    router.callback_query.register(on_note, F.data.startswith(BulletinAction.head() + "note:"))
+    router.callback_query.register(on_discard, F.data.startswith(BulletinAction.head() + "del:"))
     return router

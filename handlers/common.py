@@ -9,6 +9,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, Language
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
 from bot.services.access import users as users_service
@@ -21,7 +22,6 @@ COMMANDS = (
     CommandInfo("help", N_("What you can do here")),
     CommandInfo("lang", N_("Switch language: 中文 / English")),
 )
-LANG_PREFIX = "lang:"
 
 
 def allowed_commands(principal: Principal | None) -> list[CommandInfo]:
@@ -51,8 +51,8 @@ async def cmd_help(message: Message, i18n: Translator, principal: Principal | No
 async def cmd_lang(message: Message, i18n: Translator) -> None:
     """Offer the two languages as buttons."""
     kb = InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="中文", callback_data=f"{LANG_PREFIX}zh_CN"),
-        InlineKeyboardButton(text="English", callback_data=f"{LANG_PREFIX}en"),
+        InlineKeyboardButton(text="中文", callback_data=Language("zh_CN").pack()),
+        InlineKeyboardButton(text="English", callback_data=Language("en").pack()),
     ]])
     await message.answer(render("common/lang_choose.html.j2", i18n), reply_markup=kb)
 
@@ -61,7 +61,11 @@ async def on_lang_chosen(
     callback: CallbackQuery, session: AsyncSession, catalogs: Catalogs, now: datetime
 ) -> None:
     """Store the chosen language and confirm in it."""
-    locale = (callback.data or "")[len(LANG_PREFIX):]
+    try:
+        locale = Language.parse(callback.data).locale
+    except CallbackDataError:
+        await callback.answer()
+        return
     await users_service.set_language(session, user_id=callback.from_user.id, locale=locale,
                                      now=now)
     t = catalogs.get(locale)
@@ -77,5 +81,5 @@ def create_router() -> Router:
     router.message.register(cmd_start, CommandStart())
     router.message.register(cmd_help, Command("help"))
     router.message.register(cmd_lang, Command("lang"))
-    router.callback_query.register(on_lang_chosen, F.data.startswith(LANG_PREFIX))
+    router.callback_query.register(on_lang_chosen, F.data.startswith(Language.head()))
     return router

@@ -15,6 +15,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, DeskCandidate, DeskReply
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
 from bot.services.access.principal import Principal
@@ -30,18 +31,18 @@ class DeskAnswer(StatesGroup):
     text = State()
 
 
-def _exchange_id(data: str | None, prefix: str) -> int | None:
+def _exchange_id(data: str | None, kind: type[DeskReply | DeskCandidate]) -> int | None:
     """The exchange id in callback data, or None when malformed."""
     try:
-        return int((data or "")[len(prefix):])
-    except ValueError:
+        return kind.parse(data).exchange_id
+    except CallbackDataError:
         return None
 
 
 async def on_answer_button(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
                            principal: Principal | None, i18n: Translator) -> None:
     """"Answer" pressed: check the member may answer, then ask for the text."""
-    xid = _exchange_id(callback.data, faq_desk.ANSWER_PREFIX)
+    xid = _exchange_id(callback.data, DeskReply)
     if xid is None or principal is None:
         await callback.answer()
         return
@@ -134,16 +135,12 @@ async def on_reply(message: Message, session: AsyncSession, principal: Principal
 async def on_candidate(callback: CallbackQuery, session: AsyncSession,
                        principal: Principal | None, i18n: Translator, now: datetime) -> None:
     """Mark an exchange as a candidate FAQ entry."""
-    xid = _exchange_id(callback.data, faq_desk.CANDIDATE_PREFIX)
+    xid = _exchange_id(callback.data, DeskCandidate)
     if xid is None or principal is None:
         await callback.answer()
         return
-    try:
-        added = await faq_desk.mark_candidate(session, now=now, exchange_id=xid,
-                                              principal=principal)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    added = await faq_desk.mark_candidate(session, now=now, exchange_id=xid,
+                                          principal=principal)
     await callback.answer(i18n("Marked as a candidate FAQ entry.") if added
                           else i18n("Already marked as a candidate FAQ entry."))
 
@@ -151,8 +148,8 @@ async def on_candidate(callback: CallbackQuery, session: AsyncSession,
 def create_router() -> Router:
     """Desk buttons, the answer conversation and replies to forwarded questions."""
     router = Router(name=__name__)
-    router.callback_query.register(on_answer_button, F.data.startswith(faq_desk.ANSWER_PREFIX))
-    router.callback_query.register(on_candidate, F.data.startswith(faq_desk.CANDIDATE_PREFIX))
+    router.callback_query.register(on_answer_button, F.data.startswith(DeskReply.head()))
+    router.callback_query.register(on_candidate, F.data.startswith(DeskCandidate.head()))
     router.message.register(on_cancel, Command("cancel"), StateFilter(DeskAnswer.text))
     router.message.register(on_answer_text, StateFilter(DeskAnswer.text), F.text,
                             ~F.text.startswith("/"))

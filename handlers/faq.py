@@ -23,18 +23,18 @@ from aiogram.types import (
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, FaqAlternative, FaqHuman, FaqOthers, FaqVote
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from bot.rendering import render
 from bot.services.access.principal import Principal
+from bot.services.faqdesk import answers as faq_answers
 from bot.services.faqdesk import desk as faq_desk
 from bot.services.faqdesk import log as faq_log
 from bot.services.faqdesk.queue import FaqLimits, FaqQueue, FaqRefused
 from bot.services.shared.errors import DomainError
-from bot.telegram.middlewares import end_read_phase
 from faq.content import DEFAULT_CONTENT_DIR, FaqEntry
 from faq.embed_client import WorkerEmbedder
-from faq.engine import ANSWER, DID_YOU_MEAN, FaqIndex, SearchResult
 from faq.loader import FaqStore
 from faq.sanitize import clean_text
 from faq.semantic import DEFAULT_CACHE
@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 
 ORDER = 95
 COMMANDS = (CommandInfo("ask", N_("Ask a question about the census"), args="…"),)
-VOTE = "faq:v:"
-ALT = "faq:a:"
-HUMAN = "faq:h:"
-OTHERS = "faq:o:"
 INLINE_RESULTS = 8
 _BUTTON_CHARS = 60
 
@@ -82,30 +78,23 @@ def render_answer(entry: FaqEntry, i18n: Translator, index_entries: dict[str, Fa
 def _vote_keyboard(i18n: Translator, qid: int, topic: str) -> InlineKeyboardMarkup:
     """👍 / 👎 under an answer, and the way to a person."""
     return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=i18n("👍 Helpful"), callback_data=f"{VOTE}{qid}:1:{topic}"),
+        [InlineKeyboardButton(text=i18n("👍 Helpful"),
+                              callback_data=FaqVote(qid, "1", topic).pack()),
          InlineKeyboardButton(text=i18n("👎 Not helpful"),
-                              callback_data=f"{VOTE}{qid}:0:{topic}")],
+                              callback_data=FaqVote(qid, "0", topic).pack())],
     ])
 
 
 def _human_row(i18n: Translator, qid: int) -> list[InlineKeyboardButton]:
     """The "ask a person" button."""
-    return [InlineKeyboardButton(text=i18n("🙋 Ask a person"), callback_data=f"{HUMAN}{qid}")]
-
-
-def _asked(result: SearchResult) -> faq_log.Asked:
-    """What gets stored about a search result ("did you mean" is stored as unsure)."""
-    best = result.shown or (result.candidates[0][0] if result.candidates else None)
-    return faq_log.Asked(topic=result.topic, best_topic=best, score=result.score,
-                         confident=result.outcome == ANSWER and result.topic is not None,
-                         unsure=result.outcome == DID_YOU_MEAN)
+    return [InlineKeyboardButton(text=i18n("🙋 Ask a person"), callback_data=FaqHuman(qid).pack())]
 
 
 def _choices(i18n: Translator, qid: int, entries: list[FaqEntry],
              lang: str) -> InlineKeyboardMarkup:
     """One button per entry (each shows its answer), then "ask a person"."""
     rows = [[InlineKeyboardButton(text=_short(f"{n}. {e.question_in(lang)}"),
-                                  callback_data=f"{ALT}{qid}:{e.id}")]
+                                  callback_data=FaqAlternative(qid, e.id).pack())]
             for n, e in enumerate(entries, 1)]
     rows.append(_human_row(i18n, qid))
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -125,42 +114,27 @@ async def answer_question(
     i18n: Translator, locale: str, now: datetime,
 ) -> None:
     """Search the FAQ, store the question and reply: answer, alternatives or "ask a person"."""
-    text = clean_text(text)  # untrusted: normalised and bounded before search and storage
     user_id = message.from_user.id if message.from_user else None
-
-    def search() -> tuple[FaqIndex, SearchResult]:
-        index = faq.index()  # may reload; the search asks the embedding worker
-        return index, index.search(text)
-
-    await end_read_phase(session)  # no database lock held while the question is searched
-    try:
-        index, result = await faq_queue.run(user_id, now, search)
-    except FaqRefused as exc:
-        await message.answer(_refusal(exc, i18n))
+    out = await faq_answers.ask(session, text, faq=faq, faq_queue=faq_queue, user_id=user_id,
+                                chat_id=message.chat.id, locale=locale, now=now)
+    if out.refused is not None:
+        await message.answer(_refusal(out.refused, i18n))
         return
-    asked = _asked(result)
-    qid = await faq_log.record_question(
-        session, now=now, user_id=user_id,
-        chat_id=message.chat.id, locale=locale, text=text, asked=asked,
-    )
-    lang = faq_lang(locale)
-    if asked.confident and result.topic is not None:
-        entry = index.by_id[result.topic]
-        kb = _vote_keyboard(i18n, qid, entry.id)
-        await message.answer(render_answer(entry, i18n, index.by_id, ask_feedback=True),
-                             reply_markup=kb)
+    qid, lang = out.question_id, faq_lang(locale)
+    if out.answer is not None and out.index is not None:
+        await message.answer(render_answer(out.answer, i18n, out.index.by_id, ask_feedback=True),
+                             reply_markup=_vote_keyboard(i18n, qid, out.answer.id))
         return
-    suggested = index.by_id.get(result.suggestion or "") if asked.unsure else None
-    if suggested is not None:
+    if out.suggested is not None:
         kb = InlineKeyboardMarkup(inline_keyboard=[
             [InlineKeyboardButton(text=i18n("✅ Yes, show the answer"),
-                                  callback_data=f"{ALT}{qid}:{suggested.id}")],
+                                  callback_data=FaqAlternative(qid, out.suggested.id).pack())],
             [InlineKeyboardButton(text=i18n("🔎 See other questions"),
-                                  callback_data=f"{OTHERS}{qid}")],
+                                  callback_data=FaqOthers(qid).pack())],
             _human_row(i18n, qid),
         ])
         await message.answer(render("faq/did_you_mean.html.j2", i18n,
-                                    question=suggested.question_in(lang)), reply_markup=kb)
+                                    question=out.suggested.question_in(lang)), reply_markup=kb)
         return
     await message.answer(render("faq/unknown.html.j2", i18n),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=[_human_row(i18n,
@@ -186,27 +160,18 @@ async def cmd_ask(message: Message, command: CommandObject, faq: FaqStore, faq_q
                           i18n=i18n, locale=locale, now=now)
 
 
-def _parse(data: str, prefix: str) -> list[str]:
-    """Fields of callback data after its prefix."""
-    return data[len(prefix):].split(":")
-
-
 async def on_vote(callback: CallbackQuery, session: AsyncSession, i18n: Translator,
                   now: datetime) -> None:
     """Store a 👍/👎 vote; after 👎 offer the way to a person."""
     try:
-        qid_s, helpful_s, topic = _parse(callback.data or "", VOTE)
-        qid, helpful = int(qid_s), helpful_s == "1"
-    except ValueError:
+        vote = FaqVote.parse(callback.data)
+    except CallbackDataError:
         await callback.answer()
         return
-    try:
-        added = await faq_log.record_vote(session, now=now, question_id=qid,
-                                          user_id=callback.from_user.id, topic=topic,
-                                          helpful=helpful)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    qid, helpful, topic = vote.question_id, vote.helpful == "1", vote.topic
+    added = await faq_log.record_vote(session, now=now, question_id=qid,
+                                      user_id=callback.from_user.id, topic=topic,
+                                      helpful=helpful)
     await callback.answer(i18n("Thank you for your feedback!") if added
                           else i18n("You have already voted on this answer."))
     msg = callback.message
@@ -221,11 +186,11 @@ async def on_vote(callback: CallbackQuery, session: AsyncSession, i18n: Translat
 async def on_alternative(callback: CallbackQuery, faq: FaqStore, i18n: Translator) -> None:
     """One of the offered alternatives was chosen: show its answer with feedback buttons."""
     try:
-        qid_s, topic = _parse(callback.data or "", ALT)
-        qid = int(qid_s)
-    except ValueError:
+        chosen = FaqAlternative.parse(callback.data)
+    except CallbackDataError:
         await callback.answer()
         return
+    qid, topic = chosen.question_id, chosen.entry_id
     index = await asyncio.to_thread(faq.index)
     entry = index.entry(topic)
     if entry is None:
@@ -242,19 +207,16 @@ async def on_others(callback: CallbackQuery, faq: FaqStore, session: AsyncSessio
                     i18n: Translator, locale: str) -> None:
     """"See other questions" under a "did you mean": the other entries that might fit."""
     try:
-        qid = int(_parse(callback.data or "", OTHERS)[0])
+        qid = FaqOthers.parse(callback.data).question_id
         asked = await faq_log.question_for(session, qid, callback.from_user.id)
-    except ValueError:
+    except CallbackDataError:
         await callback.answer()
         return
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
         return
     index = await asyncio.to_thread(faq.index)
-    result = await asyncio.to_thread(index.search, asked.text)
-    shown = result.shown
-    ids = [t for t in (*result.alternatives, *(c for c, _s in result.candidates)) if t != shown]
-    entries = [index.by_id[t] for t in dict.fromkeys(ids) if t in index.by_id][:3]
+    entries = await asyncio.to_thread(faq_answers.other_entries, index, asked.text)
     await callback.answer()
     if isinstance(callback.message, Message):
         lang = faq_lang(locale)
@@ -272,20 +234,16 @@ async def on_ask_person(callback: CallbackQuery, session: AsyncSession, i18n: Tr
                         principal: Principal | None, catalogs: Catalogs, now: datetime) -> None:
     """Forward the question to the asker's help desk."""
     try:
-        qid = int(_parse(callback.data or "", HUMAN)[0])
-    except ValueError:
+        qid = FaqHuman.parse(callback.data).question_id
+    except CallbackDataError:
         await callback.answer()
         return
     if principal is None:
         await callback.answer()
         return
     chat_id = callback.message.chat.id if callback.message else callback.from_user.id
-    try:
-        sent = await faq_desk.escalate(session, now=now, catalogs=catalogs, question_id=qid,
-                                       principal=principal, chat_id=chat_id)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    sent = await faq_desk.escalate(session, now=now, catalogs=catalogs, question_id=qid,
+                                   principal=principal, chat_id=chat_id)
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(render("faq/escalated.html.j2", i18n, unit=sent.unit_name,
@@ -357,9 +315,9 @@ def create_router() -> Router:
         on_text, F.chat.type == ChatType.PRIVATE, F.text, ~F.text.startswith("/"),
         StateFilter(None),
     )
-    router.callback_query.register(on_vote, F.data.startswith(VOTE))
-    router.callback_query.register(on_alternative, F.data.startswith(ALT))
-    router.callback_query.register(on_others, F.data.startswith(OTHERS))
-    router.callback_query.register(on_ask_person, F.data.startswith(HUMAN))
+    router.callback_query.register(on_vote, F.data.startswith(FaqVote.head()))
+    router.callback_query.register(on_alternative, F.data.startswith(FaqAlternative.head()))
+    router.callback_query.register(on_others, F.data.startswith(FaqOthers.head()))
+    router.callback_query.register(on_ask_person, F.data.startswith(FaqHuman.head()))
     router.inline_query.register(on_inline)
     return router

@@ -12,6 +12,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, InterviewOffer
 from bot.config import Settings
 from bot.db.models.org import Unit
 from bot.i18n import Translator
@@ -20,10 +21,9 @@ from bot.services.access.principal import Principal
 from bot.services.shared.errors import DomainError
 from bot.services.supervision import interviews as svc
 from bot.services.supervision.config import load_config
-from bot.services.supervision.notify import PREFIX
 from bot.services.supervision.orders import ISSUER_ROLES, issuing_office, local
+from handlers.buttons import drop_buttons
 from handlers.commands import N_, CommandInfo
-from handlers.orders import drop_buttons
 
 ORDER = 38
 COMMANDS = (CommandInfo("interview", N_("Record an interview (约谈) and its agreed actions"),
@@ -60,21 +60,18 @@ async def cmd_interview(message: Message, command: CommandObject, state: FSMCont
     if not code:
         await message.answer(i18n("Write the unit's code: /interview UNIT_CODE"))
         return
-    try:
-        await message.answer(await _start(session, state, principal, i18n, code))
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
+    await message.answer(await _start(session, state, principal, i18n, code))
 
 
 async def on_offer(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
                    principal: Principal | None, i18n: Translator) -> None:
     """The button on a repeat offender's notice."""
-    code = (callback.data or "").split(":")[-1]
     try:
-        prompt = await _start(session, state, principal, i18n, code)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
+        code = InterviewOffer.parse(callback.data).unit_code
+    except CallbackDataError:
+        await callback.answer()
         return
+    prompt = await _start(session, state, principal, i18n, code)
     await callback.answer()
     await drop_buttons(callback)
     if isinstance(callback.message, Message):
@@ -114,5 +111,5 @@ def create_router() -> Router:
     router.message.register(on_cancel, InterviewForm.form, Command("cancel"))
     router.message.register(on_form, InterviewForm.form, F.text, ~F.text.startswith("/"))
     router.message.register(cmd_interview, Command("interview"))
-    router.callback_query.register(on_offer, F.data.startswith(f"{PREFIX}:iv:"))
+    router.callback_query.register(on_offer, F.data.startswith(InterviewOffer.head()))
     return router

@@ -12,6 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, ImpostorHandled, StaffCancel, StaffConfirm
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.rendering import render
@@ -37,7 +38,6 @@ COMMANDS = (
     CommandInfo("lookups", N_("This week's identity checks and open impostor reports"),
                 roles=OFFICE_ROLES),
 )
-CONFIRM_PREFIX, CANCEL_PREFIX = "stfok:", "stfno:"
 ACTIONS = {"suspend": "suspended", "revoke": "revoked", "reinstate": "active"}
 PROMPTS = {
     "suspend": N_("Suspend staff %(staff_id)s (%(name)s)? Public checks will say the ID is "
@@ -112,17 +112,25 @@ async def cmd_status_change(message: Message, command: CommandObject, state: FSM
     pending[nonce] = [action, staff.staff_id]
     await state.update_data(staff_actions=dict(list(pending.items())[-10:]))
     kb = InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=i18n("Confirm"), callback_data=f"{CONFIRM_PREFIX}{nonce}"),
-        InlineKeyboardButton(text=i18n("Cancel"), callback_data=f"{CANCEL_PREFIX}{nonce}"),
+        InlineKeyboardButton(text=i18n("Confirm"), callback_data=StaffConfirm(nonce).pack()),
+        InlineKeyboardButton(text=i18n("Cancel"), callback_data=StaffCancel(nonce).pack()),
     ]])
     await message.answer(i18n(PROMPTS[action]) % {"staff_id": escape(staff.staff_id),
                                                    "name": escape(staff.name)}, reply_markup=kb)
 
 
+def _nonce(data: str | None, kind: type[StaffConfirm | StaffCancel]) -> str:
+    """The pending change's nonce ("" when malformed: no such change)."""
+    try:
+        return kind.parse(data).nonce
+    except CallbackDataError:
+        return ""
+
+
 async def on_confirm(callback: CallbackQuery, state: FSMContext, principal: Principal | None,
                      session: AsyncSession, now: datetime, i18n: Translator) -> None:
     """The confirmation button: apply the status change (authority is checked again)."""
-    nonce = (callback.data or "")[len(CONFIRM_PREFIX):]
+    nonce = _nonce(callback.data, StaffConfirm)
     data = await state.get_data()
     pending = dict(data.get("staff_actions") or {})
     entry = pending.pop(nonce, None)
@@ -132,12 +140,8 @@ async def on_confirm(callback: CallbackQuery, state: FSMContext, principal: Prin
                               show_alert=True)
         return
     action, staff_id = entry
-    try:
-        staff, _previous = await binding.set_status(session, now=now, principal=principal,
-                                                    staff_id=staff_id, status=ACTIONS[action])
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    staff, _previous = await binding.set_status(session, now=now, principal=principal,
+                                                staff_id=staff_id, status=ACTIONS[action])
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
@@ -147,7 +151,7 @@ async def on_confirm(callback: CallbackQuery, state: FSMContext, principal: Prin
 
 async def on_cancel(callback: CallbackQuery, state: FSMContext, i18n: Translator) -> None:
     """Cancel a pending status change."""
-    nonce = (callback.data or "")[len(CANCEL_PREFIX):]
+    nonce = _nonce(callback.data, StaffCancel)
     data = await state.get_data()
     pending = dict(data.get("staff_actions") or {})
     pending.pop(nonce, None)
@@ -207,19 +211,15 @@ async def on_handled(callback: CallbackQuery, principal: Principal | None,
                      session: AsyncSession, now: datetime, i18n: Translator) -> None:
     """"Mark as handled" under a forwarded impostor report."""
     try:
-        report_id = int((callback.data or "")[len(impostor.HANDLE_PREFIX):])
-    except ValueError:
+        report_id = ImpostorHandled.parse(callback.data).report_id
+    except CallbackDataError:
         await callback.answer()
         return
     if principal is None:
         await callback.answer()
         return
-    try:
-        report = await impostor.mark_handled(session, now=now, principal=principal,
-                                             report_id=report_id)
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    report = await impostor.mark_handled(session, now=now, principal=principal,
+                                         report_id=report_id)
     await callback.answer(i18n("Marked as handled."))
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
@@ -234,7 +234,7 @@ def create_router() -> Router:
     router.message.register(cmd_status_change, Command("suspend", "revoke", "reinstate"))
     router.message.register(cmd_code, Command("code"))
     router.message.register(cmd_lookups, Command("lookups"))
-    router.callback_query.register(on_confirm, F.data.startswith(CONFIRM_PREFIX))
-    router.callback_query.register(on_cancel, F.data.startswith(CANCEL_PREFIX))
-    router.callback_query.register(on_handled, F.data.startswith(impostor.HANDLE_PREFIX))
+    router.callback_query.register(on_confirm, F.data.startswith(StaffConfirm.head()))
+    router.callback_query.register(on_cancel, F.data.startswith(StaffCancel.head()))
+    router.callback_query.register(on_handled, F.data.startswith(ImpostorHandled.head()))
     return router

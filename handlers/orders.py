@@ -4,29 +4,28 @@ one-tap order offered on escalation, behind-plan and returned-report notices."""
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import AnswerDone, CallbackDataError, NewOrder, Supervision
 from bot.config import Settings
-from bot.db.models.org import Unit
 from bot.db.models.supervision import ACKNOWLEDGED, ISSUED, RETURNED
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services.access.principal import Principal
 from bot.services.shared.errors import DomainError
+from bot.services.supervision import order_entry as entry
 from bot.services.supervision import orders as svc
 from bot.services.supervision.config import SupervisionConfig, load_config
-from bot.services.supervision.notify import PREFIX
 from bot.util.echo import shown
+from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
 
 ORDER = 38
@@ -37,8 +36,6 @@ COMMANDS = (
                 roles=frozenset({"office_head", "leader", "admin", "liaison"}),
                 args="[N|xlsx]"),
 )
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-P = f"{PREFIX}:"
 
 
 class OrderAnswer(StatesGroup):
@@ -57,39 +54,6 @@ class OrderReturn(StatesGroup):
 def config(settings: Settings) -> SupervisionConfig:
     """The supervision settings of this installation."""
     return load_config(settings.data_dir)
-
-
-def markup(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """A stored keyboard as aiogram's type."""
-    return InlineKeyboardMarkup.model_validate(data) if data else None
-
-
-def tail_id(callback: CallbackQuery) -> int:
-    """The numeric id at the end of the callback data (0 when absent)."""
-    tail = (callback.data or "").rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() and len(tail) < 19 else 0
-
-
-async def drop_buttons(callback: CallbackQuery, keep: dict[str, Any] | None = None) -> None:
-    """Take the buttons off the message that was pressed (or leave only `keep`)."""
-    msg = callback.message
-    if not isinstance(msg, Message):
-        return
-    now_shown = msg.reply_markup.model_dump(exclude_none=True) if msg.reply_markup else None
-    wanted = markup(keep)
-    if now_shown == (wanted.model_dump(exclude_none=True) if wanted else None):
-        return  # pressed again: the buttons are already as they should be
-    try:
-        await msg.edit_reply_markup(reply_markup=wanted)
-    except TelegramBadRequest:  # the message is too old to edit, or already changed
-        pass
-
-
-
-async def refuse(callback: CallbackQuery, exc: DomainError, i18n: Translator) -> None:
-    """A button that can no longer act: say why in a pop-up and take its buttons off."""
-    await callback.answer(exc.render(i18n), show_alert=True)
-    await drop_buttons(callback)
 
 
 async def ask_in_writing(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
@@ -113,31 +77,16 @@ async def cmd_order(message: Message, command: CommandObject, session: AsyncSess
                     principal: Principal | None, i18n: Translator, now: datetime,
                     settings: Settings) -> None:
     """/order UNIT_CODE [YYYY-MM-DD] TEXT: issue a numbered order."""
-    parts = (command.args or "").split(maxsplit=1)
-    if len(parts) < 2:
+    parsed = entry.parse_order(command.args)  # a bad due date: DomainError
+    if parsed is None:
+        parts = (command.args or "").split(maxsplit=1)
         missing = (i18n("/order %(unit)s: the order text is missing; write it after the unit "
                         "code.") % {"unit": shown(parts[0])} if parts else "")
         await message.answer((missing + "\n\n" if missing else "")
                              + render("supervision/usage.html.j2", i18n))
         return
-    code, rest = parts
-    due: date | None = None
-    first, _, remainder = rest.partition(" ")
-    if DATE_RE.match(first):
-        try:
-            due = date.fromisoformat(first)
-        except ValueError:
-            await message.answer(i18n("The due date %(date)s is not a date: write it as "
-                                      "YYYY-MM-DD, e.g. 2018-10-20.") % {"date": first})
-            return
-        rest = remainder
-    try:
-        out = await svc.issue(session, principal=principal, unit_code=code, text=rest, now=now,
-                              cfg=config(settings), due=due)
-    except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
-        return
+    out = await svc.issue(session, principal=principal, unit_code=parsed.unit_code,
+                          text=parsed.text, now=now, cfg=config(settings), due=parsed.due)
     await message.answer(render("supervision/issued.html.j2", i18n, created=out.created,
                                 recipients=out.recipients, **out.view.context()))
 
@@ -146,33 +95,13 @@ async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Prin
                  i18n: Translator, now: datetime, settings: Settings) -> None:
     """One tap on an escalation, behind-plan or returned-report notice: issue the order with
     the text that notice suggests."""
-    parts = (callback.data or "").split(":")
-    if len(parts) != 5 or parts[2] not in ("late", "lag", "rev"):
+    try:
+        offer = NewOrder.parse(callback.data)
+    except CallbackDataError:
         await callback.answer()
         return
-    _, _, reason, code, ref = parts
-    unit_name = code
-    unit = await session.get(Unit, code)
-    if unit is not None:
-        unit_name = unit.display_name(i18n.locale)
-    texts = {
-        "late": i18n("%(unit)s did not submit the progress report for %(date)s on time. Submit "
-                     "it, explain the delay in writing and say how it will not happen again."),
-        "lag": i18n("%(unit)s is behind the census plan (%(date)s). Report in writing the "
-                    "reasons and the measures and dates to catch up."),
-        "rev": i18n("The report of %(unit)s for %(date)s was returned. Correct it as commented "
-                    "and submit it again."),
-    }
-    office = svc.issuing_office(principal, unit) if unit is not None else None
-    try:
-        out = await svc.issue(session, principal=principal, unit_code=code,
-                              text=texts[reason] % {"unit": unit_name, "date": ref}, now=now,
-                              cfg=config(settings), origin=reason,
-                              origin_key=f"{reason}:{code}:{ref}:{office}")
-    except DomainError as exc:
-        await session.rollback()
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    out = await entry.issue_offered(session, offer, principal=principal, t=i18n, now=now,
+                                    cfg=config(settings))
     await callback.answer()
     await drop_buttons(callback)
     if isinstance(callback.message, Message):
@@ -187,12 +116,8 @@ async def on_new(callback: CallbackQuery, session: AsyncSession, principal: Prin
 async def on_ack(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
                  i18n: Translator, now: datetime, settings: Settings) -> None:
     """收到: acknowledge for the whole unit; a second press says who already did."""
-    try:
-        step = await svc.acknowledge(session, tail_id(callback), principal=principal, now=now,
-                                     cfg=config(settings))
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    step = await svc.acknowledge(session, tail_id(callback), principal=principal, now=now,
+                                 cfg=config(settings))
     o = step.view.order
     answer_only = svc.recipient_markup(o.id, ack=False)(i18n)
     if step.changed:
@@ -223,11 +148,7 @@ async def on_answer(callback: CallbackQuery, state: FSMContext, session: AsyncSe
 async def on_answer_text(message: Message, state: FSMContext, i18n: Translator) -> None:
     """Keep the text; ask for optional photos or documents."""
     text = message.text or ""
-    try:
-        svc.clean_text(text)
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    svc.clean_text(text)
     await state.update_data(text=text)
     await state.set_state(OrderAnswer.files)
     await message.answer(i18n("Send photos or documents as evidence if you have any, then "
@@ -236,7 +157,8 @@ async def on_answer_text(message: Message, state: FSMContext, i18n: Translator) 
 
 
 def _send_button(i18n: Translator) -> dict[str, Any]:
-    return {"inline_keyboard": [[{"text": i18n("Send answer"), "callback_data": f"{P}fdone"}]]}
+    return {"inline_keyboard": [[{"text": i18n("Send answer"),
+                                  "callback_data": AnswerDone().pack()}]]}
 
 
 async def on_answer_file(message: Message, state: FSMContext, i18n: Translator) -> None:
@@ -303,12 +225,8 @@ async def on_cancel(message: Message, state: FSMContext, i18n: Translator) -> No
 async def on_close(callback: CallbackQuery, session: AsyncSession, principal: Principal | None,
                    i18n: Translator, now: datetime, settings: Settings) -> None:
     """办结: close the order; the unit hears it."""
-    try:
-        step = await svc.close(session, tail_id(callback), principal=principal, now=now,
-                               cfg=config(settings))
-    except DomainError as exc:
-        await callback.answer(exc.render(i18n), show_alert=True)
-        return
+    step = await svc.close(session, tail_id(callback), principal=principal, now=now,
+                           cfg=config(settings))
     await drop_buttons(callback)
     if not step.changed:
         await callback.answer(svc.already(step.view.order).render(i18n), show_alert=True)
@@ -379,11 +297,7 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
                              % {"word": shown((command.args or "").strip())})
         return
     if arg.lstrip("#").isdigit() and len(arg) < 19:
-        try:
-            v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)
-        except DomainError as exc:
-            await message.answer(exc.render(i18n))
-            return
+        v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)
         o = v.order
         buttons = None
         if svc.is_recipient(principal, o.unit_code) and o.state in (ISSUED, ACKNOWLEDGED,
@@ -395,17 +309,10 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
                 {"kind": e.kind, "at": svc.local(e.at), "detail": e.detail} for e in events],
             **v.context()), reply_markup=markup(buttons))
         return
-    views = await svc.open_in_scope(session, principal, cfg)
-    rows = [{"ctx": v.context(), "age": _age(now - v.order.created_at),
-             "overdue": v.order.due_at < now} for v in views]
+    rows = await entry.open_rows(session, principal, cfg, now)
     await session.commit()
-    await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:50],
-                                more=max(0, len(rows) - 50)))
-
-
-def _age(delta: Any) -> dict[str, int]:
-    hours = int(delta.total_seconds() // 3600)
-    return {"days": hours // 24, "hours": hours % 24}
+    await message.answer(render("supervision/list.html.j2", i18n, rows=rows[:entry.LIST_MAX],
+                                more=max(0, len(rows) - entry.LIST_MAX)))
 
 
 def create_router() -> Router:
@@ -420,10 +327,10 @@ def create_router() -> Router:
                             ~F.text.startswith("/"))
     router.message.register(cmd_order, Command("order"))
     router.message.register(cmd_orders, Command("orders"))
-    router.callback_query.register(on_ack, F.data.startswith(f"{P}ack:"))
-    router.callback_query.register(on_answer, F.data.startswith(f"{P}ans:"))
-    router.callback_query.register(on_answer_done, F.data == f"{P}fdone")
-    router.callback_query.register(on_close, F.data.startswith(f"{P}cls:"))
-    router.callback_query.register(on_return, F.data.startswith(f"{P}ret:"))
-    router.callback_query.register(on_new, F.data.startswith(f"{P}new:"))
+    router.callback_query.register(on_ack, F.data.startswith(Supervision.head() + "ack:"))
+    router.callback_query.register(on_answer, F.data.startswith(Supervision.head() + "ans:"))
+    router.callback_query.register(on_answer_done, F.data == AnswerDone().pack())
+    router.callback_query.register(on_close, F.data.startswith(Supervision.head() + "cls:"))
+    router.callback_query.register(on_return, F.data.startswith(Supervision.head() + "ret:"))
+    router.callback_query.register(on_new, F.data.startswith(NewOrder.head()))
     return router

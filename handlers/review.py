@@ -13,20 +13,20 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Supervision
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services.access.principal import Principal
 from bot.services.shared.errors import DomainError
 from bot.services.supervision import problems, review
 from bot.services.supervision.hooks import order_markup
-from bot.services.supervision.notify import PREFIX
+from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
-from handlers.orders import ask_in_writing, drop_buttons, markup, refuse, tail_id
+from handlers.orders import ask_in_writing
 
 ORDER = 38
 COMMANDS = (CommandInfo("review", N_("Reports waiting for your review: accept or return"),
                         roles=frozenset(review.REVIEWER_ROLES)),)
-P = f"{PREFIX}:"
 SHOWN = 10
 
 
@@ -159,7 +159,8 @@ def create_router() -> Router:
     router.message.register(on_problem_text, ProblemAnswer.text, F.text,
                             ~F.text.startswith("/"))
     router.message.register(cmd_review, Command("review"))
-    router.callback_query.register(on_accept, F.data.startswith(f"{P}racc:"))
-    router.callback_query.register(on_return, F.data.startswith(f"{P}rret:"))
-    router.callback_query.register(on_problem_answer, F.data.startswith(f"{P}pans:"))
+    sv = Supervision.head()
+    router.callback_query.register(on_accept, F.data.startswith(sv + "racc:"))
+    router.callback_query.register(on_return, F.data.startswith(sv + "rret:"))
+    router.callback_query.register(on_problem_answer, F.data.startswith(sv + "pans:"))
     return router

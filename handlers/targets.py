@@ -43,31 +43,27 @@ async def cmd_target(message: Message, command: CommandObject, session: AsyncSes
     found = [a for a in await assignments(session, under=[g.unit_path for g in
                                                           principal.units_for(OFFICE_ROLES)])
              if a.unit.code == code]
-    try:
-        if not found and await session.get(Unit, code) is None:
-            raise DomainError("There is no unit with code %(code)s.", code=code[:32])
-        if not found:
-            raise DomainError("Only an office head above %(unit)s can change its targets.",
-                              unit=code)
-        if len(words) >= 3:
-            value = parse_number(words[-1])
-            word = " ".join(words[1:-1])
-            phase = next((a.phase for a in found
-                          if svc.resolve_key(get_template(a.phase), word)), None)
-            if phase is None:
-                raise DomainError("Target: “%(word)s” is not a source type of this table.",
-                                  word=word[:40])
-            if value is None:
-                raise DomainError("Target: enter a number, for example 13000.")
-            key = svc.resolve_key(get_template(phase), word) or ""
-            await svc.set_target(session, principal=principal, unit_code=code, phase=phase,
-                                 key=key, value=value, now=now)
-        elif len(words) == 2:
-            raise DomainError("Target: give the source type and the number, for example "
-                              "%(example)s.", example="/target " + code + " 工业 13000")
-    except DomainError as exc:
-        await message.answer(exc.render(i18n))
-        return
+    if not found and await session.get(Unit, code) is None:
+        raise DomainError("There is no unit with code %(code)s.", code=code[:32])
+    if not found:
+        raise DomainError("Only an office head above %(unit)s can change its targets.",
+                          unit=code)
+    if len(words) >= 3:
+        value = parse_number(words[-1])
+        word = " ".join(words[1:-1])
+        phase = next((a.phase for a in found
+                      if svc.resolve_key(get_template(a.phase), word)), None)
+        if phase is None:
+            raise DomainError("Target: “%(word)s” is not a source type of this table.",
+                              word=word[:40])
+        if value is None:
+            raise DomainError("Target: enter a number, for example 13000.")
+        key = svc.resolve_key(get_template(phase), word) or ""
+        await svc.set_target(session, principal=principal, unit_code=code, phase=phase,
+                             key=key, value=value, now=now)
+    elif len(words) == 2:
+        raise DomainError("Target: give the source type and the number, for example "
+                          "%(example)s.", example="/target " + code + " 工业 13000")
     tables = []
     for a in found:
         template = get_template(a.phase)

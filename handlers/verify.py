@@ -13,6 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CallbackDataError, VerifyFlow, VerifyReport
 from bot.config import Settings
 from bot.db.models.verification import FAILED_RESULTS, FORGED, GENUINE, REFUSED, UNKNOWN
 from bot.i18n import Catalogs, Translator
@@ -26,9 +27,8 @@ from handlers.commands import N_, CommandInfo
 
 ORDER = 40
 COMMANDS = (CommandInfo("verify", N_("Check that a census worker is genuine"), args=N_("ID")),)
-REPORT_PREFIX = "vrep:"
-FLOW_SKIP, FLOW_DONE, FLOW_CANCEL = "vflow:skip", "vflow:done", "vflow:cancel"
-FLOW_URGENT = "vflow:urgent"
+FLOW_SKIP, FLOW_DONE = VerifyFlow("skip").pack(), VerifyFlow("done").pack()
+FLOW_CANCEL, FLOW_URGENT = VerifyFlow("cancel").pack(), VerifyFlow("urgent").pack()
 
 
 class ReportFlow(StatesGroup):
@@ -67,7 +67,7 @@ def _report_button(verdict: Verdict, i18n: Translator) -> InlineKeyboardMarkup |
     if verdict.result not in FAILED_RESULTS or verdict.lookup_id is None:
         return None
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-        text=i18n("🚨 Report this person"), callback_data=f"{REPORT_PREFIX}{verdict.lookup_id}"
+        text=i18n("🚨 Report this person"), callback_data=VerifyReport(verdict.lookup_id).pack()
     )]])
 
 
@@ -122,8 +122,8 @@ def _flow_keyboard(i18n: Translator, *buttons: tuple[str, str]) -> InlineKeyboar
 async def on_report_start(callback: CallbackQuery, state: FSMContext, i18n: Translator) -> None:
     """The report button under a failed check: ask for a description."""
     try:
-        lookup_id = int((callback.data or "")[len(REPORT_PREFIX):])
-    except ValueError:
+        lookup_id = VerifyReport.parse(callback.data).lookup_id
+    except CallbackDataError:
         await callback.answer()
         return
     await state.set_state(ReportFlow.text)
@@ -259,7 +259,7 @@ def create_router() -> Router:
     router.message.register(on_badge_link, CommandStart(
         deep_link=True, magic=F.args.func(badges.looks_like_token)))
     router.message.register(cmd_verify, Command("verify"))
-    router.callback_query.register(on_report_start, F.data.startswith(REPORT_PREFIX))
+    router.callback_query.register(on_report_start, F.data.startswith(VerifyReport.head()))
     router.callback_query.register(on_report_cancel, F.data == FLOW_CANCEL,
                                    StateFilter(ReportFlow))
     router.callback_query.register(on_report_skip, F.data == FLOW_SKIP,

@@ -165,14 +165,3 @@ class UpdateProcessor:
             await session.commit()
 
 
-async def mark_failed(
-    sessionmaker: async_sessionmaker[AsyncSession], update_id: int, error: str, now: datetime
-) -> None:
-    """Record that an update's handler failed (so that it is not retried forever)."""
-    async with sessionmaker() as session:
-        await session.execute(
-            update(InboxUpdate)
-            .where(InboxUpdate.update_id == update_id, InboxUpdate.state != INBOX_DONE)
-            .values(state=INBOX_FAILED, error=error[:2000], processed_at=now)
-        )
-        await session.commit()

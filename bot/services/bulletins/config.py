@@ -30,7 +30,6 @@ NOTE_MAX = 2000
 READ_ROLES = frozenset({"leader", "office_head", "admin"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EVERY = ("weekly", "daily", "on_demand")
-CALLBACK_PREFIX = "bl"
 
 
 # ------------------------------------------------------------------------ configuration

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import BulletinAction
 from bot.db.models.bulletins import DISCARDED, DRAFT, PUBLISHED, Bulletin, BulletinSeries
 from bot.db.models.org import Unit
 from bot.db.models.users import ChatUser, RoleGrant
@@ -33,7 +34,6 @@ from bot.db.upsert import insert_ignore
 from bot.i18n import Catalogs, Translator, pick_locale
 from bot.services.access.principal import Principal
 from bot.services.bulletins.config import (
-    CALLBACK_PREFIX,
     NOTE_MAX,
     SeriesConfig,
     may_approve,
@@ -127,11 +127,10 @@ async def _enqueue_rendition(session: AsyncSession, *, now: datetime, chat_id: i
 
 def draft_keyboard(bulletin_id: int, t: Translator) -> dict[str, Any]:
     """Publish / Add note / Discard buttons (callback data well under 64 bytes)."""
-    p = CALLBACK_PREFIX
     return {"inline_keyboard": [[
-        {"text": t("Publish"), "callback_data": f"{p}:pub:{bulletin_id}"},
-        {"text": t("Add note"), "callback_data": f"{p}:note:{bulletin_id}"},
-        {"text": t("Discard"), "callback_data": f"{p}:del:{bulletin_id}"},
+        {"text": t("Publish"), "callback_data": BulletinAction("pub", bulletin_id).pack()},
+        {"text": t("Add note"), "callback_data": BulletinAction("note", bulletin_id).pack()},
+        {"text": t("Discard"), "callback_data": BulletinAction("del", bulletin_id).pack()},
     ]]}
 
 

@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import ReportUnit
 from bot.db.models.org import Unit
 from bot.db.models.scheduling import LAG, LATE, Escalation, LateMark
 from bot.db.models.users import RoleGrant
@@ -263,7 +264,8 @@ async def _ladder_today(session: AsyncSession, *, now: datetime, settings: Escal
                        heads_told=any(h not in liaisons for h in heads))
             n = await notify(session, now=now, users=liaisons, kind="escalation",
                              template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",
-                             buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")], **ctx)
+                             buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())],
+                             **ctx)
             n += await notify(session, now=now, users=[h for h in heads if h not in liaisons],
                               kind="escalation", template="notices/overdue_head.html.j2",
                               key=f"{key}:deadline", **ctx)

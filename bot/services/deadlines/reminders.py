@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import ReportUnit
 from bot.db.repo import users as users_repo
 from bot.services.deadlines.escalation import EscalationSettings, due_today, unit_progress
 from bot.services.reports.templates import N_, templates
@@ -53,7 +54,7 @@ async def run(session: AsyncSession, *, now: datetime,
                          key=f"remind:{code}:{phase}:{p.period_end}:{offset}", unit=unit,
                          phase=phase, deadline=deadline, minutes_left=minutes_left,
                          period_end=p.period_end, report=templates().get(phase),
-                         buttons=[(N_("📝 Report now"), f"rpn:{code}:{phase}")])
+                         buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())])
         if n:
             result.reminded_units.append(code)
         result.enqueued += n

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import DeskCandidate, DeskReply
 from bot.db.models.faq import EXCHANGE_ANSWERED, EXCHANGE_OPEN, DeskExchange, FaqCandidate
 from bot.db.models.org import Unit
 from bot.db.models.outbox import OutboxMessage
@@ -30,8 +31,6 @@ DESK_ROLES = frozenset({DESK_ROLE})
 KIND_DESK_QUESTION = "faq_desk"
 KIND_DESK_REMINDER = "faq_desk_reminder"
 KIND_DESK_ANSWER = "faq_answer"
-ANSWER_PREFIX = "desk:ans:"
-CANDIDATE_PREFIX = "desk:cand:"
 MAX_ANSWER_CHARS = 3500
 _DEDUP_RE = re.compile(r"^faq-desk(?:-remind)?:(\d+):")
 
@@ -93,15 +92,15 @@ async def _locale_of(session: AsyncSession, user_id: int) -> str:
 def answered_keyboard(t: Any, exchange_id: int) -> dict[str, Any]:
     """The keyboard left under a question once it is answered: only Mark as FAQ candidate."""
     return {"inline_keyboard": [[
-        {"text": t("⭐ FAQ candidate"), "callback_data": f"{CANDIDATE_PREFIX}{exchange_id}"},
+        {"text": t("⭐ FAQ candidate"), "callback_data": DeskCandidate(exchange_id).pack()},
     ]]}
 
 
 def _desk_keyboard(t: Any, exchange_id: int) -> dict[str, Any]:
     """Inline keyboard under a forwarded question: Answer / Mark as FAQ candidate."""
     return {"inline_keyboard": [[
-        {"text": t("✍️ Answer"), "callback_data": f"{ANSWER_PREFIX}{exchange_id}"},
-        {"text": t("⭐ FAQ candidate"), "callback_data": f"{CANDIDATE_PREFIX}{exchange_id}"},
+        {"text": t("✍️ Answer"), "callback_data": DeskReply(exchange_id).pack()},
+        {"text": t("⭐ FAQ candidate"), "callback_data": DeskCandidate(exchange_id).pack()},
     ]]}
 
 

@@ -6,6 +6,7 @@ The stable API for /status, /export, bulletins and escalations:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report
+from bot.services.access.principal import LEADERSHIP_ROLES, Principal
 from bot.services.reports.cadence import (
     Assignment,
     Cadence,
@@ -27,12 +29,13 @@ from bot.services.reports.cadence import (
     period_for,
 )
 from bot.services.reports.submission import targets_for_units
-from bot.services.reports.templates import get_template
+from bot.services.reports.templates import PHASES, fmt, get_template, templates
+from bot.services.reports.xlsx import ExportSheet
 from bot.services.shared.errors import DomainError
 
 __all__ = [
-    "Cadence", "Period", "Rollup", "UnitProgress", "due_units", "period_for",
-    "progress_snapshot", "reporting_status", "rollup",
+    "Cadence", "Period", "Rollup", "UnitProgress", "due_units", "export_sheets", "period_for",
+    "progress_snapshot", "reporting_status", "rollup", "scope", "status_board",
 ]
 
 STATUSES = ("submitted", "late", "missing", "not_due")
@@ -241,3 +244,142 @@ async def rollup(session: AsyncSession, root_code: str,
         else:
             r.completion_rate = template.completion_rate(r.values, r.targets)
     return sorted(out.values(), key=lambda r: units[r.unit_code].path)
+
+
+# ------------------------------------------------------------------------- /status, /export
+
+STATUS_ROLES = LEADERSHIP_ROLES | {"liaison"}  # a liaison sees their own unit
+ICONS = {"submitted": "✅", "late": "⏰", "missing": "❌", "not_due": "⏳"}
+PHASE_WORDS = {"survey": "survey", "入户": "survey", "入户调查": "survey", "listing": "listing",
+               "清查": "listing", "accounting": "accounting", "核算": "accounting"}
+_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
+
+
+async def scope(session: AsyncSession, principal: Principal | None, args: str,
+                own_unit_ok: bool = False) -> tuple[Unit | None, str | None, list[str]]:
+    """(root unit, phase asked for or None, words that are neither) for this user, or
+    (None, ...)."""
+    roles = STATUS_ROLES if own_unit_ok else LEADERSHIP_ROLES
+    if principal is None or not principal.has_any(roles):
+        return None, None, []
+    phase = None
+    words = []
+    for word in args.split():
+        if word.lower() in PHASE_WORDS:
+            phase = PHASE_WORDS[word.lower()]
+        elif word in templates():  # a further report of a phase, e.g. survey_weekly
+            phase = word
+        else:
+            words.append(word)
+    grants = principal.units_for(roles)
+    root_code = grants[0].unit_code
+    rest = []
+    for word in words:  # /status 410102: a unit inside the user's scope
+        unit = await session.get(Unit, word)
+        if unit is not None and principal.covers(roles, unit.path):
+            root_code = unit.code
+        else:
+            rest.append(word)
+    return await session.get(Unit, root_code), phase, rest
+
+
+def refuse_words(words: Sequence[str], command: str, *, dates_ok: bool = False) -> None:
+    """DomainError naming the first word that is neither a unit of the user's area, a table
+    nor (when `dates_ok`) a date; `words` are what `scope` left over."""
+    for word in words:
+        if not (dates_ok and _DATE_LIKE.fullmatch(word)):
+            shown = word if len(word) <= 40 else word[:40] + "…"
+            raise DomainError("%(command)s: “%(word)s” is not the code of a unit in your area "
+                              "or a table name (survey, listing, accounting). Send %(command)s "
+                              "alone for your whole area.", command=command, word=shown)
+
+
+def ranked(snapshot: Sequence[UnitProgress]) -> list[UnitProgress]:
+    """Units by completion rate, highest first (no rate last), then by code."""
+    return sorted(snapshot, key=lambda p: (-(p.completion_rate or -1.0), p.unit_code))
+
+
+def rate_change(p: UnitProgress) -> str | None:
+    """"+2.5" / "-1" percentage points since the previous period, when both rates exist."""
+    if p.completion_rate is None or p.previous_rate is None:
+        return None
+    delta = round(p.completion_rate - p.previous_rate, 1)
+    return ("+" if delta >= 0 else "") + fmt(delta)
+
+
+def total_lines(phase: str, root_total: Rollup | None, locale: str,
+                t: Any) -> list[dict[str, Any]]:
+    """The root's totals per counted field (value, target, rate, 新增), then the means."""
+    if root_total is None:
+        return []
+    template = get_template(phase)
+    lines: list[dict[str, Any]] = []
+    for f in template.fields:
+        if f.type != "target_count":
+            continue
+        target = root_total.targets.get(f.target or "")
+        value = root_total.values.get(f.key, 0.0)
+        rate = round(100.0 * value / target, 1) if target else None
+        new = root_total.new_found.get(f.target or "") if f.counted else None
+        lines.append({"label": f.label_for(locale), "value": fmt(value),
+                      "target": fmt(target) if target else None, "rate": rate,
+                      "new_found": fmt(new) if new else None})
+    for f in template.fields:
+        if f.type == "percent" and f.key in root_total.values:
+            lines.append({"label": f.label_for(locale) + " " + t("(mean)"),
+                          "value": fmt(root_total.values[f.key]) + "%", "target": None,
+                          "rate": None})
+    return lines
+
+
+@dataclass(frozen=True)
+class StatusBoard:
+    """/status for one subtree and phase: ranked rows, totals, counts (plain data)."""
+
+    snapshot: list[UnitProgress]
+    totals: list[Rollup]
+    root_total: Rollup | None
+    lines: list[dict[str, Any]]
+    ranked: list[UnitProgress]
+    counts: dict[str, int]
+
+
+async def status_board(session: AsyncSession, *, root: Unit, phase: str, now: datetime,
+                       locale: str, t: Any) -> StatusBoard | None:
+    """Today's matrix for the subtree under `root`, or None when no unit reports on it."""
+    snapshot = await progress_snapshot(session, root_code=root.code, phase=phase, now=now)
+    if not snapshot:
+        return None
+    totals = await rollup(session, root.code, snapshot)
+    root_total = next((r for r in totals if r.unit_code == root.code), None)
+    return StatusBoard(
+        snapshot=snapshot, totals=totals, root_total=root_total,
+        lines=total_lines(phase, root_total, locale, t), ranked=ranked(snapshot),
+        counts={s: sum(1 for p in snapshot if p.status == s) for s in ICONS})
+
+
+def export_day(words: Sequence[str]) -> date | None:
+    """The YYYY-MM-DD date among /export's words, None for this period; DomainError when it
+    looks like a date but is none."""
+    dates = [w for w in words if _DATE_LIKE.fullmatch(w)]
+    try:
+        return date(*(int(part) for part in dates[0].split("-"))) if dates else None
+    except ValueError:
+        raise DomainError("%(word)s is not a date: write it as YYYY-MM-DD, for example "
+                          "/export 2018-10-08.", word=dates[0]) from None
+
+
+async def export_sheets(session: AsyncSession, *, root: Unit, phase: str | None,
+                        day: date | None, now: datetime) -> list[ExportSheet]:
+    """A sheet per active phase (or the one asked for): the units' progress and the totals."""
+    active = {a.phase for a in await assignments(session, root_code=root.code)}
+    known = [*PHASES, *sorted(set(templates()) - set(PHASES))]  # then further reports
+    phases = [p for p in known if p in active and p in templates() and (phase in (None, p))]
+    sheets = []
+    for ph in phases:
+        snapshot = await progress_snapshot(session, root_code=root.code, phase=ph, now=now,
+                                           period_end=day)
+        totals = await rollup(session, root.code, snapshot)
+        sheets.append(ExportSheet(get_template(ph), snapshot,
+                                  next((r for r in totals if r.unit_code == root.code), None)))
+    return sheets

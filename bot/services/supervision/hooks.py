@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import NewOrder
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report
 from bot.db.models.supervision import OPEN_STATES, ORDER, SupervisionOrder
@@ -16,7 +17,7 @@ from bot.i18n import Translator
 from bot.services.reports.templates import data_dir
 from bot.services.supervision import problems, review
 from bot.services.supervision.config import load_config
-from bot.services.supervision.notify import PREFIX, button, notify
+from bot.services.supervision.notify import button, notify
 
 
 async def report_submitted(session: AsyncSession, report: Report, unit: Unit, *,
@@ -33,7 +34,7 @@ def order_markup(reason: str, unit_code: str, ref: str) -> Any:
     """The one-tap "issue a supervision order" button (reason late, lag or rev)."""
     def build(t: Translator) -> dict[str, Any]:
         return {"inline_keyboard": [[button(t("Issue a supervision order"),
-                                            f"{PREFIX}:new:{reason}:{unit_code}:{ref}")]]}
+                                            NewOrder(reason, unit_code, ref).pack())]]}
     return build
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import InterviewOffer
 from bot.db.models.org import Unit
 from bot.db.models.scheduling import LateMark
 from bot.db.models.supervision import ACTION, Interview
@@ -25,7 +26,7 @@ from bot.services.deadlines.escalation import EscalationSettings, office_heads, 
 from bot.services.shared import audit
 from bot.services.shared.errors import DomainError
 from bot.services.supervision.config import SupervisionConfig
-from bot.services.supervision.notify import PREFIX, button, notify
+from bot.services.supervision.notify import button, notify
 from bot.services.supervision.orders import (
     SHANGHAI,
     OrderView,
@@ -82,7 +83,8 @@ async def repeat_offenders(session: AsyncSession, *, now: datetime,
 def offer_markup(unit_code: str) -> Any:
     """The "schedule an interview" button for a repeat offender's office."""
     def build(t: Translator) -> dict[str, Any]:
-        return {"inline_keyboard": [[button(t("Schedule interview"), f"{PREFIX}:iv:{unit_code}")]]}
+        return {"inline_keyboard": [[button(t("Schedule interview"),
+                                            InterviewOffer(unit_code).pack())]]}
     return build
 
 

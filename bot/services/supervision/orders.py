@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Supervision
 from bot.db.models.org import Unit
 from bot.db.models.supervision import (
     ACKNOWLEDGED,
@@ -40,7 +41,7 @@ from bot.services.shared.errors import DomainError
 from bot.services.shared.outbox import enqueue
 from bot.services.supervision import numbers as order_numbers
 from bot.services.supervision.config import SupervisionConfig
-from bot.services.supervision.notify import PREFIX, button, notify
+from bot.services.supervision.notify import button, notify
 
 ISSUER_ROLES = frozenset({"office_head", "leader", "admin"})
 RECIPIENT_ROLES = ("office_head", "liaison")
@@ -143,8 +144,8 @@ async def view(session: AsyncSession, order: SupervisionOrder,
 def recipient_markup(order_id: int, *, ack: bool) -> Any:
     """Buttons for the unit: acknowledge (收到) and answer (答复), or answer alone."""
     def build(t: Translator) -> dict[str, Any]:
-        row = [button(t("Acknowledge"), f"{PREFIX}:ack:{order_id}")] if ack else []
-        row.append(button(t("Answer"), f"{PREFIX}:ans:{order_id}"))
+        row = [button(t("Acknowledge"), Supervision("ack", order_id).pack())] if ack else []
+        row.append(button(t("Answer"), Supervision("ans", order_id).pack()))
         return {"inline_keyboard": [row]}
     return build
 
@@ -152,8 +153,8 @@ def recipient_markup(order_id: int, *, ack: bool) -> Any:
 def issuer_markup(order_id: int) -> Any:
     """Buttons for the issuer on an answer: close (办结) and return (退回)."""
     def build(t: Translator) -> dict[str, Any]:
-        return {"inline_keyboard": [[button(t("Close"), f"{PREFIX}:cls:{order_id}"),
-                                     button(t("Return"), f"{PREFIX}:ret:{order_id}")]]}
+        return {"inline_keyboard": [[button(t("Close"), Supervision("cls", order_id).pack()),
+                                     button(t("Return"), Supervision("ret", order_id).pack())]]}
     return build
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Supervision
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report
 from bot.db.models.supervision import PROBLEM_ANSWERED, PROBLEM_OPEN, ProblemItem
@@ -19,7 +20,7 @@ from bot.services.shared import audit
 from bot.services.shared.errors import DomainError
 from bot.services.shared.outbox import office_heads_for
 from bot.services.supervision.config import SupervisionConfig
-from bot.services.supervision.notify import PREFIX, button, notify
+from bot.services.supervision.notify import button, notify
 from bot.services.supervision.orders import SHANGHAI, clean_text, due_on, local
 
 FIELD = "problems"
@@ -29,7 +30,7 @@ OFFICE_ROLES = frozenset({"office_head", "admin"})
 def answer_markup(item_id: int) -> Any:
     """The office's Answer button."""
     def build(t: Translator) -> dict[str, Any]:
-        return {"inline_keyboard": [[button(t("Answer"), f"{PREFIX}:pans:{item_id}")]]}
+        return {"inline_keyboard": [[button(t("Answer"), Supervision("pans", item_id).pack())]]}
     return build
 
 

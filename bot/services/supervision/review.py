@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import Supervision
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report
 from bot.db.models.supervision import (
@@ -29,7 +30,7 @@ from bot.services.reports.templates import Field, ReportTemplate, fmt, get_templ
 from bot.services.shared import audit
 from bot.services.shared.errors import DomainError
 from bot.services.shared.outbox import office_heads_for
-from bot.services.supervision.notify import PREFIX, button, notify
+from bot.services.supervision.notify import button, notify
 from bot.services.supervision.orders import clean_text, local
 
 REVIEWER_ROLES = frozenset({"office_head", "admin"})
@@ -100,8 +101,8 @@ async def waiting(session: AsyncSession, principal: Principal | None,
 def review_markup(review_id: int) -> Any:
     """Accept and Return buttons on a waiting report."""
     def build(t: Translator) -> dict[str, Any]:
-        return {"inline_keyboard": [[button(t("Accept"), f"{PREFIX}:racc:{review_id}"),
-                                     button(t("Return"), f"{PREFIX}:rret:{review_id}")]]}
+        return {"inline_keyboard": [[button(t("Accept"), Supervision("racc", review_id).pack()),
+                                     button(t("Return"), Supervision("rret", review_id).pack())]]}
     return build
 
 

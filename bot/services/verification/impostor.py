@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import ImpostorHandled
 from bot.db.models.org import Unit
 from bot.db.models.users import ChatUser
 from bot.db.models.verification import (
@@ -36,7 +37,6 @@ from bot.services.shared.errors import DomainError
 from bot.services.verification.lookups import RESULT_LABELS
 
 MAX_TEXT = 2000
-HANDLE_PREFIX = "imp:done:"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -168,7 +168,7 @@ async def file_report(
                         result=t(RESULT_LABELS.get(report.lookup_result, report.lookup_result)),
                         reported_at=now.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
         markup = {"inline_keyboard": [[{"text": t("Mark as handled"),
-                                        "callback_data": f"{HANDLE_PREFIX}{report.id}"}]]}
+                                        "callback_data": ImpostorHandled(report.id).pack()}]]}
         key = f"impostor:{report.id}:{head}"
         await outbox.enqueue(session, now=now, chat_id=head, kind="impostor_report",
                              text=notice, reply_markup=markup, dedup_key=key,
