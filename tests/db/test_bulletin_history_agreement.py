@@ -81,11 +81,14 @@ def _named(data: BulletinData) -> BulletinData:
 async def _setup(sm: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sm() as s:
         await org_service.load_tree(s, org_service.read_tree(ZHENGZHOU), now=NOW)
+        await s.commit()  # the test is the unit-of-work owner
     async with sm() as s:
         rows = read_targets_file(series_cfg.PROJECT_ROOT / "data/targets/zhengzhou.synthetic.yaml")
         await import_targets(s, rows, source="test", now=NOW)
+        await s.commit()
     async with sm() as s:
         await series_cfg.sync_series(s, [SERIES], now=NOW)
+        await s.commit()
     return sorted({r.unit_code for r in rows})
 
 
