@@ -21,6 +21,7 @@ from bot.services.access.principal import Principal
 from bot.services.bulletins import config as series_cfg
 from bot.services.bulletins import series as svc
 from bot.services.shared.errors import DomainError
+from bot.util.echo import shown
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40
@@ -70,7 +71,13 @@ async def cmd_bulletin(message: Message, command: CommandObject, session: AsyncS
         await _correct(message, session, principal, i18n, now, int(args[1]),
                        args[2] if len(args) > 2 else None)
     else:
-        await message.answer(render("bulletins/usage.html.j2", i18n))
+        if args[0].lower() in CORRECT_WORDS:
+            wrong = i18n("/bulletin correct needs the number of the published bulletin to "
+                         "correct, e.g. /bulletin correct 3.")
+        else:
+            wrong = i18n("/bulletin: “%(word)s” is not a bulletin number (1, 2, …) or a "
+                         "subcommand.") % {"word": shown(args[0])}
+        await message.answer(wrong + "\n\n" + render("bulletins/usage.html.j2", i18n))
 
 
 async def _list(message: Message, session: AsyncSession, principal: Principal | None,

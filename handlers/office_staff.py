@@ -76,7 +76,7 @@ async def cmd_staff(message: Message, command: CommandObject, principal: Princip
         staff, _unit = await binding.staff_details(session, now=now, principal=principal,
                                                    staff_id=command.args or "")
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
+        await message.answer(exc.render(i18n))
         return
     chain = await verification.unit_chain(session, staff.unit_code)
     await message.answer(render(
@@ -103,7 +103,7 @@ async def cmd_status_change(message: Message, command: CommandObject, state: FSM
     try:
         staff, _unit = await binding.office_staff(session, principal, command.args or "")
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
+        await message.answer(exc.render(i18n))
         return
     nonce = secrets.token_hex(4)
     data = await state.get_data()
@@ -176,7 +176,7 @@ async def cmd_code(message: Message, command: CommandObject, principal: Principa
             session, now=now, principal=principal, staff_id=command.args or "",
             key=settings.signing_key(), policy=code_policy(settings))
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
+        await message.answer(exc.render(i18n))
         return
     await message.answer(
         i18n("Binding code for %(staff_id)s (%(name)s): %(code)s\nValid for %(hours)s hours, "

@@ -24,6 +24,7 @@ from bot.services.shared.errors import DomainError
 from bot.services.supervision import order_entry as entry
 from bot.services.supervision import orders as svc
 from bot.services.supervision.config import SupervisionConfig, load_config
+from bot.util.echo import shown
 from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
 
@@ -77,7 +78,11 @@ async def cmd_order(message: Message, command: CommandObject, session: AsyncSess
     """/order UNIT_CODE [YYYY-MM-DD] TEXT: issue a numbered order."""
     parsed = entry.parse_order(command.args)  # a bad due date: DomainError
     if parsed is None:
-        await message.answer(render("supervision/usage.html.j2", i18n))
+        parts = (command.args or "").split(maxsplit=1)
+        missing = (i18n("/order %(unit)s: the order text is missing; write it after the unit "
+                        "code.") % {"unit": shown(parts[0])} if parts else "")
+        await message.answer((missing + "\n\n" if missing else "")
+                             + render("supervision/usage.html.j2", i18n))
         return
     out = await svc.issue(session, principal=principal, unit_code=parsed.unit_code,
                           text=parsed.text, now=now, cfg=config(settings), due=parsed.due)
@@ -283,6 +288,11 @@ async def cmd_orders(message: Message, command: CommandObject, session: AsyncSes
         content = await build_orders_xlsx(session, principal, cfg, i18n, now=now)
         await message.answer_document(BufferedInputFile(
             content, f"orders-{now.astimezone(svc.SHANGHAI).date().isoformat()}.xlsx"))
+        return
+    if arg and not (arg.lstrip("#").isdigit() and len(arg) < 19):
+        await message.answer(i18n("/orders: “%(word)s” is not an order number. Send /orders N "
+                                  "(for example /orders 3) for one order, or /orders xlsx.")
+                             % {"word": shown((command.args or "").strip())})
         return
     if arg.lstrip("#").isdigit() and len(arg) < 19:
         v, events = await svc.detail(session, int(arg.lstrip("#")), principal, cfg)

@@ -74,7 +74,7 @@ async def _redeem(message: Message, code: str, state: FSMContext, session: Async
                                             key=settings.signing_key(),
                                             policy=code_policy(settings))
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
+        await message.answer(exc.render(i18n))
         return
     await state.clear()
     await _bound_reply(message, outcome, session, i18n)
@@ -118,7 +118,7 @@ async def on_contact(message: Message, state: FSMContext, session: AsyncSession,
             session, now=now, user_id=message.from_user.id, contact_user_id=contact.user_id,
             phone=contact.phone_number, tz=settings.tz)
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
+        await message.answer(exc.render(i18n))
         return
     await state.clear()
     await _bound_reply(message, outcome, session, i18n)
@@ -137,7 +137,7 @@ async def cmd_unbind(message: Message, session: AsyncSession, now: datetime,
     try:
         staff = await binding.unbind(session, now=now, user_id=user_id)
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
+        await message.answer(exc.render(i18n))
         return
     await message.answer(i18n("This chat account is no longer bound to staff ID %(staff_id)s. "
                               "Send /bind to bind again.")

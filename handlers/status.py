@@ -22,6 +22,7 @@ from bot.services.reports.progress import (
     export_day,
     export_sheets,
     rate_change,
+    refuse_words,
     scope,
     status_board,
 )
@@ -62,10 +63,11 @@ async def cmd_status(message: Message, command: CommandObject, session: AsyncSes
                      principal: Principal | None, i18n: Translator, locale: str,
                      settings: Settings, now: datetime) -> None:
     """Today's matrix for the user's subtree: submitted, late, missing; totals; ranking."""
-    root, phase, _ = await scope(session, principal, command.args or "", own_unit_ok=True)
+    root, phase, rest = await scope(session, principal, command.args or "", own_unit_ok=True)
     if root is None:
         await message.answer(i18n("/status is for liaisons, office heads and leaders."))
         return
+    refuse_words(rest, "/status")  # DomainError, answered by the error handler
     phase = phase or "survey"
     board = await status_board(session, root=root, phase=phase, now=now, locale=locale,
                                t=i18n)
@@ -105,6 +107,7 @@ async def cmd_export(message: Message, command: CommandObject, session: AsyncSes
     if root is None:
         await message.answer(i18n("/export is for office heads and leaders."))
         return
+    refuse_words(words, "/export", dates_ok=True)
     day = export_day(words)  # a bad date: DomainError, answered by the error handler
     sheets = await export_sheets(session, root=root, phase=phase, day=day, now=now)
     if not sheets:

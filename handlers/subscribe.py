@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import Translator
 from bot.services.access.principal import OFFICE_ROLES, Principal
 from bot.services.reports import notices as report_notices
+from bot.util.echo import shown
 from handlers.commands import N_, CommandInfo
 
 ORDER = 43
@@ -19,7 +20,8 @@ COMMANDS = (
     CommandInfo("subscribe", N_("Hear when a unit first submits its report for a period"),
                 roles=OFFICE_ROLES, args=N_("[on|off]")),
 )
-OFF_WORDS = {"off", "stop", "关", "关闭", "取消", "退订"}  # on: anything else, e.g. 开启
+OFF_WORDS = {"off", "stop", "关", "关闭", "取消", "退订"}
+ON_WORDS = {"", "on", "start", "开", "开启", "打开", "订阅"}
 
 
 async def cmd_subscribe(message: Message, command: CommandObject, session: AsyncSession,
@@ -28,7 +30,13 @@ async def cmd_subscribe(message: Message, command: CommandObject, session: Async
     if principal is None or not principal.has_any(OFFICE_ROLES):
         await message.answer(i18n("Only office heads can subscribe to report notices."))
         return
-    on = (command.args or "").strip().lower() not in OFF_WORDS
+    word = (command.args or "").strip()
+    if word.lower() not in OFF_WORDS | ON_WORDS:
+        await message.answer(i18n("/subscribe: “%(word)s” is neither on nor off. Send /subscribe "
+                                  "to hear of first submissions, or /subscribe off to stop.")
+                             % {"word": shown(word)})
+        return
+    on = word.lower() not in OFF_WORDS
     await report_notices.set_subscription(session, user_id=principal.user_id,
                                           kind=report_notices.FIRST_SUBMISSION, on=on, now=now)
     await message.answer(

@@ -10,6 +10,7 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.db.models.org import Unit
 from bot.i18n import Translator
 from bot.rendering import render
 from bot.services.access.principal import OFFICE_ROLES, Principal
@@ -42,6 +43,8 @@ async def cmd_target(message: Message, command: CommandObject, session: AsyncSes
     found = [a for a in await assignments(session, under=[g.unit_path for g in
                                                           principal.units_for(OFFICE_ROLES)])
              if a.unit.code == code]
+    if not found and await session.get(Unit, code) is None:
+        raise DomainError("There is no unit with code %(code)s.", code=code[:32])
     if not found:
         raise DomainError("Only an office head above %(unit)s can change its targets.",
                           unit=code)

@@ -126,3 +126,44 @@ def test_defaults_overrides_and_report_depth() -> None:
     deep = [_Unit("440000", "/440000/", 0, {"report_depth": 2}),
             _Unit("440100", "/440000/440100/", 1), _Unit("440103", "/440000/440100/440103/", 2)]
     assert [a.unit.code for a in assignments_for(deep, config)] == ["440103"]  # type: ignore[arg-type]
+
+
+def test_several_cadences_per_phase_each_its_own_report() -> None:
+    config = parse_config({
+        "default": {"depth": 1, "phases": {"survey": {"every": "daily"}}},
+        "units": {"410103": {"survey": [
+            {"every": "daily", "deadline": "18:00"},
+            {"every": "weekly", "day": "fri", "deadline": "17:00", "report": "survey_weekly"}]}},
+    })
+    units = [_Unit("410100", "/410100/", 0), _Unit("410102", "/410100/410102/", 1),
+             _Unit("410103", "/410100/410103/", 1),
+             _Unit("410104", "/410100/410104/", 1, {"cadences": {"survey": [
+                 {"every": "twice_weekly", "days": ["mon", "thu"]},
+                 {"every": "every_two_days", "report": "survey_weekly"}]}})]
+    found = {(a.unit.code, a.phase): (a.cadence.kind, a.census_phase)
+             for a in assignments_for(units, config)}  # type: ignore[arg-type]
+    assert found == {
+        ("410102", "survey"): ("daily", "survey"),  # one cadence: unchanged
+        ("410103", "survey"): ("daily", "survey"),
+        ("410103", "survey_weekly"): ("weekly", "survey"),
+        ("410104", "survey"): ("twice_weekly", "survey"),
+        ("410104", "survey_weekly"): ("every_two_days", "survey"),
+    }
+
+
+def test_two_cadences_of_one_report_are_refused() -> None:
+    with pytest.raises(DomainError, match="same report"):
+        parse_config({"units": {"410103": {"survey": [{"every": "daily"},
+                                                      {"every": "weekly"}]}}})
+    with pytest.raises(DomainError, match="mapping"):
+        parse_config({"units": {"410103": {"survey": ["daily"]}}})
+
+
+def test_the_shipped_cadences_name_existing_templates() -> None:
+    from bot.services.reports.cadence import load_config
+    from bot.services.reports.templates import templates
+
+    config = load_config()
+    reports = {c.report or phase for phases in (config.defaults, *config.units.values())
+               for phase, cadences in phases.items() for c in cadences}
+    assert reports <= set(templates())

@@ -30,7 +30,7 @@ from bot.db.repo import users as users_repo
 from bot.db.upsert import insert_ignore
 from bot.services.reports.cadence import Period
 from bot.services.reports.progress import UnitProgress, due_units, progress_snapshot
-from bot.services.reports.templates import N_
+from bot.services.reports.templates import N_, templates
 from bot.services.shared.holidays import HolidayCalendar, load_calendar
 from bot.services.shared.outbox import notify
 from bot.services.shared.pacing import Checkpoint, Pacer, batches, no_checkpoint
@@ -347,7 +347,8 @@ async def _deadline_rung(session: AsyncSession, d: DueToday, now: datetime,
     key = f"esc:{code}:{phase}:{d.period.end}"
     # the notices say who else was told only when someone was
     ctx: dict[str, Any] = {"unit": unit, "phase": phase, "deadline": d.deadline,
-                           "period_end": d.period.end, "liaisons_told": bool(liaisons),
+                           "period_end": d.period.end, "report": templates().get(phase),
+                           "liaisons_told": bool(liaisons),
                            "heads_told": any(h not in liaisons for h in heads)}
     n = await notify(session, now=now, users=liaisons, kind="escalation",
                      template="notices/overdue_liaison.html.j2", key=f"{key}:deadline",

@@ -17,7 +17,7 @@ from bot.services.deadlines.escalation import (
     holders_by_unit,
     reported_units,
 )
-from bot.services.reports.templates import N_
+from bot.services.reports.templates import N_, templates
 from bot.services.shared.outbox import notify
 from bot.services.shared.pacing import Checkpoint, batches, no_checkpoint
 
@@ -66,6 +66,7 @@ async def run(session: AsyncSession, *, now: datetime, settings: EscalationSetti
                              template="notices/reminder.html.j2", key=keys[id(d)],
                              unit=d.unit, phase=phase, deadline=d.deadline,
                              minutes_left=minutes_left, period_end=d.period.end,
+                             report=templates().get(phase),
                              buttons=[(N_("📝 Report now"), ReportUnit("n", code, phase).pack())])
             if n:
                 result.reminded_units.append(code)

@@ -39,6 +39,7 @@ class Cadence:
     deadline: time = DEFAULT_DEADLINE
     tz: str = DEFAULT_TZ
     anchor: date = DEFAULT_ANCHOR
+    report: str | None = None  # the report (template key) when a phase has several cadences
 
     def __post_init__(self) -> None:
         """Check the kind and the days."""
@@ -91,8 +92,10 @@ def parse_cadence(spec: Mapping[str, Any], tz: str = DEFAULT_TZ) -> Cadence:
     anchor = spec.get("anchor", DEFAULT_ANCHOR)
     if not isinstance(anchor, date):
         anchor = date.fromisoformat(str(anchor))
+    report = spec.get("report")
     return Cadence(kind=kind, days=days, deadline=_time(spec.get("deadline", "18:00")),
-                   tz=str(spec.get("timezone", tz)), anchor=anchor)
+                   tz=str(spec.get("timezone", tz)), anchor=anchor,
+                   report=str(report) if report else None)
 
 
 def period_containing(cadence: Cadence, day: date) -> Period:
@@ -137,16 +140,30 @@ class CadenceConfig:
 
     tz: str
     depth: int
-    defaults: Mapping[str, Cadence]
-    units: Mapping[str, Mapping[str, Cadence | None]]
+    defaults: Mapping[str, tuple[Cadence, ...]]
+    units: Mapping[str, Mapping[str, tuple[Cadence, ...]]]
 
 
-def _phase_map(raw: Any, tz: str) -> dict[str, Cadence | None]:
-    out: dict[str, Cadence | None] = {}
-    for phase, spec in (raw or {}).items():
-        off = spec is None or spec is False or str(spec).lower() == "off"
-        out[str(phase)] = None if off else parse_cadence(spec, tz)
+def _phase_cadences(phase: str, spec: Any, tz: str) -> tuple[Cadence, ...]:
+    """One phase's cadences: `off` (none), one mapping, or a list of mappings, each of which
+    after the first names its own report (template key) with `report:`."""
+    if spec is None or spec is False or str(spec).lower() == "off":
+        return ()
+    specs = spec if isinstance(spec, list) else [spec]
+    out = tuple(parse_cadence(s, tz) for s in specs if isinstance(s, Mapping))
+    if len(out) != len(specs):
+        raise DomainError("Cadences of %(phase)s: each entry must be a mapping such as "
+                          "{every: daily}.", phase=phase)
+    reports = [c.report or phase for c in out]
+    if len(set(reports)) != len(reports):
+        raise DomainError("Cadences of %(phase)s: two cadences submit the same report; give "
+                          "each further cadence its own `report:` template.", phase=phase)
     return out
+
+
+def _phase_map(raw: Any, tz: str) -> dict[str, tuple[Cadence, ...]]:
+    return {str(phase): _phase_cadences(str(phase), spec, tz)
+            for phase, spec in (raw or {}).items()}
 
 
 def parse_config(data: Any) -> CadenceConfig:
@@ -154,7 +171,7 @@ def parse_config(data: Any) -> CadenceConfig:
     data = data or {}
     tz = str(data.get("timezone", DEFAULT_TZ))
     default = data.get("default") or {}
-    phases = {k: v for k, v in _phase_map(default.get("phases"), tz).items() if v is not None}
+    phases = {k: v for k, v in _phase_map(default.get("phases"), tz).items() if v}
     units = {str(code): _phase_map(spec, tz) for code, spec in (data.get("units") or {}).items()}
     return CadenceConfig(tz=tz, depth=int(default.get("depth", 1)), defaults=phases, units=units)
 
@@ -173,11 +190,22 @@ def load_config(path: Path | None = None) -> CadenceConfig:
 
 @dataclass(frozen=True)
 class Assignment:
-    """A unit that reports on a phase, at a cadence."""
+    """A unit that submits one report at a cadence.
+
+    `phase` is the report's key (its template, and `Report.phase`): the census phase itself
+    for a phase's first cadence, or the cadence's own `report:` when a phase has several.
+    `group` is the census phase the report belongs to.
+    """
 
     unit: Unit
     phase: str
     cadence: Cadence
+    group: str = ""
+
+    @property
+    def census_phase(self) -> str:
+        """The census phase (survey, listing, accounting) this report belongs to."""
+        return self.group or self.phase
 
 
 def assignments_for(units: Sequence[Unit], config: CadenceConfig) -> list[Assignment]:
@@ -191,16 +219,16 @@ def assignments_for(units: Sequence[Unit], config: CadenceConfig) -> list[Assign
         if root is not None and isinstance(root.extra, dict) and "report_depth" in root.extra:
             depth = int(root.extra["report_depth"])
         root_depth = root.depth if root is not None else 0
-        phases: dict[str, Cadence | None] = {}
+        phases: dict[str, tuple[Cadence, ...]] = {}
         if unit.depth - root_depth == depth:
             phases.update(config.defaults)
         phases.update(config.units.get(unit.code, {}))
         extra = unit.extra.get("cadences") if isinstance(unit.extra, dict) else None
         if isinstance(extra, dict):
             phases.update(_phase_map(extra, config.tz))
-        for phase, cadence in sorted(phases.items()):
-            if cadence is not None:
-                out.append(Assignment(unit, phase, cadence))
+        for phase, cadences in sorted(phases.items()):
+            for cadence in cadences:
+                out.append(Assignment(unit, cadence.report or phase, cadence, phase))
     return out
 
 

@@ -257,7 +257,8 @@ _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
 async def scope(session: AsyncSession, principal: Principal | None, args: str,
                 own_unit_ok: bool = False) -> tuple[Unit | None, str | None, list[str]]:
-    """(root unit, phase asked for or None, other words) for this user, or (None, ...)."""
+    """(root unit, phase asked for or None, words that are neither) for this user, or
+    (None, ...)."""
     roles = STATUS_ROLES if own_unit_ok else LEADERSHIP_ROLES
     if principal is None or not principal.has_any(roles):
         return None, None, []
@@ -266,15 +267,31 @@ async def scope(session: AsyncSession, principal: Principal | None, args: str,
     for word in args.split():
         if word.lower() in PHASE_WORDS:
             phase = PHASE_WORDS[word.lower()]
+        elif word in templates():  # a further report of a phase, e.g. survey_weekly
+            phase = word
         else:
             words.append(word)
     grants = principal.units_for(roles)
     root_code = grants[0].unit_code
+    rest = []
     for word in words:  # /status 410102: a unit inside the user's scope
         unit = await session.get(Unit, word)
         if unit is not None and principal.covers(roles, unit.path):
             root_code = unit.code
-    return await session.get(Unit, root_code), phase, words
+        else:
+            rest.append(word)
+    return await session.get(Unit, root_code), phase, rest
+
+
+def refuse_words(words: Sequence[str], command: str, *, dates_ok: bool = False) -> None:
+    """DomainError naming the first word that is neither a unit of the user's area, a table
+    nor (when `dates_ok`) a date; `words` are what `scope` left over."""
+    for word in words:
+        if not (dates_ok and _DATE_LIKE.fullmatch(word)):
+            shown = word if len(word) <= 40 else word[:40] + "…"
+            raise DomainError("%(command)s: “%(word)s” is not the code of a unit in your area "
+                              "or a table name (survey, listing, accounting). Send %(command)s "
+                              "alone for your whole area.", command=command, word=shown)
 
 
 def ranked(snapshot: Sequence[UnitProgress]) -> list[UnitProgress]:
@@ -356,7 +373,8 @@ async def export_sheets(session: AsyncSession, *, root: Unit, phase: str | None,
                         day: date | None, now: datetime) -> list[ExportSheet]:
     """A sheet per active phase (or the one asked for): the units' progress and the totals."""
     active = {a.phase for a in await assignments(session, root_code=root.code)}
-    phases = [p for p in PHASES if p in active and p in templates() and (phase in (None, p))]
+    known = [*PHASES, *sorted(set(templates()) - set(PHASES))]  # then further reports
+    phases = [p for p in known if p in active and p in templates() and (phase in (None, p))]
     sheets = []
     for ph in phases:
         snapshot = await progress_snapshot(session, root_code=root.code, phase=ph, now=now,

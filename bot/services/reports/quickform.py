@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from bot.services.reports.templates import N_, Field, Problem, ReportTemplate, Value
+from bot.services.reports.templates import N_, TEXT_MAX, Field, Problem, ReportTemplate, Value
 
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
              "七": 7, "八": 8, "九": 9}
@@ -170,6 +170,10 @@ def parse_quick(text: str, template: ReportTemplate, locale: str) -> QuickResult
                 if not value_text:
                     result.problems.append(Problem(f.key, N_("%(field)s: no value given."),
                                                    {"field": label}))
+                elif len(value_text) > TEXT_MAX:  # refused here: never echoed in a summary
+                    result.problems.append(Problem(f.key, N_(
+                        "%(field)s: the text is too long (at most %(max)s characters)."),
+                        {"field": label, "max": TEXT_MAX}))
                 else:
                     _put(result, f, value_text, label)
                 continue
@@ -185,20 +189,25 @@ def parse_quick(text: str, template: ReportTemplate, locale: str) -> QuickResult
         if value is not None and end > i:
             word = s[i:end]
             result.problems.append(Problem(word, N_("The number %(value)s has no field name "
-                                           "before it."), {"value": word}))
+                                           "before it."), {"value": _short(word)}))
             i = end
             continue
         m = WORD.match(s, i)
         end = m.end() if m else i + 1
         word = s[i:end]
         result.problems.append(Problem(word, N_("Unknown field name “%(word)s”. Send /report help "
-                                       "for the field names."), {"word": word}))
+                                       "for the field names."), {"word": _short(word)}))
         i = end
         while i < n and s[i] in " \t=:":
             i += 1
         _, skip = _number_at(s, i)  # the value of the unknown name is not a second complaint
         i = max(i, skip)
     return result
+
+
+def _short(word: str, limit: int = 40) -> str:
+    """A word as echoed back: long ones cut (the reply must fit in one message)."""
+    return word if len(word) <= limit else word[:limit] + "…"
 
 
 def _put(result: QuickResult, f: Field, value: Value, label: str) -> None:
