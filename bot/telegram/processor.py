@@ -36,6 +36,7 @@ from bot.db.inbox import USER_TOLD
 from bot.db.models.inbox import INBOX_DONE, INBOX_PARKED, INBOX_PENDING, InboxUpdate
 from bot.db.session_hooks import CURRENT_ROW
 from bot.db.upsert import insert_ignore
+from bot.services.shared.errors import DomainError
 from bot.telegram.claims import NO_CHAT, ChatClaims, LocalClaims
 from bot.telegram.middlewares import UPDATE_SETTLED
 
@@ -80,8 +81,9 @@ def chat_of(payload: dict[str, Any]) -> int | None:
 
 async def retry_quietly(event: ErrorEvent) -> Any:
     """Root error handler: before the last attempt, re-raise (the processor retries silently);
-    on the last one, let the errors router answer the user."""
-    if not FINAL_ATTEMPT.get():
+    on the last one, let the errors router answer the user. A domain error (a rule the user
+    broke) is no poison: the errors router answers it at once."""
+    if not FINAL_ATTEMPT.get() and not isinstance(event.exception, DomainError):
         raise event.exception
     return UNHANDLED
 
