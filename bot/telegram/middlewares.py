@@ -1,7 +1,9 @@
 """The update's one transaction: session, principal, i18n and `now`; replies after commit.
 
-Each update gets ONE session: it loads the chat user and their grants in one query (a short
-read, or the first-seen user's insert), then, bound to the update, runs the handler. The
+Each update gets ONE session: it loads the chat user and their grants in one query (on SQLite
+a read phase that takes no write lock and is over before the handler; on PostgreSQL the start
+of the update's transaction; a first-seen user's insert commits on its own), then, bound to
+the update, runs the handler. The
 handler's commit (or ours when it returns with its transaction open) marks the update done
 together with whatever the handler changed; a handler that never touched the database is
 marked done by the processor. A reply to the chat never leaves while that transaction is
