@@ -22,6 +22,11 @@ def is_sqlite(url: str) -> bool:
 
 
 WRITER_KEY = "censusbot.sqlite_writer"
+# Execution option of a read-only phase (`Session.connection(execution_options={READ_PHASE:
+# True})` before its first statement): on SQLite no BEGIN IMMEDIATE and no place in the writer
+# queue; each statement reads on its own (WAL readers never wait for the writer). Such a phase
+# must not write; PostgreSQL ignores the option.
+READ_PHASE = "censusbot_read_phase"
 WRITER_WAIT = 30.0  # seconds, as SQLite's own busy_timeout
 
 
@@ -85,6 +90,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # this process first (the begin event runs inside SQLAlchemy's async bridge).
             from sqlalchemy.util import await_only
 
+            if conn.get_execution_options().get(READ_PHASE):
+                return  # autocommit reads: no lock, no BEGIN statement
             lock = writers.lock()
             try:
                 await_only(_acquire(lock))

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, InboxUpdate
 
 UPDATE_ID_KEY = "censusbot.update_id"
+_MARKED = "censusbot.update_marked"
+_MARKING = "censusbot.update_marking"
 # The inbox row (its id) of the update being processed, set by the processor.
 CURRENT_ROW: ContextVar[int | None] = ContextVar("inbox_row", default=None)
 
@@ -30,10 +32,23 @@ def bind_update(session: Any, row_id: int | None = None) -> None:
 @event.listens_for(Session, "before_commit")
 def _mark_update_done(session: Session) -> None:
     update_id = session.info.get(UPDATE_ID_KEY)
-    if update_id is None:
-        return
+    if update_id is None or session.info.get(_MARKED) == update_id:
+        return  # not bound, or an earlier commit of this session already marked it
     session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.id == update_id, InboxUpdate.state == INBOX_PENDING)
         .values(state=INBOX_DONE, processed_at=datetime.now(UTC))
     )
+    session.info[_MARKING] = update_id
+
+
+@event.listens_for(Session, "after_commit")
+def _note_marked(session: Session) -> None:
+    marking = session.info.pop(_MARKING, None)
+    if marking is not None:
+        session.info[_MARKED] = marking  # committed: later commits need no second mark
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_marking(session: Session) -> None:
+    session.info.pop(_MARKING, None)

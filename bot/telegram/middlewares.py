@@ -1,7 +1,9 @@
 """The update's one transaction: session, principal, i18n and `now`; replies after commit.
 
-Each update gets ONE session: it loads the chat user and their grants in one query (a short
-read, or the first-seen user's insert), then, bound to the update, runs the handler. The
+Each update gets ONE session: it loads the chat user and their grants in one query (on SQLite
+a read phase that takes no write lock and is over before the handler; on PostgreSQL the start
+of the update's transaction; a first-seen user's insert commits on its own), then, bound to
+the update, runs the handler. The
 handler's commit (or ours when it returns with its transaction open) marks the update done
 together with whatever the handler changed; a handler that never touched the database is
 marked done by the processor. A reply to the chat never leaves while that transaction is
@@ -27,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from bot.db.engine import READ_PHASE
 from bot.db.repo import users as users_repo
 from bot.db.session_hooks import UPDATE_ID_KEY, bind_update
 from bot.fsm_storage import HANDLER_SESSION
@@ -37,9 +40,10 @@ from bot.services.access.principal import principal_from
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 _COMMIT_LOCK = "censusbot.commit_lock"
 _COMMITTED = "censusbot.committed"
-# Set when the update's own transaction committed (and so marked it done): the processor then
-# needs no second transaction for the done-mark.
-UPDATE_SETTLED: ContextVar[bool] = ContextVar("update_settled", default=False)
+# Holds True once the update's own transaction committed (and so marked it done): the processor
+# then needs no second transaction for the done-mark. A list the processor hands in, so that it
+# sees the note even when the handler ran in a copy of its context (asyncio.wait_for on 3.11).
+UPDATE_SETTLED: ContextVar[list[bool] | None] = ContextVar("update_settled", default=None)
 
 
 @event.listens_for(Session, "after_commit")
@@ -83,25 +87,30 @@ class ContextMiddleware(BaseMiddleware):
                    session: AsyncSession, catalogs: Catalogs, now: datetime) -> Any:
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            if sqlite:  # the read takes no write lock and no BEGIN (bot.db.engine)
+                await session.connection(execution_options={READ_PHASE: True})
             row, grants = await users_repo.user_with_grants(session, user.id)
-            created = False
-            if row is None:  # first seen: an upsert, as another process may insert it too
+            if sqlite:  # end the read phase before anything is written (nothing to flush)
+                await session.commit()
+            created = row is None
+            if created:  # first seen: an upsert, as another process may insert it too
                 row = await users_service.ensure(
                     session, now=now, user_id=user.id, first_name=user.first_name,
                     username=user.username, telegram_language=user.language_code)
-                created = True
             row = users_service.refresh(
                 session, row, now=now, user_id=user.id, first_name=user.first_name,
                 username=user.username, telegram_language=user.language_code,
             )
             locale = pick_locale(row.language, user.language_code)
             data["principal"] = principal_from(user.id, locale, grants)
-            # End this short read (or the first-seen user's insert) before the handler: a
-            # handler that awaits something slow without the database holds no lock.
+            # The first-seen user's insert (or a changed name, language, last seen) commits
+            # before the handler, not yet bound to the update (it marks nothing done): a handler
+            # that awaits something slow without the database then holds no lock. A plain read
+            # on PostgreSQL stays open and becomes the update's transaction (one BEGIN and one
+            # COMMIT in all); on SQLite it has already ended without taking the write lock.
             if created or session.new or session.dirty:
-                await session.commit()  # not yet bound to the update: marks nothing done
-            else:
-                await session.rollback()
+                await session.commit()
         else:
             locale = pick_locale(None, None)
             data["principal"] = None
@@ -114,8 +123,9 @@ class ContextMiddleware(BaseMiddleware):
         try:
             result = await handler(event, data)
             await commit_handler_work(session)  # a read-only handler: marks the update done
-            if session.info.get(_COMMITTED):
-                UPDATE_SETTLED.set(True)
+            settled = UPDATE_SETTLED.get()
+            if session.info.get(_COMMITTED) and settled is not None:
+                settled.append(True)
             return result
         finally:
             HANDLER_SESSION.reset(token)

@@ -32,6 +32,7 @@ from aiogram.types import ErrorEvent, Update
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.engine import READ_PHASE
 from bot.db.inbox import USER_TOLD
 from bot.db.models.inbox import INBOX_DONE, INBOX_PARKED, INBOX_PENDING, InboxUpdate
 from bot.db.session_hooks import CURRENT_ROW
@@ -255,6 +256,7 @@ class UpdateProcessor:
 
     async def _pending_chats(self) -> list[int | None]:
         async with self._sessionmaker() as session:
+            await session.connection(execution_options={READ_PHASE: True})  # no write lock
             chats = list((await session.scalars(
                 select(InboxUpdate.chat_id).where(InboxUpdate.state == INBOX_PENDING)
                 .distinct().limit(5000))).all())
@@ -287,6 +289,7 @@ class UpdateProcessor:
 
     async def _has_pending(self, key: int) -> bool:
         async with self._sessionmaker() as session:
+            await session.connection(execution_options={READ_PHASE: True})  # no write lock
             found = await session.scalar(select(InboxUpdate.id).where(
                 self._of_chat(key), InboxUpdate.state == INBOX_PENDING).limit(1))
             await session.commit()
@@ -294,19 +297,20 @@ class UpdateProcessor:
 
     async def _next(self, key: int) -> tuple[int, int, dict[str, Any], int] | None:
         """The chat's lowest pending update (row, update id, payload), its start counted."""
-        async with self._sessionmaker() as session:
+        lowest = (select(InboxUpdate.id)
+                  .where(self._of_chat(key), InboxUpdate.state == INBOX_PENDING)
+                  .order_by(InboxUpdate.update_id, InboxUpdate.id).limit(1).scalar_subquery())
+        async with self._sessionmaker() as session:  # pick and count the start: one statement
             row = (await session.execute(
-                select(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
-                       InboxUpdate.attempts)
-                .where(self._of_chat(key), InboxUpdate.state == INBOX_PENDING)
-                .order_by(InboxUpdate.update_id, InboxUpdate.id).limit(1))).first()
-            if row is None:
-                await session.commit()
-                return None
-            row_id, attempts = int(row[0]), int(row[3]) + 1
-            await session.execute(update(InboxUpdate).where(InboxUpdate.id == row_id)
-                                  .values(attempts=attempts))
+                update(InboxUpdate).where(InboxUpdate.id == lowest)
+                .values(attempts=InboxUpdate.attempts + 1)
+                .returning(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
+                           InboxUpdate.attempts)
+                .execution_options(synchronize_session=False))).first()
             await session.commit()
+        if row is None:
+            return None
+        row_id, attempts = int(row[0]), int(row[3])
         return row_id, int(row[1]), dict(row[2]), attempts
 
     async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
@@ -341,7 +345,8 @@ class UpdateProcessor:
         """Feed the update once; (error or None, whether the errors router told the user)."""
         error: str | None = None
         told: list[str] = []
-        settled = UPDATE_SETTLED.set(False)
+        settled_note: list[bool] = []
+        settled = UPDATE_SETTLED.set(settled_note)
         final_token = FINAL_ATTEMPT.set(final)
         told_token = USER_TOLD.set(told)
         row_token = CURRENT_ROW.set(row_id)
@@ -357,7 +362,7 @@ class UpdateProcessor:
                       exc_info=final)
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            done_by_handler = UPDATE_SETTLED.get()
+            done_by_handler = bool(settled_note)
             UPDATE_SETTLED.reset(settled)
             FINAL_ATTEMPT.reset(final_token)
             USER_TOLD.reset(told_token)
