@@ -172,6 +172,15 @@ _QUESTION_MARK_RE = re.compile(
     r"[?？]|吗|么|呢|怎|什么|啥|咋|如何|哪|多少|几|是否|能否|可否|能不能|要不要|会不会|"
     r"可不可以|是不是|有没有|行不行|算不算|用不用|[^\s]不$|没$|"
     r"\b(?:what|how|why|when|where|which|who|can|could|should|must|do|does|is|are|will|would)\b")
+# a clause that certainly asks: a question mark, a Chinese question word, or English word order
+# (a question word or an auxiliary first); an auxiliary inside an English clause ("our boss is
+# away") only counts when no clause certainly asks
+_SURE_QUESTION_RE = re.compile(
+    r"[?？]|[吗么呢怎啥咋哪]|什么|如何|多少|是否|能否|可否|能不能|要不要|会不会|可不可以|"
+    r"是不是|有没有|行不行|算不算|用不用|[^\s]不$|"
+    r"^(?:(?:so|and|but|then|ok|well|also|please|now|i wonder|just wondering)\s+)?"
+    r"(?:what|how|why|when|where|which|who|whom|whose|can|could|should|must|do|does|did|is|"
+    r"are|am|was|will|would|may|shall|have|has)\b")
 QUESTION_CONTEXT_CHARS = 28  # a question part shorter than this takes in the clause before it
 LONG_QUESTION_CHARS = 30  # questions at most this long are searched whole
 LATIN_CHARS_PER_CJK = 2  # budgets in English letters are this many times the Chinese ones
@@ -194,7 +203,8 @@ def question_part(text: str) -> str:
     if len(norm) <= LONG_QUESTION_CHARS * scale:
         return norm
     parts = clauses(norm)
-    asking = [n for n, c in enumerate(parts) if _QUESTION_MARK_RE.search(c)]
+    asking = ([n for n, c in enumerate(parts) if _SURE_QUESTION_RE.search(c)]
+              or [n for n, c in enumerate(parts) if _QUESTION_MARK_RE.search(c)])
     if not asking:
         return norm
     last = asking[-1]

@@ -34,6 +34,14 @@ def test_english_context_is_dropped_too() -> None:
     assert "boss" not in part and "census forms" in part
 
 
+def test_a_question_asked_first_is_not_lost_to_the_context_after_it() -> None:
+    text = ("How do I check the enumerator's ID card? A man is at our gate, the manager is out "
+            "and the guard is new here.")
+    part = question_part(text)
+    assert "enumerator's id card" in part
+    assert "guard" not in part
+
+
 def test_short_questions_and_statements_are_kept_whole() -> None:
     assert question_part("标准时点是什么") == "标准时点是什么"
     statement = "我们厂是做纸箱的，去年产量一万吨，今年停产了，老板出国了，账也找不到了，唉"
