@@ -3,9 +3,9 @@
 Each update gets ONE session: it loads the chat user and their grants in one query (on SQLite
 a read phase that takes no write lock and is over before the handler; on PostgreSQL the start
 of the update's transaction; a first-seen user's insert commits on its own), then, bound to
-the update, runs the handler. The
-handler's commit (or ours when it returns with its transaction open) marks the update done
-together with whatever the handler changed; a handler that never touched the database is
+the update, runs the handler. Handlers and services only flush: the update's commit (made by
+`CommitBeforeSend` before the first reply, or here when the handler returns) marks the update
+done together with whatever the handler changed; a handler that never touched the database is
 marked done by the processor. A reply to the chat never leaves while that transaction is
 open: `CommitBeforeSend` commits the handler's session before any sending API call, so a slow
 or rate-limited (429) reply holds no database lock.

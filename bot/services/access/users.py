@@ -17,21 +17,6 @@ from bot.services.shared.errors import DomainError
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 
-async def touch(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    user_id: int,
-    first_name: str,
-    username: str | None,
-    telegram_language: str | None,
-) -> ChatUser:
-    """Create or refresh the chat user record (the caller commits)."""
-    return refresh(session, await session.get(ChatUser, user_id), now=now, user_id=user_id,
-                   first_name=first_name, username=username,
-                   telegram_language=telegram_language)
-
-
 async def ensure(
     session: AsyncSession,
     *,

@@ -20,6 +20,7 @@ from bot.services.access.principal import REPORTING_ROLES, Principal
 from bot.services.reports import notices as report_notices
 from bot.services.reports.cadence import Assignment, Period, assignment, assignments, period_for
 from bot.services.reports.templates import (
+    N_,
     Problem,
     ReportTemplate,
     Value,
@@ -60,16 +61,25 @@ async def reportable(session: AsyncSession, principal: Principal | None) -> list
             if principal.covers(REPORTING_ROLES, a.unit.path)]
 
 
-async def authorize(session: AsyncSession, principal: Principal | None, unit_code: str,
-                    phase: str) -> Assignment:
-    """The assignment if the user may report for this unit and phase; DomainError otherwise."""
+async def assignment_for(session: AsyncSession, principal: Principal | None, unit_code: str,
+                         phase: str, roles: Iterable[str], refusal: str) -> Assignment:
+    """The unit's assignment for the phase if the user holds one of `roles` over it;
+    otherwise DomainError: the unit does not report on this table, or `refusal` (a msgid
+    marked with N_, given the unit's name)."""
     found = await assignment(session, unit_code, phase)
     if found is None:
         raise DomainError("Unit %(unit)s does not report on this table.", unit=unit_code)
-    if principal is None or not principal.covers(REPORTING_ROLES, found.unit.path):
-        raise DomainError("Only a liaison or office head of %(unit)s can report for it.",
-                          unit=found.unit.name)
+    if principal is None or not principal.covers(roles, found.unit.path):
+        raise DomainError(refusal, unit=found.unit.name)
     return found
+
+
+async def authorize(session: AsyncSession, principal: Principal | None, unit_code: str,
+                    phase: str) -> Assignment:
+    """The assignment if the user may report for this unit and phase; DomainError otherwise."""
+    return await assignment_for(
+        session, principal, unit_code, phase, REPORTING_ROLES,
+        N_("Only a liaison or office head of %(unit)s can report for it."))
 
 
 # ------------------------------------------------------------------------------ targets

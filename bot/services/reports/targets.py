@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.reports import ReportTarget, ReportTargetChange
 from bot.services.access.principal import OFFICE_ROLES, Principal
-from bot.services.reports.cadence import Assignment, assignment
-from bot.services.reports.submission import targets_for_units
-from bot.services.reports.templates import VALUE_MAX, ReportTemplate, fmt, get_template
+from bot.services.reports.cadence import Assignment
+from bot.services.reports.submission import assignment_for, targets_for_units
+from bot.services.reports.templates import N_, VALUE_MAX, ReportTemplate, fmt, get_template
 from bot.services.shared import audit
 from bot.services.shared.errors import DomainError
 
@@ -33,13 +33,9 @@ def resolve_key(template: ReportTemplate, word: str) -> str | None:
 async def head_assignment(session: AsyncSession, principal: Principal | None, unit_code: str,
                           phase: str) -> Assignment:
     """The assignment if the user is an office head over the unit; DomainError otherwise."""
-    found = await assignment(session, unit_code, phase)
-    if found is None:
-        raise DomainError("Unit %(unit)s does not report on this table.", unit=unit_code)
-    if principal is None or not principal.covers(OFFICE_ROLES, found.unit.path):
-        raise DomainError("Only an office head above %(unit)s can change its targets.",
-                          unit=found.unit.name)
-    return found
+    return await assignment_for(
+        session, principal, unit_code, phase, OFFICE_ROLES,
+        N_("Only an office head above %(unit)s can change its targets."))
 
 
 @dataclass(frozen=True)
