@@ -331,7 +331,7 @@ async def test_wrong_codes_lock_the_user_out(emu: Emulator, db: Any, app: BotApp
     guesser = emu.user(id=7201, first_name="G", language_code="en")
     for n in range(5):
         reply = await ask(emu, guesser, f"/bind AAAAA-AAAA{n + 2}")
-        assert f"({4 - n} attempts left)" in reply["text"]
+        assert f"(attempts left: {4 - n})" in reply["text"]
     async with db() as s:
         from bot.services.roster.binding import CodePolicy
 

@@ -316,7 +316,7 @@ async def redeem_code(
         left = policy.max_failures - len(failures) - 1
         reason = "unknown"
         problem = DomainError("This binding code is not valid. Check it and try again "
-                              "(%(left)s attempts left).", left=left)
+                              "(attempts left: %(left)s).", left=left)
     elif row.used_at is not None:
         reason = "used"
         problem = DomainError("This binding code has already been used. Ask your county census "
@@ -333,7 +333,7 @@ async def redeem_code(
     staff = await session.get(Staff, row.staff_id)
     if staff is None:  # pragma: no cover - cascade deletes codes with the record
         raise DomainError("This binding code is not valid. Check it and try again "
-                          "(%(left)s attempts left).", left=0)
+                          "(attempts left: %(left)s).", left=0)
     await _check_bindable(session, now=now, user_id=user_id, staff=staff, via="code",
                           tz=policy.tz)
     row.used_at = now
