@@ -23,6 +23,7 @@ from bot.services.bulletins import series as svc
 from bot.services.shared.errors import DomainError
 from bot.util.echo import shown
 from handlers.commands import N_, CommandInfo
+from handlers.conversation import refuse_text
 
 ORDER = 40
 COMMANDS = (
@@ -242,10 +243,7 @@ async def on_note_text(message: Message, state: FSMContext, session: AsyncSessio
     try:
         b = await svc.add_note(session, bid, message.text or "", now=now, actor=principal)
     except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
-        if "published" in exc.message or "no such" in exc.message.lower():
-            await state.clear()
+        await refuse_text(message, state, session, exc, i18n)
         return
     await state.clear()
     series = await svc.get_series(session, b.series_id)

@@ -50,7 +50,7 @@ async def on_answer_button(callback: CallbackQuery, state: FSMContext, session: 
         exchange = await faq_desk.check_can_answer(session, exchange_id=xid, principal=principal)
     except DomainError as exc:
         await callback.answer(exc.render(i18n), show_alert=True)
-        if "answered" in exc.message and isinstance(callback.message, Message):
+        if exc.gone and isinstance(callback.message, Message):
             await _close_answer(callback.message.bot, callback.message.chat.id,
                                 callback.message.message_id, xid, i18n)
         return

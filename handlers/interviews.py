@@ -24,6 +24,7 @@ from bot.services.supervision.config import load_config
 from bot.services.supervision.orders import ISSUER_ROLES, issuing_office, local
 from handlers.buttons import drop_buttons
 from handlers.commands import N_, CommandInfo
+from handlers.conversation import refuse_text
 
 ORDER = 38
 COMMANDS = (CommandInfo("interview", N_("Record an interview (约谈) and its agreed actions"),
@@ -87,8 +88,7 @@ async def on_form(message: Message, state: FSMContext, session: AsyncSession,
                                  text=message.text or "", now=now,
                                  cfg=load_config(settings.data_dir))
     except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
+        await refuse_text(message, state, session, exc, i18n)
         return
     await state.clear()
     await message.answer(render(

@@ -27,6 +27,7 @@ from bot.services.supervision.config import SupervisionConfig, load_config
 from bot.util.echo import shown
 from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
+from handlers.conversation import refuse_text
 
 ORDER = 38
 COMMANDS = (
@@ -260,10 +261,7 @@ async def on_return_reason(message: Message, state: FSMContext, session: AsyncSe
                                        principal=principal, reason=message.text or "", now=now,
                                        cfg=config(settings))
     except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
-        if "empty" not in exc.message and "characters" not in exc.message:
-            await state.clear()
+        await refuse_text(message, state, session, exc, i18n)
         return
     await state.clear()
     await message.answer(render("supervision/returned_ok.html.j2", i18n,

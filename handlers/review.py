@@ -22,6 +22,7 @@ from bot.services.supervision import problems, review
 from bot.services.supervision.hooks import order_markup
 from handlers.buttons import drop_buttons, markup, refuse, tail_id
 from handlers.commands import N_, CommandInfo
+from handlers.conversation import refuse_text
 from handlers.orders import ask_in_writing
 
 ORDER = 38
@@ -98,10 +99,7 @@ async def on_return_comment(message: Message, state: FSMContext, session: AsyncS
         w = await review.return_report(session, rid, principal=principal,
                                        text=message.text or "", now=now)
     except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
-        if "field" not in exc.message and "empty" not in exc.message:
-            await state.clear()
+        await refuse_text(message, state, session, exc, i18n)
         return
     await state.clear()
     await message.answer(
@@ -133,10 +131,7 @@ async def on_problem_text(message: Message, state: FSMContext, session: AsyncSes
         item = await problems.answer(session, iid, principal=principal,
                                      text=message.text or "", now=now)
     except DomainError as exc:
-        await session.rollback()
-        await message.answer(exc.render(i18n))
-        if "empty" not in exc.message and "characters" not in exc.message:
-            await state.clear()
+        await refuse_text(message, state, session, exc, i18n)
         return
     await state.clear()
     await message.answer(i18n("Answer sent to the unit (item #%(id)s).") % {"id": item.id})

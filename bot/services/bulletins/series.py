@@ -305,7 +305,7 @@ async def draft_for_action(session: AsyncSession, bulletin_id: int,
     """The bulletin and its series, if `actor` may approve it (DomainError otherwise)."""
     bulletin = await session.get(Bulletin, bulletin_id, populate_existing=True)
     if bulletin is None:
-        raise DomainError("There is no such bulletin.")
+        raise DomainError("There is no such bulletin.", gone=True)
     series = await get_series(session, bulletin.series_id)
     if actor is not None and not may_approve(actor, series_config(series),
                                              await root_path(session, series)):
@@ -385,13 +385,13 @@ async def add_note(session: AsyncSession, bulletin_id: int, note: str, *, now: d
     if bulletin.state != DRAFT:
         raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
                           "issue a correction with /bulletin correct %(number)s.",
-                          number=bulletin.number or 0)
+                          number=bulletin.number or 0, gone=True)
     text = note.strip()
     if not text:
-        raise DomainError("The note is empty: send the next steps as text.")
+        raise DomainError("The note is empty: send the next steps as text.", retry=True)
     if len(text) > NOTE_MAX:
         raise DomainError("The note is %(length)s characters long; at most %(max)s are allowed.",
-                          length=len(text), max=NOTE_MAX)
+                          length=len(text), max=NOTE_MAX, retry=True)
     bulletin.note = text
     audit.record(session, now=now, action="bulletin.note",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",
@@ -415,7 +415,7 @@ async def discard(session: AsyncSession, bulletin_id: int, *, now: datetime,
         if state == PUBLISHED:
             raise DomainError("Bulletin No. %(number)s is published and cannot be changed; "
                               "issue a correction with /bulletin correct %(number)s.",
-                              number=number or 0)
+                              number=number or 0, gone=True)
         return bulletin
     audit.record(session, now=now, action="bulletin.discard",
                  actor_user_id=actor.user_id if actor else None, object_type="bulletin",

@@ -175,7 +175,8 @@ async def answer(
     text = clean_answer(text)
     exchange, unit = await _authorized_exchange(session, exchange_id, principal)
     if exchange.status == EXCHANGE_ANSWERED:
-        raise DomainError("Question #%(id)d has already been answered.", id=exchange.id)
+        raise DomainError("Question #%(id)d has already been answered.", id=exchange.id,
+                          gone=True)
     exchange.status = EXCHANGE_ANSWERED
     exchange.answer_text = text
     exchange.answered_by = principal.user_id
@@ -196,10 +197,11 @@ def clean_answer(text: str) -> str:
     """The answer text, stripped; DomainError when empty or too long for one message."""
     text = text.strip()
     if not text:
-        raise DomainError("The answer is empty. Please write the answer as a text message.")
+        raise DomainError("The answer is empty. Please write the answer as a text message.",
+                          retry=True)
     if len(text) > MAX_ANSWER_CHARS:
         raise DomainError("The answer is too long (%(n)d characters; at most %(max)d). "
-                          "Please shorten it.", n=len(text), max=MAX_ANSWER_CHARS)
+                          "Please shorten it.", n=len(text), max=MAX_ANSWER_CHARS, retry=True)
     return text
 
 
@@ -209,7 +211,8 @@ async def check_can_answer(
     """The open exchange this desk member may answer (before prompting for the text)."""
     exchange, _ = await _authorized_exchange(session, exchange_id, principal)
     if exchange.status == EXCHANGE_ANSWERED:
-        raise DomainError("Question #%(id)d has already been answered.", id=exchange.id)
+        raise DomainError("Question #%(id)d has already been answered.", id=exchange.id,
+                          gone=True)
     return exchange
 
 

@@ -122,7 +122,8 @@ def parse_form(text: str) -> Form:
     lines = [ln.strip() for ln in clean_text(text, 4000).splitlines() if ln.strip()]
     if len(lines) < 3:
         raise DomainError("The interview needs at least three lines: who, when "
-                          "(YYYY-MM-DD HH:MM), and one agreed action with its due date.")
+                          "(YYYY-MM-DD HH:MM), and one agreed action with its due date.",
+                          retry=True)
     who = lines[0][:200]
     m = WHEN_RE.match(lines[1])
     try:
@@ -133,7 +134,7 @@ def parse_form(text: str) -> Form:
                         tzinfo=SHANGHAI)
     except ValueError:
         raise DomainError("Line 2 must be the time of the interview as YYYY-MM-DD HH:MM, "
-                          "e.g. 2018-10-20 09:00.") from None
+                          "e.g. 2018-10-20 09:00.", retry=True) from None
     actions = []
     for i, line in enumerate(lines[2:], start=3):
         a = ACTION_RE.match(line)
@@ -143,9 +144,11 @@ def parse_form(text: str) -> Form:
             actions.append((a.group(1).strip(), date.fromisoformat(a.group(2))))
         except ValueError:
             raise DomainError("Line %(line)s must be an agreed action ending with its due date "
-                              "(YYYY-MM-DD), e.g. \"补齐缺报数据 2018-10-25\".", line=i) from None
+                              "(YYYY-MM-DD), e.g. \"补齐缺报数据 2018-10-25\".", line=i,
+                              retry=True) from None
     if len(actions) > ACTIONS_MAX:
-        raise DomainError("At most %(max)s actions per interview.", max=ACTIONS_MAX)
+        raise DomainError("At most %(max)s actions per interview.", max=ACTIONS_MAX,
+                          retry=True)
     return Form(who, held, actions)
 
 
@@ -173,7 +176,7 @@ async def schedule(session: AsyncSession, *, principal: Principal | None, unit_c
     for _, due in form.actions:
         if due < now.astimezone(SHANGHAI).date():
             raise DomainError("The due date %(date)s has passed: give a later date.",
-                              date=due.isoformat())
+                              date=due.isoformat(), retry=True)
     iv = Interview(unit_code=unit.code, office_unit_code=office, who=form.who,
                    held_at=form.held_at, created_by=principal.user_id, created_at=now)
     session.add(iv)

@@ -58,10 +58,10 @@ def clean_text(raw: str | None, max_len: int = TEXT_MAX) -> str:
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     text = "\n".join(line.rstrip() for line in text.strip().splitlines())
     if not text:
-        raise DomainError("The text is empty: write what the unit must do.")
+        raise DomainError("The text is empty: write what the unit must do.", retry=True)
     if len(text) > max_len:
         raise DomainError("The text is %(length)s characters long; at most %(max)s are allowed.",
-                          length=len(text), max=max_len)
+                          length=len(text), max=max_len, retry=True)
     return text
 
 

@@ -186,7 +186,7 @@ def parse_comments(template: ReportTemplate, text: str) -> tuple[list[dict[str, 
         raise DomainError("Name the field you comment on, one per line, as \"field: comment\" "
                           "(e.g. \"%(example)s: 与清查数不符\"). Fields of this table: %(fields)s.",
                           example=template.fields[0].label,
-                          fields="、".join(f.label for f in template.fields))
+                          fields="、".join(f.label for f in template.fields), retry=True)
     return fields, "\n".join(general)
 
 
