@@ -183,8 +183,6 @@ _SURE_QUESTION_RE = re.compile(
     r"are|am|was|will|would|may|shall|have|has)\b")
 QUESTION_CONTEXT_CHARS = 28  # a question part shorter than this takes in the clause before it
 LONG_QUESTION_CHARS = 30  # questions at most this long are searched whole
-QUESTION_MAX_CHARS = 56  # context is not added beyond this many characters in all...
-FRAGMENT_CHARS = 10  # ...unless the question part is shorter than this (a mere fragment)
 LATIN_CHARS_PER_CJK = 2  # budgets in English letters are this many times the Chinese ones
 
 
@@ -212,15 +210,9 @@ def question_part(text: str) -> str:
     last = asking[-1]
     start = last
     size = len(parts[last])
-    # a clause of context is taken in whole or not at all: one that would more than double
-    # the question ("I'm the office clerk and the boss is away next week when ...") is
-    # background, not part of what is asked, unless the question alone is a mere fragment
     while start > 0 and size < QUESTION_CONTEXT_CHARS * scale:
-        before = len(parts[start - 1])
-        if size >= FRAGMENT_CHARS * scale and size + before > QUESTION_MAX_CHARS * scale:
-            break
         start -= 1
-        size += before
+        size += len(parts[start])
     sep = " " if not has_cjk(norm) else "，"
     return sep.join(parts[start : last + 1])
 

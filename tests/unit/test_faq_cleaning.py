@@ -115,3 +115,4 @@ def test_a_pair_across_two_content_words_is_no_repair_target() -> None:
     assert h.fix("真能不理吗") == "真能不理吗"
     assert h.fix("我的二维吗") == "我的二维码"  # a pair inside one word still repairs
     assert h.fix("清察") == "清查"
+
