@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from faq.content import load_content
 from faq.engine import DID_YOU_MEAN, HANDOFF, FaqIndex
@@ -82,9 +85,6 @@ def test_a_question_about_a_bot_command_shows_its_entry(index: FaqIndex, text: s
 def test_content_phrasings_are_not_copied_from_our_measuring_sets() -> None:
     """The validation and held-out questions measure: no entry phrasing or not-covered
     question may be one of them (after folding)."""
-    import yaml
-    from pathlib import Path
-
     bench = Path(__file__).resolve().parents[2] / "bench"
     asked = set()
     for name in ("faq_validation.yaml", "faq_holdout.yaml"):
