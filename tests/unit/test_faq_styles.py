@@ -95,3 +95,13 @@ def test_content_phrasings_are_not_copied_from_our_measuring_sets() -> None:
     written = {normalize(p) for e in content.entries for items in e.phrasings.values()
                for p in items} | {normalize(q) for q in content.not_covered}
     assert not written & asked
+
+
+@pytest.mark.parametrize(
+    "text", ["普查员上门收费吗，他说是第二次全国污染源普查的", "二维码扫一扫核实普查员证",
+             "error rate 差错率", "", "厂子黄了还要管吗"],
+)
+def test_synonym_groups_are_found_as_substrings(text: str) -> None:
+    syn = load_synonyms()
+    norm = normalize(text)
+    assert syn.canonical_for(norm, []) == {c for t, c in syn.cjk_terms if t in norm}
