@@ -33,7 +33,7 @@ class Analyzer:
         """Create an analyzer; `extra_words` go into the Chinese segmenter's dictionary."""
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.segmenter = Segmenter([*self.synonyms.words(), *extra_words])
-        self.homophones = Homophones(self.segmenter.is_word)
+        self.homophones = Homophones(self.segmenter.is_word, self.segmenter.cut)
 
     def learn(self, texts: Iterable[str], *, targets: bool = True) -> None:
         """Teach the homophone repair the character pairs of these (content) texts."""

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from faq import calibration
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.closeness import Closeness, relative
 from faq.content import FaqEntry
@@ -56,17 +57,16 @@ class EngineConfig:
     )
     term_weights: tuple[tuple[str, float], ...] = (("word", 1.0), ("bigram", 0.5), ("syn", 2.0))
     unit_weight: float = 0.0  # weight of the best single-phrasing overlap in the ranking score
-    # logistic calibration: intercept, then one coefficient per _Features.vector() item
-    coef: tuple[float, ...] = (
-        -15.115, 0.198, -1.2468, 2.1439, 0.9056, 1.9169, -0.6864, 0.9186, -0.5187, 0.2197,
-        -1.1747, -0.0478, 1.113, -0.0005, 0.0243, 0.4931, -0.5657, -0.4704, 11.4916, 19.7536,
-        10.8828, 0.4739,
-    )
-    # answer at this score; at least `plausible` (and below it): "did you mean" the best
-    # entry; lower still: hand off to a person. Both are chosen by bench/faq_calibrate.py on
-    # our own validation set (never on the development questions).
-    threshold: float = 0.34
-    plausible: float = 0.33
+    # logistic calibration (faq/calibration.py): intercept, then one coefficient per
+    # _Features.vector() item; answer at `threshold`; at least `plausible` (and below it):
+    # "did you mean" the best entry; lower still: hand off to a person. The *_lexical ones
+    # serve a question searched without an embedding (worker down, content not embedded yet).
+    coef: tuple[float, ...] = calibration.COEF
+    threshold: float = calibration.THRESHOLD
+    plausible: float = calibration.PLAUSIBLE
+    coef_lexical: tuple[float, ...] = calibration.COEF_LEXICAL
+    threshold_lexical: float = calibration.THRESHOLD_LEXICAL
+    plausible_lexical: float = calibration.PLAUSIBLE_LEXICAL
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
     vague_entries: int = 3  # a lone word in more entries than this is too vague to answer
@@ -116,6 +116,7 @@ class _Features:
     agree: float = 0.0  # 1 when the entry is also the lexically best (words and meaning agree)
     vague: bool = False  # one word that many entries use (not a calibration feature)
     subject_word: bool = False  # the query is one word that many entries use (not a feature)
+    semantic: bool = True  # the embedding features are present (not a feature)
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
@@ -364,6 +365,7 @@ class FaqIndex:
                 for t in words),
             subject_word=len(words) == 1 and words[0] in self.postings
             and len(self.postings[words[0]].docs) > cfg.vague_entries,
+            semantic=sem_best is not None,
         )}
         return ranked, feats
 
@@ -392,11 +394,11 @@ class FaqIndex:
 
     def calibrate(self, f: _Features) -> float:
         """Calibrated confidence in [0, 1] from the best candidate's features."""
-        return self.calibrate_vector(f.vector())
+        return self.calibrate_vector(f.vector(), lexical=not f.semantic)
 
-    def calibrate_vector(self, x: list[float]) -> float:
-        """Logistic calibration of a feature vector."""
-        coef = self.config.coef
+    def calibrate_vector(self, x: list[float], *, lexical: bool = False) -> float:
+        """Logistic calibration of a feature vector (`lexical`: searched without embedding)."""
+        coef = (self.config.coef_lexical if lexical else ()) or self.config.coef
         z = coef[0] + sum(c * v for c, v in zip(coef[1:], x, strict=True))
         z = max(-50.0, min(50.0, z))
         return 1.0 / (1.0 + math.exp(-z))
@@ -412,17 +414,20 @@ class FaqIndex:
         cfg = self.config
         best_doc, best = ranked[0]
         score = self.calibrate(feats[best_doc])
+        lexical = not feats[best_doc].semantic and bool(cfg.coef_lexical)
+        threshold, plausible = ((cfg.threshold_lexical, cfg.plausible_lexical) if lexical
+                                else (cfg.threshold, cfg.plausible))
         candidates = [
             (self.entries[d].id, _clamp(score * s / best)) for d, s in ranked[: max(limit, 3)]
         ]
         close = [self.entries[d].id for d, s in ranked[1:limit] if s >= cfg.alt_ratio * best]
         best_id = self.entries[best_doc].id
         # a single word many entries use ("普查员") names a subject, not a question: suggest it
-        if score >= cfg.threshold and not feats[best_doc].vague:
+        if score >= threshold and not feats[best_doc].vague:
             return SearchResult(topic=best_id, score=score, alternatives=close, confident=True,
                                 candidates=candidates, outcome=ANSWER, suggestion=best_id)
         # ...and is worth offering even below `plausible`: the asker picks among its entries
-        if score >= cfg.plausible or feats[best_doc].subject_word:
+        if score >= plausible or feats[best_doc].subject_word:
             others = [self.entries[d].id for d, _s in ranked[1:limit]]
             return SearchResult(topic=None, score=score, alternatives=[best_id, *others][:limit],
                                 confident=False, candidates=candidates, outcome=DID_YOU_MEAN,

@@ -23,6 +23,17 @@ class Synonyms:
     latin_terms: dict[str, str] = field(default_factory=dict)  # stemmed word -> canonical
     subject: tuple[str, ...] = ()  # names of the census itself, longest first
     elsewhere: tuple[str, ...] = ()  # names of other censuses and surveys (not ours)
+    # cjk_terms by their first character, so a question is scanned once, not once per term
+    by_first: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict,
+                                                               compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Index the terms by their first character."""
+        first: dict[str, list[tuple[str, str]]] = {}
+        for term, canon in self.cjk_terms:
+            if term:
+                first.setdefault(term[0], []).append((term, canon))
+        object.__setattr__(self, "by_first", {c: tuple(t) for c, t in first.items()})
 
     def names_elsewhere(self, text: str) -> bool:
         """Whether normalised text names another census or survey and not ours."""
@@ -51,7 +62,8 @@ class Synonyms:
 
     def canonical_for(self, text: str, latin_words: list[str]) -> set[str]:
         """Canonical terms of every group a member of which occurs in the text."""
-        found = {canon for term, canon in self.cjk_terms if term in text}
+        found = {canon for i, ch in enumerate(text) for term, canon in self.by_first.get(ch, ())
+                 if text.startswith(term, i)}
         found.update(self.latin_terms[w] for w in latin_words if w in self.latin_terms)
         return found
 

@@ -246,11 +246,15 @@ class Homophones:
     uses and that is no dictionary word, but that sounds like exactly one pair the content uses
     (differing in one character), is replaced by that pair."""
 
-    def __init__(self, is_word: Callable[[str], bool] = lambda w: False) -> None:
-        """Empty vocabulary; `is_word` tells whether a pair is a common word (left alone)."""
+    def __init__(self, is_word: Callable[[str], bool] = lambda w: False,
+                 cut: Callable[[str], list[str]] | None = None) -> None:
+        """Empty vocabulary; `is_word` tells whether a pair is a common word (left alone);
+        with `cut` (a segmenter), only pairs inside one word of the content are targets, so
+        a pair across two words ("证|能" of 普查员证能) never rewrites a question's 真能."""
         self.known: set[str] = set()
         self.targets: dict[str, set[str]] = {}
         self.is_word = is_word
+        self.cut = cut
         self._lock = threading.Lock()
 
     def learn(self, texts: Iterable[str], *, targets: bool = True) -> None:
@@ -260,11 +264,14 @@ class Homophones:
                 for run in runs(text):
                     if not has_cjk(run):
                         continue
+                    inside = ({p for w in self.cut(run) if self.is_word(w)
+                               for p in char_bigrams(w) if len(p) == 2}
+                              if self.cut is not None and targets else None)
                     for pair in char_bigrams(run):
                         if len(pair) < 2 or pair in self.known:
                             continue
                         self.known.add(pair)
-                        if targets:
+                        if targets and (inside is None or pair in inside):
                             self.targets.setdefault(bigram_sound(pair), set()).add(pair)
 
     def fix(self, text: str) -> str:

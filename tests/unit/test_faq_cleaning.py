@@ -95,3 +95,24 @@ def test_repair_keeps_length_and_is_stable(text: str) -> None:
     once = fix(normalize(text))
     assert len(once) == len(normalize(text))
     assert fix(once) == once
+
+
+def test_a_pair_across_two_content_words_is_no_repair_target() -> None:
+    words = {"普查员证", "不能", "二维码", "清查"}
+
+    def cut(run: str) -> list[str]:
+        out, i = [], 0
+        while i < len(run):
+            w = next((w for w in sorted(words, key=len, reverse=True) if run.startswith(w, i)),
+                     run[i])
+            out.append(w)
+            i += len(w)
+        return out
+
+    h = Homophones(is_word=lambda w: w in words, cut=cut)
+    h.learn(["普查员证能不能看", "出示二维码", "清查"])
+    # 证能 spans 普查员证|能: "真能" in a question is not a typo of it
+    assert h.fix("真能不理吗") == "真能不理吗"
+    assert h.fix("我的二维吗") == "我的二维码"  # a pair inside one word still repairs
+    assert h.fix("清察") == "清查"
+

@@ -151,7 +151,8 @@ def _tiny(config: EngineConfig) -> FaqIndex:
     [(0.0, 0.0, ANSWER), (1.01, 0.0, DID_YOU_MEAN), (1.01, 1.01, HANDOFF)],
 )
 def test_three_way_decision(threshold: float, plausible: float, outcome: str) -> None:
-    index = _tiny(EngineConfig(threshold=threshold, plausible=plausible))
+    # the tiny index has no embeddings: its questions are decided by the lexical thresholds
+    index = _tiny(EngineConfig(threshold_lexical=threshold, plausible_lexical=plausible))
     r = index.search("普查收费吗")
     assert r.outcome == outcome
     assert r.confident == (outcome == ANSWER) and (r.topic is not None) == (outcome == ANSWER)
@@ -199,3 +200,16 @@ def test_a_long_message_is_answered_by_its_question(index: FaqIndex) -> None:
 def test_answers_name_the_command_that_does_it(index: FaqIndex, entry: str, command: str) -> None:
     e = index.by_id[entry]
     assert command in e.answer["zh"] and command in e.answer["en"]
+
+
+def test_without_embeddings_the_lexical_calibration_decides() -> None:
+    """A question searched without an embedding (worker down, content not embedded yet) is
+    scored by the lexical-only fit: a plain question is still shown, chit-chat still not."""
+    content = load_content()
+    lexical = FaqIndex.build(content.entries, not_covered=content.not_covered, semantic=False)
+    assert lexical.config.coef_lexical
+    for text, topic in (("普查要收费吗", "census_fee"), ("普查员怎么绑定自己的身份",
+                                                       "bot_bind_account"),
+                        ("is the census free", "census_fee")):
+        assert lexical.search(text).shown == topic
+    assert lexical.search("今天天气怎么样").shown is None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from faq.content import load_content
 from faq.engine import DID_YOU_MEAN, HANDOFF, FaqIndex
@@ -66,3 +69,39 @@ def test_a_lone_subject_word_is_offered_not_answered_nor_handed_off(index: FaqIn
 @pytest.mark.parametrize("text", ["asdfjkl", "哈哈哈哈哈", "在吗"])
 def test_a_lone_unknown_word_is_still_handed_off(index: FaqIndex, text: str) -> None:
     assert index.search(text).outcome == HANDOFF
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [("what does /badge do", "bot_badge_qr"), ("/bind 是干什么的", "bot_bind_account"),
+     ("/report 怎么用", "bot_daily_report"), ("/verify 后面要加什么", "verify_enumerator"),
+     ("/lang 是什么", "bot_language")],
+)
+def test_a_question_about_a_bot_command_shows_its_entry(index: FaqIndex, text: str,
+                                                        topic: str) -> None:
+    assert index.search(text).shown == topic
+
+
+def test_content_phrasings_are_not_copied_from_our_measuring_sets() -> None:
+    """The validation and held-out questions measure: no entry phrasing or not-covered
+    question may be one of them (after folding)."""
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    asked = set()
+    for name in ("faq_validation.yaml", "faq_holdout.yaml"):
+        data = yaml.safe_load((bench / name).read_text(encoding="utf-8"))
+        asked |= {normalize(q["text"]) for q in data["in_scope"]}
+        asked |= {normalize(q) for q in data["out_of_scope"]}
+    content = load_content()
+    written = {normalize(p) for e in content.entries for items in e.phrasings.values()
+               for p in items} | {normalize(q) for q in content.not_covered}
+    assert not written & asked
+
+
+@pytest.mark.parametrize(
+    "text", ["普查员上门收费吗，他说是第二次全国污染源普查的", "二维码扫一扫核实普查员证",
+             "error rate 差错率", "", "厂子黄了还要管吗"],
+)
+def test_synonym_groups_are_found_as_substrings(text: str) -> None:
+    syn = load_synonyms()
+    norm = normalize(text)
+    assert syn.canonical_for(norm, []) == {c for t, c in syn.cjk_terms if t in norm}
