@@ -117,6 +117,15 @@ class E5Embedder:
         with self._lock:
             return np.asarray(self._load().query(text or " "), dtype=np.float32)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of several queries in one engine call (the same vectors as one by one:
+        each text attends to its own tokens only)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        with self._lock:
+            vecs = self._load().query([t or " " for t in texts])
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), DIM)
+
 
 def read_cache(path: Path) -> dict[str, np.ndarray]:
     """The vectors in an on-disk cache by text; empty when missing or unreadable."""
