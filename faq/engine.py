@@ -14,6 +14,7 @@ import numpy as np
 from faq.analyzer import BIGRAM, SYNONYM, Analyzer
 from faq.closeness import Closeness, relative
 from faq.content import FaqEntry
+from faq.lexical import LEXICAL_COEF, LEXICAL_PLAUSIBLE, LEXICAL_THRESHOLD
 from faq.sanitize import clean_text
 from faq.semantic import Embedder, shared_embedder
 from faq.text import normalize, question_part, stem
@@ -67,6 +68,9 @@ class EngineConfig:
     # our own validation set (never on the development questions).
     threshold: float = 0.34
     plausible: float = 0.33
+    lexical_coef: tuple[float, ...] = LEXICAL_COEF  # questions not embedded: faq/lexical.py
+    lexical_threshold: float = LEXICAL_THRESHOLD
+    lexical_plausible: float = LEXICAL_PLAUSIBLE
     info_scale: float = 12.0  # matched IDF mass at which a query counts as fully specific
     alt_ratio: float = 0.6  # alternatives must score at least this share of the best
     vague_entries: int = 3  # a lone word in more entries than this is too vague to answer
@@ -116,6 +120,7 @@ class _Features:
     agree: float = 0.0  # 1 when the entry is also the lexically best (words and meaning agree)
     vague: bool = False  # one word that many entries use (not a calibration feature)
     subject_word: bool = False  # the query is one word that many entries use (not a feature)
+    semantic: bool = False  # the query was embedded (not a feature: picks the calibration)
 
     def vector(self) -> list[float]:
         """Feature vector in the order of EngineConfig.coef[1:]."""
@@ -364,6 +369,7 @@ class FaqIndex:
                 for t in words),
             subject_word=len(words) == 1 and words[0] in self.postings
             and len(self.postings[words[0]].docs) > cfg.vague_entries,
+            semantic=sem_best is not None,
         )}
         return ranked, feats
 
@@ -392,11 +398,11 @@ class FaqIndex:
 
     def calibrate(self, f: _Features) -> float:
         """Calibrated confidence in [0, 1] from the best candidate's features."""
-        return self.calibrate_vector(f.vector())
+        return self.calibrate_vector(f.vector(), lexical=not f.semantic)
 
-    def calibrate_vector(self, x: list[float]) -> float:
+    def calibrate_vector(self, x: list[float], *, lexical: bool = False) -> float:
         """Logistic calibration of a feature vector."""
-        coef = self.config.coef
+        coef = self.config.lexical_coef if lexical else self.config.coef
         z = coef[0] + sum(c * v for c, v in zip(coef[1:], x, strict=True))
         z = max(-50.0, min(50.0, z))
         return 1.0 / (1.0 + math.exp(-z))
@@ -412,17 +418,19 @@ class FaqIndex:
         cfg = self.config
         best_doc, best = ranked[0]
         score = self.calibrate(feats[best_doc])
+        threshold, plausible = ((cfg.threshold, cfg.plausible) if feats[best_doc].semantic
+                                else (cfg.lexical_threshold, cfg.lexical_plausible))
         candidates = [
             (self.entries[d].id, _clamp(score * s / best)) for d, s in ranked[: max(limit, 3)]
         ]
         close = [self.entries[d].id for d, s in ranked[1:limit] if s >= cfg.alt_ratio * best]
         best_id = self.entries[best_doc].id
         # a single word many entries use ("普查员") names a subject, not a question: suggest it
-        if score >= cfg.threshold and not feats[best_doc].vague:
+        if score >= threshold and not feats[best_doc].vague:
             return SearchResult(topic=best_id, score=score, alternatives=close, confident=True,
                                 candidates=candidates, outcome=ANSWER, suggestion=best_id)
         # ...and is worth offering even below `plausible`: the asker picks among its entries
-        if score >= cfg.plausible or feats[best_doc].subject_word:
+        if score >= plausible or feats[best_doc].subject_word:
             others = [self.entries[d].id for d, _s in ranked[1:limit]]
             return SearchResult(topic=None, score=score, alternatives=[best_id, *others][:limit],
                                 confident=False, candidates=candidates, outcome=DID_YOU_MEAN,

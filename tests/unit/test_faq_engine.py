@@ -151,7 +151,9 @@ def _tiny(config: EngineConfig) -> FaqIndex:
     [(0.0, 0.0, ANSWER), (1.01, 0.0, DID_YOU_MEAN), (1.01, 1.01, HANDOFF)],
 )
 def test_three_way_decision(threshold: float, plausible: float, outcome: str) -> None:
-    index = _tiny(EngineConfig(threshold=threshold, plausible=plausible))
+    # the tiny index is lexical only: its questions are decided by the lexical thresholds
+    index = _tiny(EngineConfig(threshold=threshold, plausible=plausible,
+                               lexical_threshold=threshold, lexical_plausible=plausible))
     r = index.search("普查收费吗")
     assert r.outcome == outcome
     assert r.confident == (outcome == ANSWER) and (r.topic is not None) == (outcome == ANSWER)
