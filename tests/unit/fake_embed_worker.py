@@ -1,8 +1,8 @@
 """A stand-in embedding worker for supervision tests: speaks the real protocol, answers with
 deterministic unit vectors, and misbehaves on purpose: it aborts (like the native engine's heap
 overflow) on a text containing CRASH, never answers one containing HANG, and answers garbage
-to one containing GARBAGE. With --slow-start it takes 0.5 s to become ready; with --slow-query each request takes
-50 ms."""
+to one containing GARBAGE. With --slow-start it takes 0.5 s to become ready; with --slow-query
+each request takes 50 ms."""
 
 from __future__ import annotations
 
