@@ -44,6 +44,19 @@ START_TIMEOUT = 120.0  # loading the model
 FIRST_WAIT = 20.0  # a question may wait this long for the first worker to load its model
 CHUNK = 8  # content texts per request, so questions never wait long behind the cache build
 CONTENT_ATTEMPTS = 3  # a content chunk is tried on this many workers before giving up
+QUERY_BATCH = 8  # questions sent to the worker together at most
+
+
+class _Slot:
+    """One question waiting for its vector (set by whoever sends it to the worker)."""
+
+    __slots__ = ("error", "text", "vector")
+
+    def __init__(self, text: str) -> None:
+        """A question's text, not yet embedded."""
+        self.text = text
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
 
 
 def worker_command(cache_path: Path | None, threads: int = 1) -> list[str]:
@@ -89,6 +102,8 @@ class WorkerEmbedder:
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._memo: dict[str, np.ndarray] | None = None
+        self._batch_lock = threading.Lock()
+        self._queued: list[_Slot] = []  # questions waiting for the pipe
 
     # -- supervision ---------------------------------------------------------------------
     def start(self) -> None:
@@ -207,50 +222,90 @@ class WorkerEmbedder:
     def _request(self, op: str, texts: list[str], timeout: float,
                  wait_ready: float = 0.0) -> np.ndarray:
         """Send one request and return its vectors, or raise EmbeddingUnavailable."""
-        if wait_ready > 0:
-            self.wait_ready(wait_ready)
-        else:
-            self.start()
+        self._ready(wait_ready)
         deadline = time.monotonic() + timeout
         if not self._io.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise EmbeddingUnavailable("embedding worker busy")
         try:
-            with self._cond:
-                proc = self._proc
-                if proc is None or self._closed:
-                    raise EmbeddingUnavailable("embedding worker not running")
-                self._seq += 1
-                rid = self._seq
-            assert proc.stdin is not None and proc.stdout is not None
-            try:
-                write_all(proc.stdin.fileno(),
-                          encode_frame({"id": rid, "op": op, "texts": texts}), deadline)
-                header, body = read_frame(proc.stdout.fileno(), deadline)
-                if header.get("id") != rid:
-                    raise ProtocolError(f"answer to request {header.get('id')}, not {rid}")
-                if not header.get("ok"):
-                    raise EmbeddingUnavailable(f"worker refused: {header.get('error')}")
-                vecs = body_vectors(body, int(header.get("rows", -1)),
-                                    int(header.get("dim", 0)))
-            except ProtocolError as exc:
-                with self._cond:
-                    self._lost(proc, str(exc))
-                _stop(proc)
-                raise EmbeddingUnavailable(f"embedding worker failed: {exc}") from exc
+            return self._exchange(op, texts, deadline)
         finally:
             self._io.release()
+
+    def _ready(self, wait_ready: float) -> None:
+        """Start supervising, waiting up to `wait_ready` s for a ready worker."""
+        if wait_ready > 0:
+            self.wait_ready(wait_ready)
+        else:
+            self.start()
+
+    def _exchange(self, op: str, texts: list[str], deadline: float) -> np.ndarray:
+        """One request and its answer on the pipe (call holding `_io`)."""
+        with self._cond:
+            proc = self._proc
+            if proc is None or self._closed:
+                raise EmbeddingUnavailable("embedding worker not running")
+            self._seq += 1
+            rid = self._seq
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            write_all(proc.stdin.fileno(),
+                      encode_frame({"id": rid, "op": op, "texts": texts}), deadline)
+            header, body = read_frame(proc.stdout.fileno(), deadline)
+            if header.get("id") != rid:
+                raise ProtocolError(f"answer to request {header.get('id')}, not {rid}")
+            if not header.get("ok"):
+                raise EmbeddingUnavailable(f"worker refused: {header.get('error')}")
+            vecs = body_vectors(body, int(header.get("rows", -1)), int(header.get("dim", 0)))
+        except ProtocolError as exc:
+            with self._cond:
+                self._lost(proc, str(exc))
+            _stop(proc)
+            raise EmbeddingUnavailable(f"embedding worker failed: {exc}") from exc
         with self._cond:
             self._failures = 0
         return vecs
 
     def embed_query(self, text: str) -> np.ndarray:
         """Vector of one (cleaned) query; raises EmbeddingUnavailable when the worker is not
-        up or fails on it (the worker is then restarted)."""
-        text = clean_text(text, max_chars=QUERY_CHARS) or " "
+        up or fails on it (the worker is then restarted).
+
+        Questions asked while another is with the worker wait for it and then go together
+        in one request (one engine call): nobody waits longer than behind one request, and
+        the worker's time per question drops when questions come in bursts."""
+        slot = _Slot(clean_text(text, max_chars=QUERY_CHARS) or " ")
         with self._cond:  # the very first worker may still be loading: wait a little for it
             first = self.starts == 0 and self._failures == 0
-        return self._request("query", [text], self.query_timeout,
-                             wait_ready=self.first_wait if first else 0.0)[0]
+        self._ready(self.first_wait if first else 0.0)
+        deadline = time.monotonic() + self.query_timeout
+        with self._batch_lock:
+            self._queued.append(slot)
+        if not self._io.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            with self._batch_lock:
+                if slot in self._queued:
+                    self._queued.remove(slot)
+            if slot.vector is not None:
+                return slot.vector
+            raise EmbeddingUnavailable("embedding worker busy")
+        try:
+            if slot.vector is None and slot.error is None:  # nobody took it: lead a batch
+                with self._batch_lock:  # this question and the next ones waiting
+                    others = [s for s in self._queued if s is not slot][:QUERY_BATCH - 1]
+                    batch = [slot, *others]
+                    self._queued = [s for s in self._queued if s not in batch]
+                try:
+                    vecs = self._exchange("query", [s.text for s in batch], deadline)
+                    for s, vec in zip(batch, vecs, strict=True):
+                        s.vector = vec
+                except EmbeddingUnavailable as exc:
+                    for s in batch:
+                        s.error = exc
+                    raise
+        finally:
+            self._io.release()
+        if slot.error is not None:
+            raise EmbeddingUnavailable(str(slot.error))
+        assert slot.vector is not None
+        return slot.vector
 
     def _known(self) -> dict[str, np.ndarray]:
         """Content vectors known in this process (read from the disk cache once)."""

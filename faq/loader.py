@@ -27,13 +27,16 @@ class FaqStore:
         embedder: Embedder | None = None,
         *,
         background: bool = False,
+        build_delay: float = 0.0,
     ) -> None:
         """Load the content at `path` now; re-check file mtimes at most every interval s.
 
         With `background` (the bot), the content is read and checked now, but the index is
         built in a background thread (`index()` waits for it), and content not yet in the
         embedding cache is embedded in the background by the worker: until then the index is
-        lexical only. `semantic_ready` is set once the index has the embeddings."""
+        lexical only. `semantic_ready` is set once the index has the embeddings. The background
+        build starts after `build_delay` s (so that start-up and the first replies do not
+        share the CPU with it), or at once when a question needs the index sooner."""
         self.path = Path(path)
         self.embedder = embedder
         self.check_interval = check_interval
@@ -46,12 +49,27 @@ class FaqStore:
         content = load_content(self.path)  # invalid content still fails at start
         self._built = threading.Event()
         self._index: FaqIndex | None = None
+        self._content: FaqContent | None = None  # content whose first build has not started
+        self._start_lock = threading.Lock()
         if self.background:
-            threading.Thread(target=self._first_build, args=(content,), daemon=True,
-                             name="faq-index").start()
+            self._content = content
+            if build_delay > 0:
+                timer = threading.Timer(build_delay, self.start_build)
+                timer.daemon = True
+                timer.start()
+            else:
+                self.start_build()
         else:
             self._index = self._build(content, self._signature)
             self._built.set()
+
+    def start_build(self) -> None:
+        """Start the background build of the first index (once; later calls do nothing)."""
+        with self._start_lock:
+            content, self._content = self._content, None
+        if content is not None:
+            threading.Thread(target=self._first_build, args=(content,), daemon=True,
+                             name="faq-index").start()
 
     def _first_build(self, content: FaqContent) -> None:
         """Background: the first index (questions wait for it, nothing else does)."""
@@ -124,6 +142,7 @@ class FaqStore:
         """The current index, rebuilt first if the content changed since the last check
         (waits for the first build)."""
         if not self._built.is_set():
+            self.start_build()  # a question before the delayed build: build it now
             self._built.wait()
         if self._index is None:
             raise RuntimeError("the FAQ index could not be built (see the log)")

@@ -117,6 +117,34 @@ class E5Embedder:
         with self._lock:
             return np.asarray(self._load().query(text or " "), dtype=np.float32)
 
+    def embed_queries(self, texts: Sequence[str], max_tokens: int | None = None
+                      ) -> np.ndarray:
+        """Vectors of several queries in one engine call (the same vectors as one by one:
+        each text attends to its own tokens only), each cut to its first `max_tokens` tokens
+        (the engine's time grows with the tokens: about 0.5 ms each on a quiet core)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        with self._lock:
+            model = self._load()
+            texts = [_first_tokens(model, t or " ", max_tokens) for t in texts]
+            vecs = model.query(texts)
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), DIM)
+
+
+def _first_tokens(model: Any, text: str, max_tokens: int | None) -> str:
+    """The longest beginning of `text` that the model reads as at most `max_tokens` tokens
+    (prefix and markers included); tokenising costs microseconds, the model milliseconds."""
+    if max_tokens is None or model.token_count(text, True) <= max_tokens:
+        return text
+    lo, hi = 1, len(text) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if model.token_count(text[:mid], True) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
 
 def read_cache(path: Path) -> dict[str, np.ndarray]:
     """The vectors in an on-disk cache by text; empty when missing or unreadable."""

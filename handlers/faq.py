@@ -46,6 +46,9 @@ ORDER = 95
 COMMANDS = (CommandInfo("ask", N_("Ask a question about the census"), args="…"),)
 INLINE_RESULTS = 8
 _BUTTON_CHARS = 60
+# the FAQ index is built this long after start-up (or at the first question, if sooner), so
+# that the first replies (/start) do not share the CPU with it
+INDEX_BUILD_DELAY = 3.0
 
 
 def faq_lang(locale: str) -> str:
@@ -277,7 +280,8 @@ async def on_inline(query: InlineQuery, faq: FaqStore, i18n: Translator) -> None
 async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
     """Start-up: the FAQ store (content from CENSUSBOT_FAQ_DIR or the shipped files), its
     embedding worker and its queue. Only reads and checks the content: the index is built in
-    the background (questions wait for it, nothing else does), content missing from the
+    the background a few seconds later or at the first question (questions wait for it,
+    nothing else does), content missing from the
     embedding cache is embedded in the background by the worker, and questions are answered
     lexically until then."""
     if "faq" in dispatcher.workflow_data:
@@ -289,7 +293,7 @@ async def load_faq(dispatcher: Dispatcher, settings: Settings) -> None:
     dispatcher["faq_queue"] = FaqQueue(FaqLimits(per_user=settings.faq_per_minute,
                                                  capacity=settings.faq_queue))
     store = await asyncio.to_thread(FaqStore, path, settings.faq_reload_seconds, None, worker,
-                                    background=True)
+                                    background=True, build_delay=INDEX_BUILD_DELAY)
     dispatcher["faq"] = store
     log.info("FAQ content read from %s; its index is built in the background", path)
 

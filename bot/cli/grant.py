@@ -8,13 +8,14 @@ import sys
 from bot.cli.common import database
 from bot.config import Settings
 from bot.db.models.users import ROLES
-from bot.services.access import users as users_service
-from bot.services.roster import grants as roster_grants
 from bot.services.shared.errors import DomainError
 from bot.util.clock import utc_now
 
 
 async def _grant(args: argparse.Namespace) -> int:
+    from bot.services.access import users as users_service  # only this command needs them
+    from bot.services.roster import grants as roster_grants
+
     async with database(Settings()) as sessionmaker, sessionmaker() as session:
         try:
             if args.revoke:

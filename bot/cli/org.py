@@ -8,12 +8,13 @@ from pathlib import Path
 
 from bot.cli.common import database
 from bot.config import Settings
-from bot.services.roster import org as org_service
 from bot.services.shared.errors import DomainError
 from bot.util.clock import utc_now
 
 
 async def _load(args: argparse.Namespace) -> int:
+    from bot.services.roster import org as org_service  # only this command needs it
+
     try:
         tree = org_service.read_tree(Path(args.file))
         org_service.flatten(tree)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from bot.cli.common import database
 from bot.config import Settings
-from bot.services.reports import submission as reports_service
 from bot.services.shared.errors import DomainError
 from bot.util.clock import utc_now
 
 
 async def _targets(args: argparse.Namespace) -> int:
+    from bot.services.reports import submission as reports_service  # heavy: only this command
+
     path = Path(args.file)
     try:
         rows = reports_service.read_targets_file(path)

@@ -11,13 +11,15 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.cli.common import aware_datetime, database
 from bot.cli.staff_codes import add_codes_command
 from bot.config import Settings
-from bot.services.roster import importer as roster
 from bot.util.clock import utc_now
+
+if TYPE_CHECKING:  # the importer (and openpyxl) load only when a roster is imported
+    from bot.services.roster import importer as roster
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -61,6 +63,8 @@ def _import(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, file_name: str, data: bytes) -> int:
+    from bot.services.roster import importer as roster
+
     now: datetime = args.now or utc_now()
     async with database(Settings()) as sessionmaker, sessionmaker() as session:
         try:

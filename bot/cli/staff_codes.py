@@ -9,13 +9,14 @@ from datetime import timedelta
 
 from bot.cli.common import aware_datetime, database
 from bot.config import Settings
-from bot.services.roster import binding
 from bot.services.shared.errors import DomainError
 from bot.services.shared.safe_cells import csv_row
 from bot.util.clock import utc_now
 
 
 async def _codes(args: argparse.Namespace) -> int:
+    from bot.services.roster import binding  # only this command needs it
+
     settings = Settings()
     try:
         key = settings.signing_key()

@@ -1,7 +1,8 @@
 """A stand-in embedding worker for supervision tests: speaks the real protocol, answers with
 deterministic unit vectors, and misbehaves on purpose: it aborts (like the native engine's heap
 overflow) on a text containing CRASH, never answers one containing HANG, and answers garbage
-to one containing GARBAGE. With --slow-start it takes 0.5 s to become ready."""
+to one containing GARBAGE. With --slow-start it takes 0.5 s to become ready; with --slow-query
+each request takes 50 ms."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def main() -> None:
         if "GARBAGE" in joined:
             write_all(out, b"\x00\x00\x00\x02{}" + b"\xff" * 10)
             continue
+        if "--slow-query" in sys.argv:
+            time.sleep(0.05)  # a question takes a while: the next ones queue up behind it
         vecs = np.stack([vector(t) for t in texts]) if texts else np.zeros((0, DIM), np.float32)
         write_all(out, encode_frame({"id": header.get("id"), "ok": True, "rows": len(texts),
                                      "dim": DIM}, vectors_body(vecs)))

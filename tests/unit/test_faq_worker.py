@@ -119,3 +119,58 @@ def test_the_store_answers_lexically_until_content_is_embedded(tmp_path: Path) -
         assert again.index().semantic is not None and again.semantic_ready.is_set()
     finally:
         worker.close()
+
+
+def test_questions_asked_together_go_in_one_request_with_their_own_vectors() -> None:
+    """While one question is with the worker, the next ones wait and then go together; each
+    gets its own vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.unit.fake_embed_worker import vector
+
+    worker = WorkerEmbedder(None, command=[*FAKE, "--slow-query"], query_timeout=5.0)
+    try:
+        assert worker.wait_ready(30)
+        texts = [f"问题{n}" for n in range(12)]
+        with ThreadPoolExecutor(12) as pool:
+            vecs = list(pool.map(worker.embed_query, texts))
+        for text, vec in zip(texts, vecs, strict=True):
+            assert np.allclose(vec, vector(text))
+        assert worker._seq < len(texts), "questions waiting together were not batched"
+        assert not worker._queued
+    finally:
+        worker.close()
+
+
+def test_a_failed_batch_fails_each_of_its_questions(fake: WorkerEmbedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(text: str) -> str:
+        try:
+            fake.embed_query(text)
+            return "ok"
+        except EmbeddingUnavailable:
+            return "unavailable"
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(ask, ["CRASH now", *[f"问题{n}" for n in range(5)]]))
+    assert results[0] == "unavailable"
+    assert set(results) <= {"ok", "unavailable"}
+    _wait_alive(fake)
+    assert fake.embed_query("普查是什么").shape == (384,)
+
+
+def test_content_is_embedded_at_a_lower_priority_than_questions() -> None:
+    """Content jobs run on a thread niced below the caller (the caller keeps its priority)."""
+    import os
+    import threading
+
+    from faq.embed_worker import LowPriority
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    low = LowPriority(5)
+    seen = low.run(lambda: np.array([os.getpriority(os.PRIO_PROCESS, threading.get_native_id())]))
+    assert seen[0] == min(19, mine + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+    with pytest.raises(ZeroDivisionError):
+        low.run(lambda: np.array([1 / 0]))

@@ -23,7 +23,9 @@ T = TypeVar("T")
 class FaqLimits:
     """How much the FAQ lane takes: search threads, waiting places, questions per user."""
 
-    workers: int = 1
+    # two search threads: one question's words are searched (and its answer stored) while
+    # another's embedding is in the worker, and questions that meet there go in one request
+    workers: int = 2
     capacity: int = 4  # questions waiting for a search thread, beyond those being searched
     per_user: int = 10  # questions a user may ask per window
     window: timedelta = timedelta(minutes=1)

@@ -7,11 +7,8 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, tzinfo
-from typing import Any
-
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from bot.services.reports.quickform import parse_number
 from bot.services.reports.templates import N_, Problem, ReportTemplate, Value, templates
@@ -25,10 +22,20 @@ from bot.services.shared.sheet_guard import (
 )
 from bot.util.timefmt import local_time_with_offset, period_text
 
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
 Gettext = Callable[[str], str]
 HEADER_KEY = "key"
-BOLD = Font(bold=True)
-FILL = PatternFill("solid", fgColor="FFF2CC")
+# openpyxl is imported where a workbook is built or read (it costs start-up time otherwise)
+
+
+@cache
+def _styles() -> tuple[Any, Any]:
+    """The bold font and the highlight fill (openpyxl imported on first use)."""
+    from openpyxl.styles import Font, PatternFill
+
+    return Font(bold=True), PatternFill("solid", fgColor="FFF2CC")
 TARGET_LIMITS = SheetLimits(max_rows=100_000)
 
 
@@ -40,6 +47,20 @@ class TargetRow:
     phase: str
     key: str
     value: float
+
+
+def _font(size: int) -> Any:
+    """A bold font of this size."""
+    from openpyxl.styles import Font
+
+    return Font(bold=True, size=size)
+
+
+def _column_letter(i: int) -> str:
+    """The spreadsheet letter of column i (1 = A)."""
+    from openpyxl.utils import get_column_letter
+
+    return str(get_column_letter(i))
 
 
 def _save(wb: Workbook) -> bytes:
@@ -62,12 +83,14 @@ def build_report_xlsx(
     t: Gettext,
 ) -> bytes:
     """The blank report: one row per field with label, unit, target and previous value."""
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = template.phase
     append_row(ws, [f"{template.name_for(locale)} — {unit_name}"])
-    ws["A1"].font = Font(bold=True, size=13)
+    ws["A1"].font = _font(size=13)
     append_row(ws, ["unit_code", unit_code,
                     t("Do not change the grey cells and the key column.")])
     append_row(ws, ["phase", template.phase])
@@ -76,13 +99,13 @@ def build_report_xlsx(
     append_row(ws, [HEADER_KEY, t("Field"), t("Unit"), t("Required"), t("Target"),
                     t("Previous"), t("This report")])
     for cell in ws[6]:
-        cell.font = BOLD
+        cell.font = _styles()[0]
     for f in template.fields:
         target = targets.get(f.target) if f.target else None
         append_row(ws, [f.key, f.label_for(locale), f.unit_for(locale),
                         t("yes") if f.required else "", target, previous.get(f.key),
                         current.get(f.key)])
-        ws.cell(row=ws.max_row, column=7).fill = FILL
+        ws.cell(row=ws.max_row, column=7).fill = _styles()[1]
     for col, width in zip("ABCDEFG", (20, 34, 10, 8, 10, 12, 16), strict=True):
         ws.column_dimensions[col].width = width
     return _save(wb)
@@ -100,6 +123,8 @@ class XlsxReport:
 
 def _open(data: bytes) -> Any:
     try:
+        from openpyxl import load_workbook
+
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise DomainError("This file is not an Excel workbook (.xlsx). Send /report template "
@@ -193,6 +218,8 @@ def build_export_xlsx(sheets: Sequence[ExportSheet], *, locale: str, t: Gettext,
 
     Times are written in `tz` (the readers' zone) with their offset, e.g. 2018-10-08 10:00 +08:00.
     """
+    from openpyxl import Workbook
+
     wb = Workbook()
     first = wb.active
     assert first is not None
@@ -206,14 +233,14 @@ def build_export_xlsx(sheets: Sequence[ExportSheet], *, locale: str, t: Gettext,
             r0 = sheet.rows[0]
             period = period_text(r0.period_start, r0.period_end, locale)
         append_row(ws, [tmpl.name_for(locale), period])
-        ws["A1"].font = Font(bold=True, size=13)
+        ws["A1"].font = _font(size=13)
         head = [t("Unit code"), t("Unit"), t("Status"), t("Submitted at"), t("Version")]
         head += [f"{f.label_for(locale)} ({f.unit_for(locale)})" if f.unit else
                  f.label_for(locale) for f in numeric]
         head += [t("Completion rate (%)"), t("Newly found"), t("Problems and needs")]
         append_row(ws, head)
         for cell in ws[2]:
-            cell.font = BOLD
+            cell.font = _styles()[0]
         for p in sheet.rows:
             append_row(ws, [p.unit_code, p.display_name(locale),
                             status_names.get(p.status, p.status),
@@ -228,9 +255,9 @@ def build_export_xlsx(sheets: Sequence[ExportSheet], *, locale: str, t: Gettext,
                        + [total.values.get(f.key) for f in numeric]
                        + [total.completion_rate, sum(total.new_found.values()) or None, ""])
             for cell in ws[ws.max_row]:
-                cell.font = BOLD
+                cell.font = _styles()[0]
         for i in range(1, len(head) + 1):
-            ws.column_dimensions[get_column_letter(i)].width = 14
+            ws.column_dimensions[_column_letter(i)].width = 14
     return _save(wb)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from openpyxl import Workbook
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +25,8 @@ from bot.services.supervision.orders import local, open_in_scope
 async def build_orders_xlsx(session: AsyncSession, principal: Principal,
                             cfg: SupervisionConfig, t: Translator, *, now: datetime) -> bytes:
     """Two sheets: orders and actions (with state, dates, answer), and interviews."""
+    from openpyxl import Workbook  # imported here: start-up does not need it
+
     wb = Workbook()
     ws = wb.active
     assert ws is not None
