@@ -288,3 +288,22 @@ async def test_office_heads_in_one_query_agree_with_the_walk_up_the_tree(
         await s.flush()
         assert await office_heads_of(s, county) == await office_heads_for(s, "410102") == [10]
         assert await office_heads_of(s, city) == await office_heads_for(s, "410100") == [7, 8]
+
+
+@pytest.mark.parametrize("who", [OTHER, ENUMERATOR, None])
+async def test_a_context_read_by_someone_else_does_not_authorize_a_submission(
+        zz: async_sessionmaker[AsyncSession], who: Principal | None) -> None:
+    async with zz() as s:
+        ctx = await svc.context(s, LIAISON, "410102", "survey", at("2018-10-08 10:00"))
+        found = (await svc.reportable(s, LIAISON))[0]
+        with pytest.raises(DomainError, match="Only a liaison or office head"):
+            await svc.context(s, who, "410102", "survey", at("2018-10-08 10:00"), found)
+        with pytest.raises(DomainError, match="Only a liaison or office head"):
+            await svc.submit(s, principal=who, unit_code="410102", phase="survey", values=FULL,
+                             source="quick", now=at("2018-10-08 10:00"), locale="en", ctx=ctx)
+        # the owner's context serves the owner's submission, read once
+        report = await svc.submit(s, principal=LIAISON, unit_code="410102", phase="survey",
+                                  values=FULL, source="quick", now=at("2018-10-08 10:00"),
+                                  locale="en", ctx=ctx)
+        assert report.version == 1
+        await s.commit()  # the test is the unit-of-work owner

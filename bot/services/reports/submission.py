@@ -263,10 +263,12 @@ async def submit(
     Refuses values that break a rule; a cumulative decrease needs `reason`; a count above its
     target needs the number of newly found objects (新增) of that target key in `new_found`.
     `ctx`: this unit's and phase's `context`, read by the caller in this transaction at the
-    same `now` (report entry reads it for every input): not read again.
+    same `now` (report entry reads it for every input): not read again (unless it is for
+    another unit, phase or period, or the principal does not cover its unit).
     """
     if (ctx is None or ctx.assignment.unit.code != unit_code or ctx.assignment.phase != phase
-            or ctx.period != period_for(ctx.assignment.cadence, now)):
+            or ctx.period != period_for(ctx.assignment.cadence, now) or principal is None
+            or not principal.covers(REPORTING_ROLES, ctx.assignment.unit.path)):
         ctx = await context(session, principal, unit_code, phase, now)
     values = clean(values)
     problems = check(ctx, values, locale)
