@@ -46,7 +46,11 @@ async def pg_admin(sql: str) -> None:
 
 @asynccontextmanager
 async def pg_database(name: str) -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one bench run; dropped afterwards."""
+    """A fresh, empty PostgreSQL database for one bench run; dropped afterwards.
+
+    CENSUSBOT_BENCH_TAG, when set, is appended to the name, so that benches run at the same
+    time from different worktrees against one server do not drop each other's database."""
+    name += os.environ.get("CENSUSBOT_BENCH_TAG", "")
     await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await pg_admin(f'CREATE DATABASE "{name}"')
     try:

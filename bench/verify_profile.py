@@ -1,7 +1,10 @@
-"""Profile censusbot's /verify and /help update path in one process: SQL statements per update
-(by kind) and cProfile's top entries. SYNTHETIC roster; the project's Bot API emulator.
+"""Profile censusbot's /verify, /help and report update paths in one process: SQL statements
+per update (by kind) and cProfile's top entries. SYNTHETIC roster and county liaisons; the
+project's Bot API emulator. The report path is measured in its two updates apart: the quick
+form (`/report 工业 ...`, answered with the summary) and the Confirm button ("submitted").
 
-    python bench/verify_profile.py [--messages 300] [--pg] [--top 25]
+    python bench/verify_profile.py [--messages 300] [--reports 60] [--pg] [--top 25]
+        [--paths verify help report]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import io
 import pstats
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.common import pg_database
-from bench.hot_paths import NOW, drive, help_messages, prepare_censusbot, verify_messages
+from bench.hot_paths import (
+    LIAISON_BASE,
+    NOW,
+    REPORT_TEXT,
+    drive,
+    help_messages,
+    prepare_censusbot,
+    verify_messages,
+)
 from emulator import Emulator
 from emulator.harness import start_bot
 
@@ -40,9 +52,51 @@ def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
     STATEMENTS[head[:60]] += 1
 
 
-async def one(url: str, n: int, top: int) -> None:
-    """Prepare, then drive `n` /verify and `n` /help updates, profiled; print the figures."""
-    await prepare_censusbot(url, 5000, 4)
+def _print(name: str, got: int, took: float, prof: cProfile.Profile, top: int) -> None:
+    per = sum(STATEMENTS.values()) / max(1, got)
+    print(f"\n== {name}: {got} replies in {took:.1f} s ({got / max(took, 1e-9):.0f}/s), "
+          f"{per:.1f} SQL statements per update")
+    for head, k in STATEMENTS.most_common():
+        print(f"  {k / max(1, got):6.2f}  {head}")
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    print("\n".join(out.getvalue().splitlines()[6:6 + top + 3]))
+
+
+async def _quick_forms(emu: Emulator, ids: range) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every liaison in `ids` sends the quick form at once; (user, summary message) each."""
+    users = [emu.user(id=LIAISON_BASE + i, first_name=f"联络员{i}", language_code="zh-hans")
+             for i in ids]
+    for i, user in zip(ids, users, strict=True):
+        await emu.send_text(user, REPORT_TEXT.format(i=100 + i % 50, e=90 + i % 10))
+    return list(zip(users, await asyncio.gather(*(
+        emu.wait_for_bot_message(u["id"], timeout=300) for u in users)), strict=True))
+
+
+async def _confirms(emu: Emulator, shown: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Every liaison presses Confirm under their summary; wait for each "submitted"."""
+    for user, summary in shown:
+        await emu.click(user, summary, "rp:confirm")
+    await asyncio.gather(*(emu.wait_for_bot_message(u["id"], lambda m: "已提交" in m["text"],
+                                                    timeout=300) for u, _ in shown))
+
+
+async def _profiled(name: str, run: Any, got: int, top: int) -> Any:
+    STATEMENTS.clear()
+    prof = cProfile.Profile()
+    started = time.perf_counter()
+    prof.enable()
+    result = await run
+    prof.disable()
+    _print(name, got, time.perf_counter() - started, prof, top)
+    return result
+
+
+async def one(url: str, n: int, reports: int, top: int, paths: list[str]) -> None:
+    """Prepare, then drive `n` /verify and `n` /help updates and `reports` submissions
+    (after a few unprofiled ones to warm up), profiled; print the figures."""
+    warm = 10
+    await prepare_censusbot(url, 5000, warm + reports)
     async with Emulator(bot_username="bench_prof_bot") as emu:
         app = await start_bot(emu, url, clock=lambda: NOW, CENSUSBOT_LOOKUPS_PER_MINUTE=10**9,
                               CENSUSBOT_LOOKUPS_PER_DAY=10**9)
@@ -50,19 +104,20 @@ async def one(url: str, n: int, top: int) -> None:
             await drive(emu, verify_messages(20, 20, 5000))  # warm up
             for name, msgs in (("verify", verify_messages(n, n // 3, 5000)),
                                ("help", help_messages(n, n // 3))):
+                if name not in paths:
+                    continue
                 STATEMENTS.clear()
                 prof = cProfile.Profile()
                 prof.enable()
                 took, got = await drive(emu, msgs)
                 prof.disable()
-                per = sum(STATEMENTS.values()) / max(1, got)
-                print(f"\n== {name}: {got} replies in {took:.1f} s ({got / took:.0f}/s), "
-                      f"{per:.1f} SQL statements per update")
-                for head, k in STATEMENTS.most_common():
-                    print(f"  {k / max(1, got):6.2f}  {head}")
-                out = io.StringIO()
-                pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
-                print("\n".join(out.getvalue().splitlines()[6:6 + top + 3]))
+                _print(name, got, took, prof, top)
+            if "report" in paths:
+                await _confirms(emu, await _quick_forms(emu, range(warm)))  # warm up
+                ids = range(warm, warm + reports)
+                shown = await _profiled("report: quick form", _quick_forms(emu, ids),
+                                        reports, top)
+                await _profiled("report: confirm", _confirms(emu, shown), reports, top)
         finally:
             await app.stop()
 
@@ -72,15 +127,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--reports", type=int, default=60, help="liaisons submitting")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--paths", nargs="*", default=["verify", "help", "report"],
+                        choices=["verify", "help", "report"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite")
-        await one(f"sqlite+aiosqlite:///{tmp}/prof.db", args.messages, args.top)
+        await one(f"sqlite+aiosqlite:///{tmp}/prof.db", args.messages, args.reports, args.top,
+                      args.paths)
     if args.pg:
         async with pg_database("censusbot_bench_prof") as url:
             print("\nPostgreSQL")
-            await one(url, args.messages, args.top)
+            await one(url, args.messages, args.reports, args.top, args.paths)
 
 
 if __name__ == "__main__":

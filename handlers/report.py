@@ -83,21 +83,27 @@ async def _state(session: AsyncSession, op: Awaitable[T]) -> T:
     return await op
 
 
-async def _apply(step: Step, message: Message, session: AsyncSession, state: FSMContext,
-                 i18n: Translator) -> None:
-    """Carry out a step: buttons off, conversation state, then the replies in order (or the
-    rule a button broke, as a message)."""
+async def _save_state(step: Step, session: AsyncSession, state: FSMContext) -> None:
+    """The conversation state a step asks for, in the update's transaction (before any Bot
+    API call: each one commits that transaction, so state written after one would need a
+    second transaction, and a crash between the two would lose it)."""
     if step.error is not None:
-        await message.answer(step.error.render(i18n))
         return
-    if step.clear_markup:
-        await message.edit_reply_markup(reply_markup=None)
     if step.fsm == "active":
         await _state(session, state.set_state(ReportForm.active))
         if step.fsm_data is not None:
             await _state(session, state.update_data(**step.fsm_data))
     elif step.fsm == "clear":
         await _state(session, state.clear())
+
+
+async def _send(step: Step, message: Message, i18n: Translator) -> None:
+    """Buttons off, then the replies in order (or the rule a button broke, as a message)."""
+    if step.error is not None:
+        await message.answer(step.error.render(i18n))
+        return
+    if step.clear_markup:
+        await message.edit_reply_markup(reply_markup=None)
     for reply in step.replies:
         if reply.document is not None:
             doc = reply.document
@@ -106,6 +112,13 @@ async def _apply(step: Step, message: Message, session: AsyncSession, state: FSM
         else:
             await message.answer(_text(reply, i18n),
                                  reply_markup=_keyboard(reply.keyboard, i18n))
+
+
+async def _apply(step: Step, message: Message, session: AsyncSession, state: FSMContext,
+                 i18n: Translator) -> None:
+    """Carry out a step: conversation state, then buttons off and the replies."""
+    await _save_state(step, session, state)
+    await _send(step, message, i18n)
 
 
 def _entry(session: AsyncSession, principal: Principal | None, i18n: Translator, locale: str,
@@ -151,8 +164,9 @@ async def on_button(callback: CallbackQuery, session: AsyncSession, state: FSMCo
     if step.alert:
         await callback.answer(i18n(step.alert), show_alert=True)
         return
+    await _save_state(step, session, state)  # with the step's work, before the answer commits
     await callback.answer()
-    await _apply(step, message, session, state, i18n)
+    await _send(step, message, i18n)
 
 
 async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: FSMContext,
@@ -161,19 +175,21 @@ async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: 
     """A unit button: rpg (guided), rpq (the quick form waiting in the FSM), rpx (template),
     rpn (a reminder's "report now": guided)."""
     message = callback.message
-    await callback.answer()
     try:
         choice = ReportUnit.parse(callback.data)
     except CallbackDataError:
-        return
-    if not isinstance(message, Message) or principal is None:
+        choice = None
+    if choice is None or not isinstance(message, Message) or principal is None:
+        await callback.answer()
         return
     quick = ""
     if choice.kind == "q":
         quick = str((await _state(session, state.get_data())).get("quick", ""))
     entry = _entry(session, principal, i18n, locale, settings, now)
     step = await entry.unit_chosen(choice, quick)
-    await _apply(step, message, session, state, i18n)
+    await _save_state(step, session, state)  # with the step's work, before the answer commits
+    await callback.answer()
+    await _send(step, message, i18n)
 
 
 def _is_xlsx(message: Message) -> bool:

@@ -146,8 +146,11 @@ async def on_report_text(message: Message, state: FSMContext, i18n: Translator) 
         reply_markup=_flow_keyboard(i18n, (i18n("Skip"), FLOW_SKIP), (i18n("Cancel"), FLOW_CANCEL)))
 
 
-async def _ask_location(message: Message, state: FSMContext, i18n: Translator) -> None:
+async def _ask_location(message: Message, state: FSMContext, i18n: Translator,
+                        callback: CallbackQuery | None = None) -> None:
     await state.set_state(ReportFlow.location)
+    if callback is not None:  # answered after the state is written (the answer commits)
+        await callback.answer()
     await message.answer(
         i18n("Send the location where it happened (📎 → Location), or press Done to send the "
              "report now."),
@@ -167,15 +170,28 @@ async def on_report_photo(message: Message, state: FSMContext, i18n: Translator)
 
 async def on_report_skip(callback: CallbackQuery, state: FSMContext, i18n: Translator) -> None:
     """Skip the photo."""
-    await callback.answer()
     if isinstance(callback.message, Message):
-        await _ask_location(callback.message, state, i18n)
+        await _ask_location(callback.message, state, i18n, callback)
+    else:
+        await callback.answer()
 
 
 async def _submit(message: Message, user_id: int, state: FSMContext, session: AsyncSession,
                   now: datetime, catalogs: Catalogs, settings: Settings, i18n: Translator,
                   latitude: float | None = None, longitude: float | None = None,
-                  urgent: bool = False) -> None:
+                  urgent: bool = False, callback: CallbackQuery | None = None) -> None:
+    """File the report and thank the reporter; a pressed button (`callback`) is answered once
+    the report is filed, since answering commits the update's transaction."""
+    text = await _file(message, user_id, state, session, now, catalogs, settings, i18n,
+                       latitude, longitude, urgent)
+    if callback is not None:
+        await callback.answer()
+    await message.answer(text)
+
+
+async def _file(message: Message, user_id: int, state: FSMContext, session: AsyncSession,
+                now: datetime, catalogs: Catalogs, settings: Settings, i18n: Translator,
+                latitude: float | None, longitude: float | None, urgent: bool) -> str:
     data = await state.get_data()
     await state.clear()
     try:
@@ -185,8 +201,7 @@ async def _submit(message: Message, user_id: int, state: FSMContext, session: As
             photo_file_id=data.get("photo"), latitude=latitude, longitude=longitude,
             catalogs=catalogs, tz=settings.tz, urgent=urgent)
     except DomainError as exc:
-        await message.answer(escape(exc.render(i18n)))
-        return
+        return escape(exc.render(i18n))
     if filed.merged:
         text = i18n("Thank you. What you wrote was added to report #%(id)s, which the census "
                     "office already has.") % {"id": filed.report.id}
@@ -199,7 +214,7 @@ async def _submit(message: Message, user_id: int, state: FSMContext, session: As
     if filed.urgent_refused:
         text += "\n" + i18n("Only one report a day can be marked urgent, so this one reaches "
                             "the office after their quiet hours.")
-    await message.answer(text + "\n" + i18n("If you feel threatened, call the police (110)."))
+    return text + "\n" + i18n("If you feel threatened, call the police (110).")
 
 
 async def on_report_location(message: Message, state: FSMContext, session: AsyncSession,
@@ -216,20 +231,22 @@ async def on_report_done(callback: CallbackQuery, state: FSMContext, session: As
                          now: datetime, catalogs: Catalogs, settings: Settings,
                          i18n: Translator) -> None:
     """Done: send the report without a location."""
-    await callback.answer()
     if isinstance(callback.message, Message):
         await _submit(callback.message, callback.from_user.id, state, session, now, catalogs,
-                      settings, i18n)
+                      settings, i18n, callback=callback)
+    else:
+        await callback.answer()
 
 
 async def on_report_urgent(callback: CallbackQuery, state: FSMContext, session: AsyncSession,
                            now: datetime, catalogs: Catalogs, settings: Settings,
                            i18n: Translator) -> None:
     """Urgent: send the report now, even during the office's quiet hours (limited)."""
-    await callback.answer()
     if isinstance(callback.message, Message):
         await _submit(callback.message, callback.from_user.id, state, session, now, catalogs,
-                      settings, i18n, urgent=True)
+                      settings, i18n, urgent=True, callback=callback)
+    else:
+        await callback.answer()
 
 
 async def on_report_cancel(callback: CallbackQuery, state: FSMContext, i18n: Translator) -> None:

@@ -261,3 +261,49 @@ async def test_a_correction_tells_the_office_heads_what_changed(
     third = (await _outbox(zz))[2:]
     assert [(chat, "version 3" in t or "第 3 版" in t, "double count" in t)
             for chat, _k, t in third] == [(5, True, True)]
+
+
+async def test_office_heads_in_one_query_agree_with_the_walk_up_the_tree(
+        zz: async_sessionmaker[AsyncSession]) -> None:
+    from bot.db.models.org import Unit
+    from bot.services.access.users import grant_role
+    from bot.services.reports.notices import office_heads_of
+    from bot.services.shared.outbox import office_heads_for
+
+    async with zz() as s:
+        county = await s.get(Unit, "410102")
+        city = await s.get(Unit, "410100")
+        assert county is not None and city is not None
+        assert await office_heads_of(s, county) == await office_heads_for(s, "410102") == []
+        for uid, code in ((7, "410100"), (8, "410100"), (9, "410103")):
+            await grant_role(s, now=at("2018-10-01 08:00"), user_id=uid, role="office_head",
+                             unit_code=code)
+        await grant_role(s, now=at("2018-10-01 08:00"), user_id=6, role="liaison",
+                         unit_code="410102")
+        await s.flush()
+        # none on the county itself: the nearest unit above that has any (not the sibling's)
+        assert await office_heads_of(s, county) == await office_heads_for(s, "410102") == [7, 8]
+        await grant_role(s, now=at("2018-10-01 08:00"), user_id=10, role="office_head",
+                         unit_code="410102")
+        await s.flush()
+        assert await office_heads_of(s, county) == await office_heads_for(s, "410102") == [10]
+        assert await office_heads_of(s, city) == await office_heads_for(s, "410100") == [7, 8]
+
+
+@pytest.mark.parametrize("who", [OTHER, ENUMERATOR, None])
+async def test_a_context_read_by_someone_else_does_not_authorize_a_submission(
+        zz: async_sessionmaker[AsyncSession], who: Principal | None) -> None:
+    async with zz() as s:
+        ctx = await svc.context(s, LIAISON, "410102", "survey", at("2018-10-08 10:00"))
+        found = (await svc.reportable(s, LIAISON))[0]
+        with pytest.raises(DomainError, match="Only a liaison or office head"):
+            await svc.context(s, who, "410102", "survey", at("2018-10-08 10:00"), found)
+        with pytest.raises(DomainError, match="Only a liaison or office head"):
+            await svc.submit(s, principal=who, unit_code="410102", phase="survey", values=FULL,
+                             source="quick", now=at("2018-10-08 10:00"), locale="en", ctx=ctx)
+        # the owner's context serves the owner's submission, read once
+        report = await svc.submit(s, principal=LIAISON, unit_code="410102", phase="survey",
+                                  values=FULL, source="quick", now=at("2018-10-08 10:00"),
+                                  locale="en", ctx=ctx)
+        assert report.version == 1
+        await s.commit()  # the test is the unit-of-work owner

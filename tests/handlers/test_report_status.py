@@ -103,3 +103,29 @@ async def test_status_counts_and_ranks_after_a_report(feed: Feed, bot: MockedBot
 async def test_status_refuses_a_stranger(feed: Feed, bot: MockedBot) -> None:
     [reply] = await _send(feed, bot, Chat1(5999), "/status")
     assert "/status" in plain(reply.text)
+
+
+async def test_confirm_saves_and_closes_the_conversation_before_the_first_reply(
+        feed: Feed, bot: MockedBot, db: AsyncEngine) -> None:
+    """One transaction per update: when the first Bot API call of Confirm leaves (answering
+    the button commits), the report is stored AND the conversation state cleared."""
+    import sqlite3
+
+    user = Chat1(LIAISON)
+    await _send(feed, bot, user, "/report " + FULL)
+    seen: list[tuple[str, list[str | None], int]] = []
+    record = bot.recording.make_request
+
+    async def look_first(b: object, method: object,
+                         timeout: int | None = None) -> object:  # noqa: ASYNC109
+        # what another connection sees (committed rows only), outside the bot's engine
+        with sqlite3.connect(str(db.url.database)) as conn:
+            states = [r[0] for r in conn.execute("SELECT state FROM fsm_state")]
+            reports = conn.execute("SELECT count(*) FROM reports").fetchone()[0]
+        seen.append((type(method).__name__, states, reports))
+        return await record(b, method, timeout)  # type: ignore[arg-type]
+
+    bot.recording.make_request = look_first  # type: ignore[method-assign]
+    await feed(user.press(ReportAction("confirm").pack()))
+    assert seen[0] == ("AnswerCallbackQuery", [None], 1)
+    assert all(states == [None] and n == 1 for _m, states, n in seen)

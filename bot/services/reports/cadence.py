@@ -240,7 +240,8 @@ async def assignments(session: AsyncSession, *, root_code: str | None = None,
                       phase: str | None = None,
                       under: Sequence[str] | None = None) -> list[Assignment]:
     """Reporting assignments, optionally under one root (or any of the paths `under`) and
-    for one phase. Only the units concerned (and their tree roots) are loaded."""
+    for one phase. Only the units concerned and their tree roots are loaded (in one query:
+    a path names its root)."""
     stmt = select(Unit)
     if root_code is not None:
         root = await session.get(Unit, root_code)
@@ -250,15 +251,18 @@ async def assignments(session: AsyncSession, *, root_code: str | None = None,
     if under is not None:
         if not under:
             return []
-        stmt = stmt.where(or_(*(Unit.path.startswith(p) for p in under)))
-    units = list((await session.scalars(stmt)).all())
+        roots = sorted({p.strip("/").split("/")[0] for p in under})
+        stmt = stmt.where(or_(*(Unit.path.startswith(p) for p in under),
+                              Unit.code.in_(roots)))
+    loaded = list((await session.scalars(stmt)).all())
+    units = loaded if under is None else [
+        u for u in loaded if any(u.path.startswith(p) for p in under)]
     have = {u.code for u in units}
-    missing = _roots_of(units) - have
+    missing = _roots_of(units) - {u.code for u in loaded}
     extra = (await session.scalars(select(Unit).where(Unit.code.in_(missing)))).all() \
         if missing else []
-    found = assignments_for([*units, *extra], load_config())
-    if have:
-        found = [a for a in found if a.unit.code in have]
+    found = [a for a in assignments_for([*loaded, *extra], load_config())
+             if a.unit.code in have]
     if phase is not None:
         found = [a for a in found if a.phase == phase]
     return found

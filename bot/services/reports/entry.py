@@ -96,12 +96,15 @@ class Entry:
                                     t=self.t, tz=self.tz, now=self.now, error=error))
         return step
 
-    async def _context(self, unit_code: str, phase: str) -> svc.ReportContext:
-        return await svc.context(self.session, self.principal, unit_code, phase, self.now)
+    async def _context(self, unit_code: str, phase: str,
+                       found: Assignment | None = None) -> svc.ReportContext:
+        return await svc.context(self.session, self.principal, unit_code, phase, self.now,
+                                 found)
 
-    async def _start_guided(self, unit_code: str, phase: str, step: Step) -> Step:
+    async def _start_guided(self, unit_code: str, phase: str, step: Step,
+                            found: Assignment | None = None) -> Step:
         assert self.principal is not None
-        ctx = await self._context(unit_code, phase)
+        ctx = await self._context(unit_code, phase, found)
         await svc.save_draft(self.session, user_id=self.principal.user_id, now=self.now,
                              phase=phase, unit_code=unit_code, values={}, cursor=0,
                              stage="fields", source="guided")
@@ -115,9 +118,10 @@ class Entry:
         return step
 
     async def _begin_values(self, unit_code: str, phase: str, values: dict[str, Value],
-                            problems: list[Problem], source: str, step: Step) -> Step:
+                            problems: list[Problem], source: str, step: Step,
+                            found: Assignment | None = None) -> Step:
         """Quick form / spreadsheet values: refuse parse errors, else the summary."""
-        ctx = await self._context(unit_code, phase)
+        ctx = await self._context(unit_code, phase, found)
         if problems:
             return step.show("reports/problems.html.j2",
                              problems=problem_texts(problems, self.t), saved=False)
@@ -133,9 +137,9 @@ class Entry:
     async def _quick(self, found: Assignment, text: str, step: Step) -> Step:
         result = parse_quick(text, get_template(found.phase), self.locale)
         if not result.values and not result.problems:
-            return await self._start_guided(found.unit.code, found.phase, step)
+            return await self._start_guided(found.unit.code, found.phase, step, found)
         return await self._begin_values(found.unit.code, found.phase, result.values,
-                                        result.problems, "quick", step)
+                                        result.problems, "quick", step, found)
 
     async def _template(self, unit_code: str, phase: str, step: Step) -> Step:
         ctx = await self._context(unit_code, phase)
@@ -348,7 +352,7 @@ class Entry:
         report = await svc.submit(
             self.session, principal=self.principal, unit_code=draft.unit_code or "",
             phase=draft.phase, values=dict(draft.values), source=draft.source, now=self.now,
-            locale=self.locale, reason=draft.reason, new_found=draft.new_found)
+            locale=self.locale, reason=draft.reason, new_found=draft.new_found, ctx=ctx)
         late = report.submitted_at > report.deadline and report.version == 1
         return Step(fsm="clear", clear_markup=True).show(
             "reports/saved.html.j2", unit=ctx.assignment.unit.display_name(self.locale),

@@ -220,9 +220,14 @@ class ReportContext:
 
 
 async def context(session: AsyncSession, principal: Principal | None, unit_code: str,
-                  phase: str, now: datetime) -> ReportContext:
-    """Everything needed to enter or check a report for this unit now (authorized)."""
-    found = await authorize(session, principal, unit_code, phase)
+                  phase: str, now: datetime, found: Assignment | None = None) -> ReportContext:
+    """Everything needed to enter or check a report for this unit now (authorized).
+
+    `found`: the unit's assignment for the phase when the caller already has it from
+    `reportable` (which checked that the principal covers it): not read again."""
+    if (found is None or found.unit.code != unit_code or found.phase != phase
+            or principal is None or not principal.covers(REPORTING_ROLES, found.unit.path)):
+        found = await authorize(session, principal, unit_code, phase)
     period = period_for(found.cadence, now)
     targets = (await targets_for_units(session, [found.unit], phase))[unit_code]
     prev, found_versions = await _previous_and_versions(session, unit_code, phase,
@@ -251,13 +256,20 @@ async def submit(
     locale: str,
     reason: str | None = None,
     new_found: Mapping[str, float] | None = None,
+    ctx: ReportContext | None = None,
 ) -> Report:
     """Save the report as the next version of this period's report and delete the draft.
 
     Refuses values that break a rule; a cumulative decrease needs `reason`; a count above its
     target needs the number of newly found objects (新增) of that target key in `new_found`.
+    `ctx`: this unit's and phase's `context`, read by the caller in this transaction at the
+    same `now` (report entry reads it for every input): not read again (unless it is for
+    another unit, phase or period, or the principal does not cover its unit).
     """
-    ctx = await context(session, principal, unit_code, phase, now)
+    if (ctx is None or ctx.assignment.unit.code != unit_code or ctx.assignment.phase != phase
+            or ctx.period != period_for(ctx.assignment.cadence, now) or principal is None
+            or not principal.covers(REPORTING_ROLES, ctx.assignment.unit.path)):
+        ctx = await context(session, principal, unit_code, phase, now)
     values = clean(values)
     problems = check(ctx, values, locale)
     hard = [p for p in problems if p.hard]

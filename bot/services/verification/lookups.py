@@ -12,10 +12,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -192,17 +193,25 @@ async def _staff_with_chain(
     if not query or len(query) > MAX_STAFF_ID:
         return None, ()
     for sid in dict.fromkeys((query, query.upper())):
-        own = aliased(Unit)
-        rows = (await session.execute(
-            select(Staff, Unit).select_from(Staff)
-            .outerjoin(own, own.code == Staff.unit_code)
-            .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
-            .where(Staff.staff_id == sid)
-            .order_by(func.length(Unit.path))
-        )).all()
+        rows = (await session.execute(_staff_with_chain_stmt(), {"sid": sid})).all()
         if rows:
             return rows[0][0], tuple(u for _, u in rows if u is not None)
     return None, ()
+
+
+@lru_cache(maxsize=1)
+def _staff_with_chain_stmt() -> Any:
+    """The statement of `_staff_with_chain`, built once (the ID is the bound parameter
+    `sid`): every lookup runs it, and building it (an alias, two joins) cost more CPU than
+    running it."""
+    own = aliased(Unit)
+    return (
+        select(Staff, Unit).select_from(Staff)
+        .outerjoin(own, own.code == Staff.unit_code)
+        .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+        .where(Staff.staff_id == bindparam("sid", type_=String))
+        .order_by(func.length(Unit.path))
+    )
 
 
 def scan_prefix(query: str) -> str | None:
@@ -273,6 +282,7 @@ async def _audit_office_scan(
         audit.record(session, now=now, action=OFFICE_SCAN_ACTION, actor_user_id=user_id,
                      object_type="staff_id_prefix", object_id=prefix,
                      lookups=lookups, window_minutes=seconds // 60)
+        await session.flush()  # before the lookup's own (Core) rows, as it happened first
 
 
 async def _flag_scanning(
@@ -317,17 +327,54 @@ def stored_query(query: str) -> str:
 async def _record(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
     query: str, staff: Staff | None, result: str,
-) -> StaffLookup:
-    query = stored_query(query)
-    row = StaffLookup(at=now, user_id=user_id, chat_id=chat_id, channel=channel,
-                      query=query[:MAX_QUERY], staff_id=staff.staff_id if staff else None,
-                      unit_code=staff.unit_code if staff else None, result=result)
-    session.add(row)
-    audit.record(session, now=now, action="lookup", actor_user_id=user_id, object_type="staff",
-                 object_id=query[:128], unit_code=staff.unit_code if staff else None,
-                 result=result, channel=channel)
-    await session.flush()
-    return row
+) -> int:
+    """Store the lookup and its audit entry (Core inserts: no unit of work to flush, and on
+    PostgreSQL one round trip for both); the lookup's id."""
+    query = stored_query(query)[:MAX_QUERY]
+    unit_code = staff.unit_code if staff else None
+    params = {"at": now, "user_id": user_id, "chat_id": chat_id, "channel": channel,
+              "query": query, "staff_id": staff.staff_id if staff else None,
+              "unit_code": unit_code, "result": result, "action": "lookup",
+              "object_type": "staff", "object_id": query[:128],
+              "details": {"result": result, "channel": channel}}
+    if session.get_bind().dialect.name == "postgresql":
+        return int((await session.execute(_record_stmt(True), params)).scalar_one())
+    lookup_id = (await session.execute(_record_stmt(False), params)).scalar_one()
+    await session.execute(_audit_stmt(), params)
+    return int(lookup_id)
+
+
+_LOOKUP_COLUMNS = ("at", "user_id", "chat_id", "channel", "query", "staff_id", "unit_code",
+                   "result")
+
+
+@lru_cache(maxsize=2)
+def _record_stmt(with_audit: bool) -> Any:
+    """The lookup's INSERT ... RETURNING id, built once; `with_audit` (PostgreSQL): the
+    lookup's INSERT as a CTE of the audit entry's, which returns the lookup's id."""
+    table: Any = StaffLookup.__table__
+    lookup = insert(table).values(
+        {c: bindparam(c, type_=table.c[c].type) for c in _LOOKUP_COLUMNS}
+    ).returning(table.c.id)
+    if not with_audit:
+        return lookup
+    cte = lookup.cte("new_lookup")
+    return _audit_stmt().add_cte(cte).returning(select(cte.c.id).scalar_subquery())
+
+
+@lru_cache(maxsize=1)
+def _audit_stmt() -> Any:
+    """The lookup's audit entry (what `audit.record` adds for it), as a Core INSERT."""
+    table: Any = AuditEntry.__table__
+    return insert(table).values(
+        at=bindparam("at", type_=table.c.at.type),
+        actor_user_id=bindparam("user_id", type_=table.c.actor_user_id.type),
+        action=bindparam("action", type_=table.c.action.type),
+        object_type=bindparam("object_type", type_=table.c.object_type.type),
+        object_id=bindparam("object_id", type_=table.c.object_id.type),
+        unit_code=bindparam("unit_code", type_=table.c.unit_code.type),
+        details=bindparam("details", type_=table.c.details.type),
+    )
 
 
 async def _answer(
@@ -339,7 +386,6 @@ async def _answer(
     if limit is not None:
         await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
                       query=query, staff=None, result=REFUSED)
-        await session.flush()
         return Verdict(REFUSED, query, limit=limit)
     card = None
     if channel == "badge" and staff_id is None:
@@ -350,12 +396,12 @@ async def _answer(
         if staff is not None:
             card = PublicCard(staff.staff_id, mask_name(staff.name), staff.role, chain,
                               staff.org, staff.valid_to)
-    row = await _record(session, now=now, user_id=user_id, chat_id=chat_id, channel=channel,
-                        query=query, staff=staff, result=result)
+    lookup_id = await _record(session, now=now, user_id=user_id, chat_id=chat_id,
+                              channel=channel, query=query, staff=staff, result=result)
     if channel == "id" and not _cannot_be_scanning(now, policy, counted_today):
-        await _flag_scanning(session, user_id, now, policy, query)
-    await session.flush()
-    return Verdict(result, query, row.id, card)
+        if await _flag_scanning(session, user_id, now, policy, query):
+            await session.flush()
+    return Verdict(result, query, lookup_id, card)
 
 
 async def lookup(
