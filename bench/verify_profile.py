@@ -11,6 +11,7 @@ import asyncio
 import collections
 import cProfile
 import io
+import os
 import pstats
 import sys
 import tempfile
@@ -78,7 +79,7 @@ async def main() -> None:
         print("SQLite")
         await one(f"sqlite+aiosqlite:///{tmp}/prof.db", args.messages, args.top)
     if args.pg:
-        async with pg_database("censusbot_bench_prof") as url:
+        async with pg_database(f"censusbot_bench_prof_{os.getpid()}") as url:
             print("\nPostgreSQL")
             await one(url, args.messages, args.top)
 
