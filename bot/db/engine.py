@@ -66,7 +66,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # No pre-ping: it cost a round trip on every checkout (several per update). A connection
+        # that died meanwhile fails its statement instead; SQLAlchemy then invalidates the whole
+        # pool (every older connection is replaced on its next checkout), and the caller's own
+        # retry (the update processor, polling's store, the sender, jobs) runs on a fresh one.
+        kwargs.update(pool_size=10, max_overflow=20)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 
