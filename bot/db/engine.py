@@ -70,7 +70,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # that died meanwhile fails its statement instead; SQLAlchemy then invalidates the whole
         # pool (every older connection is replaced on its next checkout), and the caller's own
         # retry (the update processor, polling's store, the sender, jobs) runs on a fresh one.
-        kwargs.update(pool_size=10, max_overflow=20)
+        # The pool holds what a process uses at once (the update workers, ingest, sweeper,
+        # sender, jobs): a connection beyond it is opened and closed again for each use.
+        kwargs.update(pool_size=24, max_overflow=16)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 
@@ -123,6 +125,37 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 _release(record.info)
 
     return engine
+
+
+async def begin_read_phase(session: AsyncSession) -> None:
+    """Start the session's read-only phase (before its first statement): on SQLite no BEGIN
+    and no write lock (READ_PHASE), on PostgreSQL autocommit (no BEGIN or COMMIT round trip;
+    under READ COMMITTED each statement sees the same as inside a transaction). The phase must
+    not write; end it with `session.commit()`, the next statement then opens a transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        await session.connection(execution_options={READ_PHASE: True})
+
+
+async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statement: Any
+                        ) -> tuple[list[Any], int]:
+    """Run one statement as a transaction of its own: (the rows it returns, its rowcount).
+
+    On PostgreSQL on an autocommit connection (one round trip, no BEGIN and COMMIT); on SQLite
+    in a write transaction of its own (through the writer queue)."""
+    engine: AsyncEngine = sessionmaker.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await conn.execute(statement)
+            rows = list(result.all()) if result.returns_rows else []
+            return rows, int(getattr(result, "rowcount", 0) or 0)
+    async with sessionmaker() as session:
+        found: Any = await session.execute(statement)  # a CursorResult for DML
+        rows = list(found.all()) if getattr(found, "returns_rows", True) else []
+        await session.commit()
+    return rows, int(getattr(found, "rowcount", 0) or 0)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
