@@ -27,6 +27,9 @@ WRITER_KEY = "censusbot.sqlite_writer"
 # queue; each statement reads on its own (WAL readers never wait for the writer). Such a phase
 # must not write; PostgreSQL ignores the option.
 READ_PHASE = "censusbot_read_phase"
+# Execution option of a transaction that is one write statement (`execute_alone`): on SQLite it
+# queues as any writer but emits no BEGIN IMMEDIATE, the statement commits itself.
+ALONE = "censusbot_alone"
 WRITER_WAIT = 30.0  # seconds, as SQLite's own busy_timeout
 
 
@@ -96,7 +99,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # this process first (the begin event runs inside SQLAlchemy's async bridge).
             from sqlalchemy.util import await_only
 
-            if conn.get_execution_options().get(READ_PHASE):
+            options = conn.get_execution_options()
+            if options.get(READ_PHASE):
                 return  # autocommit reads: no lock, no BEGIN statement
             lock = writers.lock()
             try:
@@ -105,6 +109,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 raise OperationalError("BEGIN IMMEDIATE", None,
                                        Exception("database is locked (writer queue)")) from exc
             conn.info[WRITER_KEY] = lock
+            if options.get(ALONE):
+                return  # one statement, its own implicit transaction: the write lock at once
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
@@ -152,6 +158,7 @@ async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statemen
             rows = list(result.all()) if result.returns_rows else []
             return rows, int(getattr(result, "rowcount", 0) or 0)
     async with sessionmaker() as session:
+        await session.connection(execution_options={ALONE: True})
         found: Any = await session.execute(statement)  # a CursorResult for DML
         rows = list(found.all()) if getattr(found, "returns_rows", True) else []
         await session.commit()
