@@ -272,7 +272,11 @@ class UpdateProcessor:
                         return  # another process holds the chat and re-checks after release
                     try:
                         more = True  # the chat had another pending update when we picked
-                        while more and (row := await self._next(key)) is not None:
+                        while more:
+                            # An update stored (and its wake-up) before this pick is seen by it.
+                            self._again.discard(key)
+                            if (row := await self._next(key)) is None:
+                                break
                             row_id, update_id, payload, attempts, more = row
                             await self._handle(row_id, update_id, payload, attempts)
                     finally:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models.inbox import InboxUpdate
 from bot.telegram.processor import MAX_ATTEMPTS, UpdateProcessor, chat_of
@@ -85,6 +86,45 @@ async def test_pending_updates_are_recovered_and_poison_ones_given_up(
     assert rows[1].state == "done" and rows[1].attempts == 1
     assert rows[2].state == "parked" and "repeated restarts" in (rows[2].error or "")
     assert rows[3].state == "done"
+
+
+async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """A pick tells whether the chat has more: N updates cost N picks, no empty one; an
+    update stored while its chat is being processed is processed too."""
+    picks: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOX_UPDATES SET ATTEMPTS"):
+            picks.append(statement)
+
+    seen: list[tuple[int, str]] = []
+    proc = _processor(sessionmaker, bot, seen)
+    late = [_update(20, 300, "late")]
+
+    router = Router()
+
+    async def arrive_meanwhile(message: Message) -> None:
+        seen.append((message.chat.id, message.text or ""))
+        if message.text == "m1":
+            await proc.ingest(late)  # stored while chat 300 is held
+
+    router.message.register(arrive_meanwhile)
+    proc._dp = Dispatcher()
+    proc._dp.include_router(router)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await proc.ingest([_update(i, 300, f"m{i}") for i in (1, 2, 3)]
+                                 + [_update(10, 301, "alone")]) == 4
+        await proc.drain()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert [t for c, t in seen if c == 300] == ["m1", "m2", "m3", "late"]
+    assert [t for c, t in seen if c == 301] == ["alone"]
+    assert len(picks) == 5  # one per update: never a pick that finds nothing
+    async with sessionmaker() as s:
+        assert set((await s.scalars(select(InboxUpdate.state))).all()) == {"done"}
 
 
 def test_chat_of() -> None:
