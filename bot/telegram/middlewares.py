@@ -1,14 +1,14 @@
 """The update's one transaction: session, principal, i18n and `now`; replies after commit.
 
-Each update gets ONE session: it loads the chat user and their grants in one query (a read
-phase that opens no transaction and is over before the handler: no write lock on SQLite, no
-BEGIN and COMMIT round trips on PostgreSQL; a first-seen user's insert commits on its own),
-then, bound to the update, runs the handler. Handlers and services only flush: the update's
-commit (made by `CommitBeforeSend` before the first reply, or here when the handler returns)
-marks the update done together with whatever the handler changed; a handler that never
-touched the database is marked done by the processor. A reply to the chat never leaves while
-that transaction is open: `CommitBeforeSend` commits the handler's session before any sending
-API call, so a slow or rate-limited (429) reply holds no database lock.
+Each update gets ONE session: it loads the chat user and their grants in one query (on SQLite
+a read phase that takes no write lock and is over before the handler; on PostgreSQL the start
+of the update's transaction; a first-seen user's insert commits on its own), then, bound to
+the update, runs the handler. Handlers and services only flush: the update's commit (made by
+`CommitBeforeSend` before the first reply, or here when the handler returns) marks the update
+done together with whatever the handler changed; a handler that never touched the database is
+marked done by the processor. A reply to the chat never leaves while that transaction is
+open: `CommitBeforeSend` commits the handler's session before any sending API call, so a slow
+or rate-limited (429) reply holds no database lock.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from bot.db.engine import begin_read_phase
+from bot.db.engine import READ_PHASE
 from bot.db.repo import users as users_repo
 from bot.db.session_hooks import UPDATE_ID_KEY, bind_update
 from bot.fsm_storage import HANDLER_SESSION
@@ -87,9 +87,12 @@ class ContextMiddleware(BaseMiddleware):
                    session: AsyncSession, catalogs: Catalogs, now: datetime) -> Any:
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
-            await begin_read_phase(session)  # no BEGIN, no write lock (bot.db.engine)
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            if sqlite:  # the read takes no write lock and no BEGIN (bot.db.engine)
+                await session.connection(execution_options={READ_PHASE: True})
             row, grants = await users_repo.user_with_grants(session, user.id)
-            await session.commit()  # end the read phase before anything is written
+            if sqlite:  # end the read phase before anything is written (nothing to flush)
+                await session.commit()
             created = row is None
             if created:  # first seen: an upsert, as another process may insert it too
                 row = await users_service.ensure(
@@ -103,9 +106,9 @@ class ContextMiddleware(BaseMiddleware):
             data["principal"] = principal_from(user.id, locale, grants)
             # The first-seen user's insert (or a changed name, language, last seen) commits
             # before the handler, not yet bound to the update (it marks nothing done): a handler
-            # that awaits something slow without the database then holds no lock. The read
-            # itself took no transaction: the handler's first statement opens the update's one
-            # transaction, and a handler that never touches the database opens none.
+            # that awaits something slow without the database then holds no lock. A plain read
+            # on PostgreSQL stays open and becomes the update's transaction (one BEGIN and one
+            # COMMIT in all); on SQLite it has already ended without taking the write lock.
             if created or session.new or session.dirty:
                 await session.commit()
         else:

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from bot.telegram.middlewares import UPDATE_SETTLED
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
+PARSED_KEPT = 10_000  # parsed updates kept for their first run
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -119,6 +121,8 @@ class UpdateProcessor:
         self._again: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.parked = 0
+        # Update objects of freshly stored updates, by update id: (digest, object).
+        self._parsed: OrderedDict[int, tuple[str, Update]] = OrderedDict()
 
     @property
     def bot_id(self) -> int:
@@ -128,11 +132,14 @@ class UpdateProcessor:
         except (TypeError, ValueError):
             return 0
 
-    async def ingest(self, updates: Iterable[dict[str, Any]]) -> int:
+    async def ingest(self, updates: Iterable[dict[str, Any]],
+                     parsed: Iterable[Update] = ()) -> int:
         """Store updates durably, then wake their chats; returns how many were new.
 
         A redelivery (same number, same content) is known; a number seen before with other
         content means Telegram's numbering restarted (or the token changed): stored as new.
+        `parsed`, the same updates as aiogram objects (polling has them), spares their first
+        run a second validation of the stored payload.
         """
         batch = list(updates)
         if not batch:
@@ -154,6 +161,12 @@ class UpdateProcessor:
             await insert_ignore(session, InboxUpdate, rows, ["bot_id", "update_id", "digest"])
             await session.commit()
         fresh = [r for r in rows if r["digest"] not in seen.get(r["update_id"], ())]
+        objects = {u.update_id: u for u in parsed}
+        for r in fresh:
+            if (obj := objects.get(r["update_id"])) is not None:
+                self._parsed[r["update_id"]] = (r["digest"], obj)
+        while len(self._parsed) > PARSED_KEPT:  # run elsewhere (another process) or parked
+            self._parsed.popitem(last=False)
         reused = [r["update_id"] for r in fresh if r["update_id"] in seen]
         if reused:
             log.warning("update numbers %s were used before with other content: Telegram's "
@@ -359,7 +372,12 @@ class UpdateProcessor:
         told_token = USER_TOLD.set(told)
         row_token = CURRENT_ROW.set(row_id)
         try:
-            upd = Update.model_validate(payload, context={"bot": self._bot})
+            kept = self._parsed.get(update_id)
+            if kept is not None and kept[0] == digest_of(payload):  # this very update
+                del self._parsed[update_id]
+                upd = kept[1]
+            else:
+                upd = Update.model_validate(payload, context={"bot": self._bot})
             feeding = self._dp.feed_update(self._bot, upd)
             await (asyncio.wait_for(feeding, self._timeout) if self._timeout else feeding)
         except TimeoutError:

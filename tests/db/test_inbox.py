@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, Router
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models.inbox import InboxUpdate
-from bot.telegram.processor import MAX_ATTEMPTS, UpdateProcessor, chat_of
+from bot.telegram.processor import MAX_ATTEMPTS, UpdateProcessor, chat_of, digest_of
 from tests.conftest import at
 
 NOW = at("2018-10-08 09:00")
@@ -125,6 +125,40 @@ async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
     assert len(picks) == 5  # one per update: never a pick that finds nothing
     async with sessionmaker() as s:
         assert set((await s.scalars(select(InboxUpdate.state))).all()) == {"done"}
+
+
+async def test_a_polled_update_object_is_fed_as_it_came(
+    sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """Polling hands in aiogram's objects with the payloads: the first run uses the object
+    (no second validation); another stored update with the same number (Telegram's numbering
+    restarted) is validated from its own payload."""
+    got: list[Message] = []
+    router = Router()
+
+    async def keep(message: Message) -> None:
+        got.append(message)
+
+    router.message.register(keep)
+    dp = Dispatcher()
+    dp.include_router(router)
+    proc = UpdateProcessor(dp, bot, sessionmaker, workers=2, clock=lambda: NOW)
+    old = _update(2, 51, "left over")
+    old["message"]["message_id"] = 99  # type: ignore[index]
+    async with sessionmaker() as s:
+        s.add(InboxUpdate(update_id=2, chat_id=51, payload=old, digest=digest_of(old),
+                          state="pending", attempts=0, received_at=NOW))
+        await s.commit()
+    first = Update.model_validate(_update(1, 50, "one"), context={"bot": bot})
+    second = Update.model_validate(_update(2, 51, "two"), context={"bot": bot})
+    assert await proc.ingest([_update(1, 50, "one"), _update(2, 51, "two")],
+                             parsed=[first, second]) == 2
+    await proc.drain()
+    assert [m.text for m in got if m.chat.id == 51] == ["left over", "two"]
+    assert next(m for m in got if m.chat.id == 50) is first.message
+    assert next(m for m in got if m.text == "two") is second.message
+    assert next(m for m in got if m.text == "left over").message_id == 99
+    assert not proc._parsed
 
 
 def test_chat_of() -> None:
