@@ -1,5 +1,7 @@
 """Profile censusbot's /verify and /help update path in one process: SQL statements per update
-(by kind) and cProfile's top entries. SYNTHETIC roster; the project's Bot API emulator.
+(by kind), driver trips per update (PostgreSQL: writes to the server's socket, each a round
+trip, BEGIN and COMMIT included; SQLite: aiosqlite thread hops) and cProfile's top entries.
+SYNTHETIC roster; the project's Bot API emulator.
 
     python bench/verify_profile.py [--messages 300] [--pg] [--top 25]
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import asyncio.selector_events as selector_events
 import collections
 import cProfile
 import io
@@ -20,15 +23,37 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiosqlite.core
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bench.common import pg_database
+from bench.common import PG_DSN, pg_database
 from bench.hot_paths import NOW, drive, help_messages, prepare_censusbot, verify_messages
 from emulator import Emulator
 from emulator.harness import start_bot
 
 STATEMENTS: collections.Counter[str] = collections.Counter()
+PG_PORT = int(PG_DSN.rsplit(":", 1)[1].split("/")[0]) if PG_DSN.count(":") > 1 else 5432
+TRIPS: collections.Counter[str] = collections.Counter()
+_TRANSPORT: Any = vars(selector_events)["_SelectorSocketTransport"]
+_write = _TRANSPORT.write
+_hop = aiosqlite.core.Connection._execute
+
+
+def _counted_write(self: Any, data: Any) -> None:
+    peer = self.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) > 1 and peer[1] == PG_PORT:
+        TRIPS["postgresql"] += 1
+    _write(self, data)
+
+
+async def _counted_hop(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    TRIPS["sqlite"] += 1
+    return await _hop(self, fn, *args, **kwargs)
+
+
+_TRANSPORT.write = _counted_write
+aiosqlite.core.Connection._execute = _counted_hop  # type: ignore[method-assign]
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -52,13 +77,15 @@ async def one(url: str, n: int, top: int) -> None:
             for name, msgs in (("verify", verify_messages(n, n // 3, 5000)),
                                ("help", help_messages(n, n // 3))):
                 STATEMENTS.clear()
+                TRIPS.clear()
                 prof = cProfile.Profile()
                 prof.enable()
                 took, got = await drive(emu, msgs)
                 prof.disable()
                 per = sum(STATEMENTS.values()) / max(1, got)
+                trips = sum(TRIPS.values()) / max(1, got)
                 print(f"\n== {name}: {got} replies in {took:.1f} s ({got / took:.0f}/s), "
-                      f"{per:.1f} SQL statements per update")
+                      f"{per:.1f} SQL statements per update, {trips:.1f} driver trips per update")
                 for head, k in STATEMENTS.most_common():
                     print(f"  {k / max(1, got):6.2f}  {head}")
                 out = io.StringIO()
