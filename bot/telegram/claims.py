@@ -23,6 +23,9 @@ _NAMESPACE = 0x43454E53  # "CENS": the first half of every advisory lock key
 class ChatClaims(Protocol):
     """Exclusive, non-blocking claims on chats."""
 
+    # Whether other processes claim chats too (and may store updates of a chat we hold).
+    cross_process: bool
+
     async def try_claim(self, chat: int) -> bool:
         """Claim the chat; False when another process holds it."""
         ...
@@ -38,6 +41,8 @@ class ChatClaims(Protocol):
 
 class LocalClaims:
     """One process: the processor's own bookkeeping already keeps a chat in one task."""
+
+    cross_process = False
 
     async def try_claim(self, chat: int) -> bool:
         """Always granted."""
@@ -58,6 +63,8 @@ def lock_key(chat: int) -> int:
 
 class AdvisoryClaims:
     """PostgreSQL session advisory locks on one autocommit connection of this process."""
+
+    cross_process = True
 
     def __init__(self, engine: AsyncEngine) -> None:
         """Claims through `engine` (a connection is opened on first use)."""

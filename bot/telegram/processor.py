@@ -6,11 +6,8 @@ chat's claim (bot.telegram.claims: a PostgreSQL advisory lock, so any number of 
 share the inbox; in-process on SQLite) takes the chat's pending updates lowest update_id first
 and runs them through the dispatcher. The handler's commit marks the update done in the same
 transaction (bot.db.session_hooks); a read-only handler's update is marked done when it returns.
-Each pick also tells whether the chat has more pending, so a chat's queue ends without an empty
-pick; a process that finds the chat claimed elsewhere tries again shortly while the chat has
-pending updates (one stored after the holder's last pick is its to run). A claim dies with its
-process's connection, and a periodic sweep (and `recover` on start) picks up whatever a dead
-process left pending. A redelivered update is a no-op.
+A claim dies with its process's connection, and a periodic sweep (and `recover` on start) picks
+up whatever a dead process left pending. A redelivered update is a no-op.
 
 Poison updates: a handler that raises or outlives CENSUSBOT_UPDATE_TIMEOUT is retried, up to
 CENSUSBOT_UPDATE_ATTEMPTS starts in all (counted in the row, so a crash mid-handling counts
@@ -49,7 +46,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
 PARSED_KEPT = 10_000  # parsed updates kept for their first run
-CLAIM_PATIENCE = 2.0  # seconds a chat held elsewhere is retried here (then: the sweep)
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -281,43 +277,35 @@ class UpdateProcessor:
         return chats
 
     async def _drain(self, key: int) -> None:
-        waited = 0.0  # while another process holds the chat: how long we waited for it
         try:
             while True:
                 self._again.discard(key)
                 async with self._slots:
-                    claimed = await self._claims.try_claim(key)
-                    if claimed:
-                        await self._run_claimed(key)
+                    if not await self._claims.try_claim(key):
+                        return  # another process holds the chat and re-checks after release
+                    try:
+                        more = True  # the chat had another pending update when we picked
+                        while more:
+                            # An update stored (and its wake-up) before this pick is seen by it.
+                            self._again.discard(key)
+                            if (row := await self._next(key)) is None:
+                                break
+                            row_id, update_id, payload, attempts, more = row
+                            await self._handle(row_id, update_id, payload, attempts)
+                    finally:
+                        await self._claims.release(key)
                 if key in self._again:  # stored here meanwhile (ingest woke the chat)
                     continue
-                if claimed:
-                    return  # the last pick saw nothing more of ours
-                # Another process holds the chat: it runs what its picks see, and an update
-                # stored after its last pick is ours. Try again shortly while one is pending;
-                # after a while the sweep takes over.
-                if waited >= CLAIM_PATIENCE or not await self._has_pending(key):
+                if not self._claims.cross_process:
+                    return  # every update of this database is stored by this process
+                # Re-check after releasing: an update stored while we held the claim, by a
+                # process whose own claim attempt failed, is ours to run.
+                if not await self._has_pending(key):
                     return
-                pause = min(CLAIM_PATIENCE / 4, max(0.02, waited))
-                await asyncio.sleep(pause)
-                waited += pause
         except Exception:
             log.exception("processing chat %s stopped; the sweep picks it up again", key)
         finally:
             self._draining.discard(key)
-
-    async def _run_claimed(self, key: int) -> None:
-        """Run the claimed chat's pending updates in order, then give the claim up."""
-        try:
-            more = True  # the chat had another pending update when we picked
-            while more:
-                self._again.discard(key)  # a wake-up before this pick: the pick sees its update
-                if (row := await self._next(key)) is None:
-                    break
-                row_id, update_id, payload, attempts, more = row
-                await self._handle(row_id, update_id, payload, attempts)
-        finally:
-            await self._claims.release(key)
 
     def _of_chat(self, key: int) -> Any:
         return InboxUpdate.chat_id.is_(None) if key == NO_CHAT else InboxUpdate.chat_id == key
