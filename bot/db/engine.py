@@ -135,13 +135,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 async def begin_read_phase(session: AsyncSession) -> None:
     """Start the session's read-only phase (before its first statement): on SQLite no BEGIN
-    and no write lock (READ_PHASE), on PostgreSQL autocommit (no BEGIN or COMMIT round trip;
-    under READ COMMITTED each statement sees the same as inside a transaction). The phase must
-    not write; end it with `session.commit()`, the next statement then opens a transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    else:
-        await session.connection(execution_options={READ_PHASE: True})
+    and no write lock (READ_PHASE); PostgreSQL ignores it (a plain transaction). The phase
+    must not write; end it with `session.commit()`."""
+    await session.connection(execution_options={READ_PHASE: True})
 
 
 async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statement: Any
