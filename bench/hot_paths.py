@@ -126,6 +126,22 @@ async def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 # ------------------------------------------------------------------------------ driving
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def metered(proc: subprocess.Popen[bytes], run: Any) -> tuple[Any, float]:
+    """Await `run`; (its result, CPU seconds the bot process used meanwhile)."""
+    before = cpu_seconds(proc.pid)
+    result = await run
+    return result, cpu_seconds(proc.pid) - before
+
+
 async def drive(emu: Emulator, msgs: list[tuple[int, str]], quiet: float = 15.0
                 ) -> tuple[float, int]:
     """Inject every message at once and wait for one reply each, or until no reply came for
@@ -213,6 +229,7 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
     }
     updates = {**{k: len(v) for k, v in msgs.items()}, "report": 2 * args.reports}
     rates: dict[str, dict[str, float]] = {p: {} for p in PATHS}
+    cpu: dict[str, dict[str, float]] = {p: {} for p in PATHS}  # CPU ms per update
     lost: dict[tuple[str, str], int] = {}
 
     def _rate(path: str, who: str, result: tuple[float, int], lost: dict[Any, int]) -> float:
@@ -240,11 +257,14 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
         proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "peer_bot.py")], env,
                             tmp / "peer.log")
         try:
-            peer = _rate("verify", "peer", await drive(emu, msgs["verify"]), lost)
+            result, used = await metered(proc, drive(emu, msgs["verify"]))
+            peer = _rate("verify", "peer", result, lost)
+            peer_ms = 1000 * used / max(1, result[1])
         finally:
             await stop(proc)
     for path in PATHS:
         rates[path]["peer"] = peer
+        cpu[path]["peer"] = peer_ms
 
     await prepare_censusbot(census_url, args.staff, args.reports)
     async with Emulator(bot_username="bench_census_bot") as emu:  # ---- censusbot
@@ -253,13 +273,15 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
                             _env(emu, CENSUSBOT_SECRET="bench-only"), tmp / "censusbot.log")
         try:
             for path in ("verify", "help", "faq"):
-                rates[path]["censusbot"] = _rate(path, "censusbot", await drive(emu, msgs[path]),
-                                                 lost)
-            rates["report"]["censusbot"] = updates["report"] / await drive_reports(
-                emu, args.reports)
+                result, used = await metered(proc, drive(emu, msgs[path]))
+                rates[path]["censusbot"] = _rate(path, "censusbot", result, lost)
+                cpu[path]["censusbot"] = 1000 * used / max(1, result[1])
+            took, used = await metered(proc, drive_reports(emu, args.reports))
+            rates["report"]["censusbot"] = updates["report"] / took
+            cpu["report"]["censusbot"] = 1000 * used / updates["report"]
         finally:
             await stop(proc)
-    return [{"db": db, "path": p, "updates": updates[p], **rates[p],
+    return [{"db": db, "path": p, "updates": updates[p], **rates[p], "cpu": cpu[p],
              "lost": {w: n for (q, w), n in lost.items() if q == p and n}} for p in PATHS]
 
 
@@ -308,8 +330,8 @@ async def main() -> None:
                                    Path(tmp), args)
         if args.pg:
             with tempfile.TemporaryDirectory() as tmp2:
-                async with pg_database("censusbot_bench_hot") as census, \
-                        pg_database("censusbot_bench_peer") as peer:
+                async with pg_database(f"censusbot_bench_hot_{os.getpid()}") as census, \
+                        pg_database(f"censusbot_bench_peer_{os.getpid()}") as peer:
                     rows += await one_database("PostgreSQL", census, peer, Path(tmp2), args)
     print(f"hot paths: {args.messages} /verify and /help from {args.users} users, {args.faq} FAQ "
           f"questions from {max(1, args.users // 4)}; {args.reports} report submissions "
@@ -319,13 +341,17 @@ async def main() -> None:
           "commit): the textbook durable-handler cost every path is compared with.")
     print("A bot that dropped updates is rated on those it answered (to its last answer); "
           "'unanswered' says how many it never answered.")
+    print("CPU ms/upd = CPU time of the bot process (user + system) per update answered: "
+          "the peer's on /verify, censusbot's on the path (load-independent).")
     print(f"{'database':<11}{'path':<8}{'updates':>8}{'echo/s':>9}{'peer/s':>9}"
-          f"{'censusbot/s':>12}{'÷echo':>8}{'÷peer':>8}  unanswered")
+          f"{'censusbot/s':>12}{'÷echo':>8}{'÷peer':>8}{'peer CPU ms':>12}{'bot CPU ms':>11}"
+          "  unanswered")
     for r in rows:
         lost = ", ".join(f"{w} {n}" for w, n in r["lost"].items()) or "none"
         print(f"{r['db']:<11}{r['path']:<8}{r['updates']:>8}{r['echo']:>9.1f}{r['peer']:>9.1f}"
               f"{r['censusbot']:>12.1f}{r['censusbot'] / r['echo']:>8.2f}"
-              f"{r['censusbot'] / r['peer']:>8.2f}  {lost}")
+              f"{r['censusbot'] / r['peer']:>8.2f}{r['cpu']['peer']:>12.1f}"
+              f"{r['cpu']['censusbot']:>11.1f}  {lost}")
 
 
 if __name__ == "__main__":

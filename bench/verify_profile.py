@@ -1,7 +1,9 @@
 """Profile censusbot's /verify, /help and report update paths in one process: SQL statements
-per update (by kind) and cProfile's top entries. SYNTHETIC roster and county liaisons; the
-project's Bot API emulator. The report path is measured in its two updates apart: the quick
-form (`/report 工业 ...`, answered with the summary) and the Confirm button ("submitted").
+per update (by kind), driver trips per update (PostgreSQL: writes to the server's socket, each a
+round trip, BEGIN and COMMIT included; SQLite: aiosqlite thread hops) and cProfile's top
+entries. SYNTHETIC roster and county liaisons; the project's Bot API emulator. The report path
+is measured in its two updates apart: the quick form (`/report 工业 ...`, answered with the
+summary) and the Confirm button ("submitted").
 
     python bench/verify_profile.py [--messages 300] [--reports 60] [--pg] [--top 25]
         [--paths verify help report]
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import asyncio.selector_events as selector_events
 import collections
 import cProfile
 import io
+import os
 import pstats
 import sys
 import tempfile
@@ -23,10 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiosqlite.core
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bench.common import pg_database
+from bench.common import PG_DSN, pg_database
 from bench.hot_paths import (
     LIAISON_BASE,
     NOW,
@@ -40,6 +45,27 @@ from emulator import Emulator
 from emulator.harness import start_bot
 
 STATEMENTS: collections.Counter[str] = collections.Counter()
+PG_PORT = int(PG_DSN.rsplit(":", 1)[1].split("/")[0]) if PG_DSN.count(":") > 1 else 5432
+TRIPS: collections.Counter[str] = collections.Counter()
+_TRANSPORT: Any = vars(selector_events)["_SelectorSocketTransport"]
+_write = _TRANSPORT.write
+_hop = aiosqlite.core.Connection._execute
+
+
+def _counted_write(self: Any, data: Any) -> None:
+    peer = self.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) > 1 and peer[1] == PG_PORT:
+        TRIPS["postgresql"] += 1
+    _write(self, data)
+
+
+async def _counted_hop(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    TRIPS["sqlite"] += 1
+    return await _hop(self, fn, *args, **kwargs)
+
+
+_TRANSPORT.write = _counted_write
+aiosqlite.core.Connection._execute = _counted_hop  # type: ignore[method-assign]
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -55,7 +81,8 @@ def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
 def _print(name: str, got: int, took: float, prof: cProfile.Profile, top: int) -> None:
     per = sum(STATEMENTS.values()) / max(1, got)
     print(f"\n== {name}: {got} replies in {took:.1f} s ({got / max(took, 1e-9):.0f}/s), "
-          f"{per:.1f} SQL statements per update")
+          f"{per:.1f} SQL statements per update, "
+          f"{sum(TRIPS.values()) / max(1, got):.1f} driver trips per update")
     for head, k in STATEMENTS.most_common():
         print(f"  {k / max(1, got):6.2f}  {head}")
     out = io.StringIO()
@@ -83,6 +110,7 @@ async def _confirms(emu: Emulator, shown: list[tuple[dict[str, Any], dict[str, A
 
 async def _profiled(name: str, run: Any, got: int, top: int) -> Any:
     STATEMENTS.clear()
+    TRIPS.clear()
     prof = cProfile.Profile()
     started = time.perf_counter()
     prof.enable()
@@ -107,6 +135,7 @@ async def one(url: str, n: int, reports: int, top: int, paths: list[str]) -> Non
                 if name not in paths:
                     continue
                 STATEMENTS.clear()
+                TRIPS.clear()
                 prof = cProfile.Profile()
                 prof.enable()
                 took, got = await drive(emu, msgs)
@@ -137,7 +166,7 @@ async def main() -> None:
         await one(f"sqlite+aiosqlite:///{tmp}/prof.db", args.messages, args.reports, args.top,
                       args.paths)
     if args.pg:
-        async with pg_database("censusbot_bench_prof") as url:
+        async with pg_database(f"censusbot_bench_prof_{os.getpid()}") as url:
             print("\nPostgreSQL")
             await one(url, args.messages, args.reports, args.top, args.paths)
 

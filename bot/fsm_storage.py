@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
+from bot.db.engine import begin_read_phase
 from bot.db.models.fsm import FsmRecord
 
 HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
@@ -79,20 +79,15 @@ class SqlStorage(BaseStorage):
             return pending[name][1], copy.deepcopy(pending[name][2])
         hit = self._cache.get(name)
         if hit is None:
-            async with self._session() as session:
-                record = await session.get(FsmRecord, name)
-                hit = (record.state, dict(record.data)) if record else (None, {})
+            if current is not None:
+                record = await current.get(FsmRecord, name)
+            else:
+                async with self._sessionmaker() as session:
+                    await begin_read_phase(session)  # a read: no transaction, no write lock
+                    record = await session.get(FsmRecord, name)
+            hit = (record.state, dict(record.data)) if record else (None, {})
             self._remember(name, *hit)
         return hit[0], copy.deepcopy(hit[1])
-
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        current = HANDLER_SESSION.get()
-        if current is not None:
-            yield current
-            return
-        async with self._sessionmaker() as session:
-            yield session
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
         name = _key(key)

@@ -27,6 +27,9 @@ WRITER_KEY = "censusbot.sqlite_writer"
 # queue; each statement reads on its own (WAL readers never wait for the writer). Such a phase
 # must not write; PostgreSQL ignores the option.
 READ_PHASE = "censusbot_read_phase"
+# Execution option of a transaction that is one write statement (`execute_alone`): on SQLite it
+# queues as any writer but emits no BEGIN IMMEDIATE, the statement commits itself.
+ALONE = "censusbot_alone"
 WRITER_WAIT = 30.0  # seconds, as SQLite's own busy_timeout
 
 
@@ -66,7 +69,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # No pre-ping: it cost a round trip on every checkout (several per update). A connection
+        # that died meanwhile fails its statement instead; SQLAlchemy then invalidates the whole
+        # pool (every older connection is replaced on its next checkout), and the caller's own
+        # retry (the update processor, polling's store, the sender, jobs) runs on a fresh one.
+        # The pool holds what a process uses at once (the update workers, ingest, sweeper,
+        # sender, jobs): a connection beyond it is opened and closed again for each use. At
+        # most 30 per process, as before: three processes stay within PostgreSQL's default
+        # max_connections (100) with room for the office's own tools.
+        kwargs.update(pool_size=20, max_overflow=10)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 
@@ -90,7 +101,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # this process first (the begin event runs inside SQLAlchemy's async bridge).
             from sqlalchemy.util import await_only
 
-            if conn.get_execution_options().get(READ_PHASE):
+            options = conn.get_execution_options()
+            if options.get(READ_PHASE):
                 return  # autocommit reads: no lock, no BEGIN statement
             lock = writers.lock()
             try:
@@ -99,6 +111,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 raise OperationalError("BEGIN IMMEDIATE", None,
                                        Exception("database is locked (writer queue)")) from exc
             conn.info[WRITER_KEY] = lock
+            if options.get(ALONE):
+                return  # one statement, its own implicit transaction: the write lock at once
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
@@ -119,6 +133,34 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 _release(record.info)
 
     return engine
+
+
+async def begin_read_phase(session: AsyncSession) -> None:
+    """Start the session's read-only phase (before its first statement): on SQLite no BEGIN
+    and no write lock (READ_PHASE); PostgreSQL ignores it (a plain transaction). The phase
+    must not write; end it with `session.commit()`."""
+    await session.connection(execution_options={READ_PHASE: True})
+
+
+async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statement: Any
+                        ) -> tuple[list[Any], int]:
+    """Run one statement as a transaction of its own: (the rows it returns, its rowcount).
+
+    On PostgreSQL on an autocommit connection (one round trip, no BEGIN and COMMIT); on SQLite
+    in a write transaction of its own (through the writer queue)."""
+    engine: AsyncEngine = sessionmaker.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await conn.execute(statement)
+            rows = list(result.all()) if result.returns_rows else []
+            return rows, int(getattr(result, "rowcount", 0) or 0)
+    async with sessionmaker() as session:
+        await session.connection(execution_options={ALONE: True})
+        found: Any = await session.execute(statement)  # a CursorResult for DML
+        rows = list(found.all()) if getattr(found, "returns_rows", True) else []
+        await session.commit()
+    return rows, int(getattr(found, "rowcount", 0) or 0)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

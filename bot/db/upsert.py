@@ -17,6 +17,13 @@ async def insert_ignore(
         return 0
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
-    stmt = ins.values(list(rows)).on_conflict_do_nothing(index_elements=list(conflict))
-    result = await session.execute(stmt)
-    return int(getattr(result, "rowcount", 0) or 0)
+    stmt = ins.on_conflict_do_nothing(index_elements=list(conflict))
+    if len(rows) == 1:
+        result = await session.execute(stmt.values(rows[0]))
+        return int(getattr(result, "rowcount", 0) or 0)
+    # Several rows: one statement whatever their number (a multi-VALUES insert compiled anew
+    # for every batch size otherwise); the rows it returns are the ones inserted (the driver's
+    # rowcount of an executemany is not reliable).
+    table = model.__table__
+    returned = await session.execute(stmt.returning(*(table.c[c] for c in conflict)), list(rows))
+    return len(returned.all())

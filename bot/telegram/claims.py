@@ -13,7 +13,6 @@ import contextlib
 import logging
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -23,6 +22,9 @@ _NAMESPACE = 0x43454E53  # "CENS": the first half of every advisory lock key
 
 class ChatClaims(Protocol):
     """Exclusive, non-blocking claims on chats."""
+
+    # Whether other processes claim chats too (and may store updates of a chat we hold).
+    cross_process: bool
 
     async def try_claim(self, chat: int) -> bool:
         """Claim the chat; False when another process holds it."""
@@ -39,6 +41,8 @@ class ChatClaims(Protocol):
 
 class LocalClaims:
     """One process: the processor's own bookkeeping already keeps a chat in one task."""
+
+    cross_process = False
 
     async def try_claim(self, chat: int) -> bool:
         """Always granted."""
@@ -60,10 +64,13 @@ def lock_key(chat: int) -> int:
 class AdvisoryClaims:
     """PostgreSQL session advisory locks on one autocommit connection of this process."""
 
+    cross_process = True
+
     def __init__(self, engine: AsyncEngine) -> None:
         """Claims through `engine` (a connection is opened on first use)."""
         self._engine = engine
         self._conn: AsyncConnection | None = None
+        self._driver: Any = None
         self._lock = asyncio.Lock()
 
     async def _call(self, sql: str, chat: int) -> Any:
@@ -71,9 +78,10 @@ class AdvisoryClaims:
             if self._conn is None:
                 conn = await self._engine.connect()
                 self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                # Two calls per update: straight to the driver (asyncpg), one round trip each.
+                self._driver = (await self._conn.get_raw_connection()).driver_connection
             try:
-                return await self._conn.scalar(text(sql), {"ns": _NAMESPACE,
-                                                           "key": lock_key(chat)})
+                return await self._driver.fetchval(sql, _NAMESPACE, lock_key(chat))
             except Exception:  # a broken connection released every lock with it
                 broken, self._conn = self._conn, None
                 with contextlib.suppress(Exception):
@@ -82,12 +90,12 @@ class AdvisoryClaims:
 
     async def try_claim(self, chat: int) -> bool:
         """pg_try_advisory_lock on the chat's key."""
-        return bool(await self._call("SELECT pg_try_advisory_lock(:ns, :key)", chat))
+        return bool(await self._call("SELECT pg_try_advisory_lock($1, $2)", chat))
 
     async def release(self, chat: int) -> None:
         """pg_advisory_unlock on the chat's key."""
         try:
-            await self._call("SELECT pg_advisory_unlock(:ns, :key)", chat)
+            await self._call("SELECT pg_advisory_unlock($1, $2)", chat)
         except Exception as exc:  # the connection is gone, and the lock with it
             log.warning("releasing the claim on a chat failed: %s", type(exc).__name__)
 

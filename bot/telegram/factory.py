@@ -20,6 +20,25 @@ from bot.config import Settings
 from bot.telegram.middlewares import CommitBeforeSend
 
 log = logging.getLogger(__name__)
+# One strong reference per API method to its parametrised `Response[...]` model (see below).
+_RESPONSE_TYPES: dict[type[TelegramMethod[Any]], Any] = {}
+
+
+class TelegramSession(AiohttpSession):
+    """aiogram's aiohttp session that keeps each method's `Response[...]` type alive.
+
+    aiogram validates every answer with `Response[method.__returning__]`, and pydantic caches
+    parametrised generics only weakly: without a strong reference the model class (its schema
+    and validator) was rebuilt on most API calls.
+    """
+
+    def check_response(self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int,
+                       content: str) -> Response[TelegramType]:
+        """Keep the method's response type, then aiogram's own check."""
+        kind = type(method)
+        if kind not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[kind] = Response[method.__returning__]  # type: ignore[name-defined]
+        return super().check_response(bot, method, status_code, content)
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
@@ -56,7 +75,8 @@ def create_bot(settings: Settings, **session_kwargs: Any) -> Bot:
         if settings.telegram_api_base
         else None
     )
-    session = AiohttpSession(api=api, **session_kwargs) if api else AiohttpSession(**session_kwargs)
+    session = (TelegramSession(api=api, **session_kwargs) if api
+               else TelegramSession(**session_kwargs))
     session.middleware(CommitBeforeSend())  # outermost: commit once, before the first attempt
     session.middleware(RetryAfterMiddleware())
     return Bot(

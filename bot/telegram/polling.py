@@ -79,7 +79,8 @@ async def poll(
         try:
             payloads = [u.model_dump(mode="json", exclude_none=True, by_alias=True)
                         for u in updates]
-            await processor.ingest(payloads)  # durable before the next offset confirms them
+            # durable before the next offset confirms them
+            await processor.ingest(payloads, parsed=updates)
         except Exception as exc:
             storing.failed(exc)
             await sleep_unless(stop, delay.next())

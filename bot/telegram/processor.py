@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -29,10 +30,10 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import ErrorEvent, Update
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.engine import READ_PHASE
+from bot.db.engine import begin_read_phase, execute_alone
 from bot.db.inbox import USER_TOLD
 from bot.db.models.inbox import INBOX_DONE, INBOX_PARKED, INBOX_PENDING, InboxUpdate
 from bot.db.session_hooks import CURRENT_ROW
@@ -44,6 +45,7 @@ from bot.telegram.middlewares import UPDATE_SETTLED
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
+PARSED_KEPT = 10_000  # parsed updates kept for their first run
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -119,6 +121,8 @@ class UpdateProcessor:
         self._again: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.parked = 0
+        # Update objects of freshly stored updates, by update id: (digest, object).
+        self._parsed: OrderedDict[int, tuple[str, Update]] = OrderedDict()
 
     @property
     def bot_id(self) -> int:
@@ -128,11 +132,14 @@ class UpdateProcessor:
         except (TypeError, ValueError):
             return 0
 
-    async def ingest(self, updates: Iterable[dict[str, Any]]) -> int:
+    async def ingest(self, updates: Iterable[dict[str, Any]],
+                     parsed: Iterable[Update] = ()) -> int:
         """Store updates durably, then wake their chats; returns how many were new.
 
         A redelivery (same number, same content) is known; a number seen before with other
         content means Telegram's numbering restarted (or the token changed): stored as new.
+        `parsed`, the same updates as aiogram objects (polling has them), spares their first
+        run a second validation of the stored payload.
         """
         batch = list(updates)
         if not batch:
@@ -154,6 +161,12 @@ class UpdateProcessor:
             await insert_ignore(session, InboxUpdate, rows, ["bot_id", "update_id", "digest"])
             await session.commit()
         fresh = [r for r in rows if r["digest"] not in seen.get(r["update_id"], ())]
+        objects = {u.update_id: u for u in parsed}
+        for r in fresh:
+            if (obj := objects.get(r["update_id"])) is not None:
+                self._parsed[r["update_id"]] = (r["digest"], obj)
+        while len(self._parsed) > PARSED_KEPT:  # run elsewhere (another process) or parked
+            self._parsed.popitem(last=False)
         reused = [r["update_id"] for r in fresh if r["update_id"] in seen]
         if reused:
             log.warning("update numbers %s were used before with other content: Telegram's "
@@ -256,7 +269,7 @@ class UpdateProcessor:
 
     async def _pending_chats(self) -> list[int | None]:
         async with self._sessionmaker() as session:
-            await session.connection(execution_options={READ_PHASE: True})  # no write lock
+            await begin_read_phase(session)  # no write lock, no transaction
             chats = list((await session.scalars(
                 select(InboxUpdate.chat_id).where(InboxUpdate.state == INBOX_PENDING)
                 .distinct().limit(5000))).all())
@@ -271,13 +284,23 @@ class UpdateProcessor:
                     if not await self._claims.try_claim(key):
                         return  # another process holds the chat and re-checks after release
                     try:
-                        while (row := await self._next(key)) is not None:
-                            await self._handle(*row)
+                        more = True  # the chat had another pending update when we picked
+                        while more:
+                            # An update stored (and its wake-up) before this pick is seen by it.
+                            self._again.discard(key)
+                            if (row := await self._next(key)) is None:
+                                break
+                            row_id, update_id, payload, attempts, more = row
+                            await self._handle(row_id, update_id, payload, attempts)
                     finally:
                         await self._claims.release(key)
+                if key in self._again:  # stored here meanwhile (ingest woke the chat)
+                    continue
+                if not self._claims.cross_process:
+                    return  # every update of this database is stored by this process
                 # Re-check after releasing: an update stored while we held the claim, by a
                 # process whose own claim attempt failed, is ours to run.
-                if key not in self._again and not await self._has_pending(key):
+                if not await self._has_pending(key):
                     return
         except Exception:
             log.exception("processing chat %s stopped; the sweep picks it up again", key)
@@ -288,30 +311,30 @@ class UpdateProcessor:
         return InboxUpdate.chat_id.is_(None) if key == NO_CHAT else InboxUpdate.chat_id == key
 
     async def _has_pending(self, key: int) -> bool:
-        async with self._sessionmaker() as session:
-            await session.connection(execution_options={READ_PHASE: True})  # no write lock
-            found = await session.scalar(select(InboxUpdate.id).where(
-                self._of_chat(key), InboxUpdate.state == INBOX_PENDING).limit(1))
-            await session.commit()
-        return found is not None
+        rows, _ = await execute_alone(self._sessionmaker, select(InboxUpdate.id).where(
+            self._of_chat(key), InboxUpdate.state == INBOX_PENDING).limit(1))
+        return bool(rows)
 
-    async def _next(self, key: int) -> tuple[int, int, dict[str, Any], int] | None:
-        """The chat's lowest pending update (row, update id, payload), its start counted."""
-        lowest = (select(InboxUpdate.id)
-                  .where(self._of_chat(key), InboxUpdate.state == INBOX_PENDING)
+    async def _next(self, key: int) -> tuple[int, int, dict[str, Any], int, bool] | None:
+        """The chat's lowest pending update (row, update id, payload), its start counted, and
+        whether the chat has another pending update (if not, no second pick is needed)."""
+        pending = (InboxUpdate.state == INBOX_PENDING, self._of_chat(key))
+        lowest = (select(InboxUpdate.id).where(*pending)
                   .order_by(InboxUpdate.update_id, InboxUpdate.id).limit(1).scalar_subquery())
-        async with self._sessionmaker() as session:  # pick and count the start: one statement
-            row = (await session.execute(
-                update(InboxUpdate).where(InboxUpdate.id == lowest)
-                .values(attempts=InboxUpdate.attempts + 1)
-                .returning(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
-                           InboxUpdate.attempts)
-                .execution_options(synchronize_session=False))).first()
-            await session.commit()
-        if row is None:
+        # The pick leaves the state alone, so the picked row counts itself among the pending.
+        two = select(InboxUpdate.id).where(*pending).limit(2).subquery()
+        pending_count = select(func.count()).select_from(two).scalar_subquery()
+        rows, _ = await execute_alone(  # pick and count the start: one statement
+            self._sessionmaker,
+            update(InboxUpdate).where(InboxUpdate.id == lowest)
+            .values(attempts=InboxUpdate.attempts + 1)
+            .returning(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
+                       InboxUpdate.attempts, pending_count)
+            .execution_options(synchronize_session=False))
+        if not rows:
             return None
-        row_id, attempts = int(row[0]), int(row[3])
-        return row_id, int(row[1]), dict(row[2]), attempts
+        row = rows[0]
+        return int(row[0]), int(row[1]), dict(row[2]), int(row[3]), int(row[4]) > 1
 
     async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
                       attempts: int) -> None:
@@ -332,12 +355,10 @@ class UpdateProcessor:
                         attempts, self._max_attempts, error.split(":", 1)[0])
             await asyncio.sleep(self._retry_delay * attempts)
             attempts += 1
-            async with self._sessionmaker() as session:
-                result = await session.execute(update(InboxUpdate).where(
-                    InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
-                    .values(attempts=attempts))
-                await session.commit()
-            if not getattr(result, "rowcount", 0):
+            _, counted = await execute_alone(self._sessionmaker, update(InboxUpdate).where(
+                InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
+                .values(attempts=attempts))
+            if not counted:
                 return  # settled meanwhile (its handler committed before failing): no rerun
 
     async def _process(self, row_id: int, update_id: int, payload: dict[str, Any], *,
@@ -351,7 +372,12 @@ class UpdateProcessor:
         told_token = USER_TOLD.set(told)
         row_token = CURRENT_ROW.set(row_id)
         try:
-            upd = Update.model_validate(payload, context={"bot": self._bot})
+            kept = self._parsed.get(update_id)
+            if kept is not None and kept[0] == digest_of(payload):  # this very update
+                del self._parsed[update_id]
+                upd = kept[1]
+            else:
+                upd = Update.model_validate(payload, context={"bot": self._bot})
             feeding = self._dp.feed_update(self._bot, upd)
             await (asyncio.wait_for(feeding, self._timeout) if self._timeout else feeding)
         except TimeoutError:
@@ -373,13 +399,9 @@ class UpdateProcessor:
             return error, False
         if done_by_handler:
             return None, False  # the handler's own transaction marked it done
-        async with self._sessionmaker() as session:
-            await session.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
-                .values(state=INBOX_DONE, processed_at=self._clock())
-            )
-            await session.commit()
+        await execute_alone(self._sessionmaker, update(InboxUpdate)
+                            .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
+                            .values(state=INBOX_DONE, processed_at=self._clock()))
         return None, False
 
     async def _park(self, row_id: int, update_id: int, payload: dict[str, Any], error: str,
@@ -387,13 +409,11 @@ class UpdateProcessor:
         """Park the update with its error (never its payload in the log); apologise once."""
         from bot.telegram.apology import apologise
 
-        async with self._sessionmaker() as session:
-            result = await session.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
-                .values(state=INBOX_PARKED, error=error[:2000], processed_at=self._clock()))
-            await session.commit()
-        parked = bool(getattr(result, "rowcount", 0))
+        _, count = await execute_alone(
+            self._sessionmaker, update(InboxUpdate)
+            .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
+            .values(state=INBOX_PARKED, error=error[:2000], processed_at=self._clock()))
+        parked = bool(count)
         if parked:
             self.parked += 1
             log.error("update %s parked after %d attempts: %s", update_id, self._max_attempts,

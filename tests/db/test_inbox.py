@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, Router
-from aiogram.types import Message
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from aiogram.types import Message, Update
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models.inbox import InboxUpdate
-from bot.telegram.processor import MAX_ATTEMPTS, UpdateProcessor, chat_of
+from bot.telegram.processor import MAX_ATTEMPTS, UpdateProcessor, chat_of, digest_of
 from tests.conftest import at
 
 NOW = at("2018-10-08 09:00")
@@ -85,6 +86,79 @@ async def test_pending_updates_are_recovered_and_poison_ones_given_up(
     assert rows[1].state == "done" and rows[1].attempts == 1
     assert rows[2].state == "parked" and "repeated restarts" in (rows[2].error or "")
     assert rows[3].state == "done"
+
+
+async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """A pick tells whether the chat has more: N updates cost N picks, no empty one; an
+    update stored while its chat is being processed is processed too."""
+    picks: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOX_UPDATES SET ATTEMPTS"):
+            picks.append(statement)
+
+    seen: list[tuple[int, str]] = []
+    proc = _processor(sessionmaker, bot, seen)
+    late = [_update(20, 300, "late")]
+
+    router = Router()
+
+    async def arrive_meanwhile(message: Message) -> None:
+        seen.append((message.chat.id, message.text or ""))
+        if message.text == "m1":
+            await proc.ingest(late)  # stored while chat 300 is held
+
+    router.message.register(arrive_meanwhile)
+    proc._dp = Dispatcher()
+    proc._dp.include_router(router)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await proc.ingest([_update(i, 300, f"m{i}") for i in (1, 2, 3)]
+                                 + [_update(10, 301, "alone")]) == 4
+        await proc.drain()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert [t for c, t in seen if c == 300] == ["m1", "m2", "m3", "late"]
+    assert [t for c, t in seen if c == 301] == ["alone"]
+    assert len(picks) == 5  # one per update: never a pick that finds nothing
+    async with sessionmaker() as s:
+        assert set((await s.scalars(select(InboxUpdate.state))).all()) == {"done"}
+
+
+async def test_a_polled_update_object_is_fed_as_it_came(
+    sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """Polling hands in aiogram's objects with the payloads: the first run uses the object
+    (no second validation); another stored update with the same number (Telegram's numbering
+    restarted) is validated from its own payload."""
+    got: list[Message] = []
+    router = Router()
+
+    async def keep(message: Message) -> None:
+        got.append(message)
+
+    router.message.register(keep)
+    dp = Dispatcher()
+    dp.include_router(router)
+    proc = UpdateProcessor(dp, bot, sessionmaker, workers=2, clock=lambda: NOW)
+    old = _update(2, 51, "left over")
+    old["message"]["message_id"] = 99  # type: ignore[index]
+    async with sessionmaker() as s:
+        s.add(InboxUpdate(update_id=2, chat_id=51, payload=old, digest=digest_of(old),
+                          state="pending", attempts=0, received_at=NOW))
+        await s.commit()
+    first = Update.model_validate(_update(1, 50, "one"), context={"bot": bot})
+    second = Update.model_validate(_update(2, 51, "two"), context={"bot": bot})
+    assert await proc.ingest([_update(1, 50, "one"), _update(2, 51, "two")],
+                             parsed=[first, second]) == 2
+    await proc.drain()
+    assert [m.text for m in got if m.chat.id == 51] == ["left over", "two"]
+    assert next(m for m in got if m.chat.id == 50) is first.message
+    assert next(m for m in got if m.text == "two") is second.message
+    assert next(m for m in got if m.text == "left over").message_id == 99
+    assert not proc._parsed
 
 
 def test_chat_of() -> None:

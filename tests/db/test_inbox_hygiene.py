@@ -161,3 +161,47 @@ async def test_two_processors_share_a_chat_in_order(pg_url: str, bot: Bot) -> No
             await p.stop()
         for e in engines:
             await e.dispose()
+
+
+async def test_an_update_stored_while_another_process_holds_its_chat_is_run(
+    pg_url: str, bot: Bot
+) -> None:
+    """Process A runs a chat's slow update; process B stores the chat's next update meanwhile
+    and finds the chat claimed. Once A lets go the update runs (A re-checks after release),
+    with no sweep and no later wake-up."""
+    from bot.db.engine import create_engine, create_sessionmaker
+
+    engines = [create_engine(pg_url), create_engine(pg_url)]
+    seen: list[str] = []
+    holding, go_on = asyncio.Event(), asyncio.Event()
+
+    def processor(engine: AsyncEngine) -> UpdateProcessor:
+        router = Router()
+
+        async def record(message: Message) -> None:
+            if message.text == "slow":
+                holding.set()
+                await go_on.wait()
+            seen.append(message.text or "")
+
+        router.message.register(record)
+        dp = Dispatcher()
+        dp.include_router(router)
+        return UpdateProcessor(dp, bot, create_sessionmaker(engine), workers=2,
+                               clock=lambda: NOW, claims=claims_for(engine))
+
+    a, b = processor(engines[0]), processor(engines[1])
+    try:
+        await a.ingest([_update(1, 500, "slow")])
+        await asyncio.wait_for(holding.wait(), 10)
+        await b.ingest([_update(2, 500, "next")])  # B's claim attempt fails: A holds 500
+        await asyncio.sleep(0.3)
+        assert seen == []
+        go_on.set()
+        await asyncio.wait_for(asyncio.gather(a.drain(), b.drain()), 1.5)
+        assert seen == ["slow", "next"]
+    finally:
+        for p in (a, b):
+            await p.stop()
+        for e in engines:
+            await e.dispose()

@@ -1,0 +1,174 @@
+"""Synchronous filters run inline (bot.telegram.routing) and route every update exactly as
+aiogram's thread-run filters do."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.fsm.state import State
+from aiogram.types import CallbackQuery, Message
+
+import handlers
+from bot import callbacks
+from bot.config import Settings
+from bot.services.access.principal import principal_from
+from bot.telegram.app import build_dispatcher
+from bot.telegram.routing import inline_sync_filters, sync_filters
+from handlers.commands import CommandInfo
+
+TOKEN = "42:TEST"
+USER = {"id": 7, "is_bot": False, "first_name": "A"}
+CHAT = {"id": 7, "type": "private"}
+
+
+def _message(**fields: Any) -> Message:
+    return Message.model_validate({"message_id": 1, "date": datetime(2026, 1, 1, tzinfo=UTC),
+                                   "chat": CHAT, "from": USER, **fields})
+
+
+def _messages() -> list[Message]:
+    catalogue: list[CommandInfo] = handlers.command_catalogue()
+    texts = [f"/{c.command}" for c in catalogue] + [f"/{c.command} ZZ-A-00001" for c in catalogue]
+    texts += ["/nosuchcommand", "hello", "ZZ-A-00001", "如何填写报表？", "/", "",
+              "工业源 12 家\n生活源 3 家"]
+    made = [_message(text=t) for t in texts]
+    made += [_message(photo=[{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]),
+             _message(document={"file_id": "d", "file_unique_id": "d", "file_name": "a.xlsx"}),
+             _message(document={"file_id": "d", "file_unique_id": "d", "file_name": "a.txt"}),
+             _message(location={"latitude": 1.0, "longitude": 2.0}),
+             _message(contact={"phone_number": "1", "first_name": "B", "user_id": 7}),
+             _message(text="yes", reply_to_message={
+                 "message_id": 0, "date": datetime(2026, 1, 1, tzinfo=UTC), "chat": CHAT,
+                 "from": {"id": 42, "is_bot": True, "first_name": "bot"}, "text": "?"}),
+             _message(text="hi", chat={"id": -5, "type": "group", "title": "g"})]
+    return made
+
+
+def _callbacks() -> list[CallbackQuery]:
+    heads = {cls.head() for cls in vars(callbacks).values()
+             if isinstance(cls, type) and issubclass(cls, callbacks.Payload)}
+    data = sorted(heads | {h + "1" for h in heads} | {h + "x:1" for h in heads}
+                  | {"rpg:1", "rpq:1", "rpx:1", "rpn:1", "nothing", ""})
+    return [CallbackQuery.model_validate({"id": str(i), "from": USER, "chat_instance": "c",
+                                          "data": d, "message": {
+                                              "message_id": 1, "chat": CHAT, "text": "m",
+                                              "date": datetime(2026, 1, 1, tzinfo=UTC)}})
+            for i, d in enumerate(data)]
+
+
+def _states(dp: Dispatcher) -> list[str | None]:
+    found: set[str] = set()
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in getattr(observer, "handlers", []):
+                for f in handler.filters or ():
+                    target = getattr(f.callback, "__wrapped__", f.callback)
+                    if isinstance(target, State) and target.state:
+                        found.add(target.state)
+    return [None, *sorted(found)]
+
+
+def _recording(dp: Dispatcher) -> list[str]:
+    """Replace every handler by a recorder of its name; the list the recorders append to."""
+    seen: list[str] = []
+    for router in dp.chain_tail:
+        for name, observer in router.observers.items():
+            for handler in getattr(observer, "handlers", []):
+                label = f"{router.name}.{name}.{getattr(handler.callback, '__name__', '?')}"
+
+                async def record(*_: Any, _label: str = label, **__: Any) -> str:
+                    seen.append(_label)
+                    return _label
+
+                handler.callback, handler.awaitable = record, True
+    return seen
+
+
+async def _routes(dp: Dispatcher, bot: Bot) -> list[str]:
+    seen = _recording(dp)
+    principals = [None, principal_from(7, "zh-hans", [])]
+    out: list[str] = []
+    events: list[tuple[str, Any]] = [("message", m) for m in _messages()]
+    events += [("callback_query", c) for c in _callbacks()]
+    for kind, event in events:
+        for raw_state in _states(dp):
+            for principal in principals:
+                seen.clear()
+                try:
+                    result = await dp.propagate_event(
+                        kind, event, bot=bot, raw_state=raw_state, principal=principal,
+                        event_from_user=event.from_user, event_chat=CHAT, state=None,
+                        i18n=None, session=None, settings=None)
+                    outcome = "unhandled" if result is UNHANDLED else ",".join(seen)
+                except Exception as exc:  # a filter that needs more than we give: same twice
+                    outcome = f"raised {type(exc).__name__}"
+                out.append(f"{kind} {getattr(event, 'text', None) or getattr(event, 'data', '')!r}"
+                           f" {raw_state} {principal is not None}: {outcome}")
+    return out
+
+
+def _settings(tmp_path: Any) -> Settings:
+    return Settings(BOT_TOKEN=TOKEN, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/r.db",
+                    CENSUSBOT_SECRET="test-only")
+
+
+def test_dispatcher_has_no_filter_left_for_a_thread(tmp_path: Any) -> None:
+    """Every synchronous filter of the bot's routers is inlined when the dispatcher is built."""
+    plain = Dispatcher()
+    plain.include_routers(*handlers.routers())
+    assert len(sync_filters(plain)) > 20  # magic filters and FSM states, as aiogram keeps them
+    dp = build_dispatcher(_settings(tmp_path), components=False)
+    assert sync_filters(dp) == []
+
+
+async def test_inlined_filters_route_every_update_as_aiogram_does() -> None:
+    """The same messages, callbacks, states and principals reach the same handlers."""
+    bot = Bot(TOKEN)
+    try:
+        threaded = Dispatcher()
+        threaded.include_routers(*handlers.routers())
+        inlined = Dispatcher()
+        inlined.include_routers(*handlers.routers())
+        assert inline_sync_filters(inlined) > 20
+        expected = await _routes(threaded, bot)
+        got = await _routes(inlined, bot)
+    finally:
+        await bot.session.close()
+    assert got == expected
+    handled = [line for line in expected if not line.endswith(("unhandled", "raised"))]
+    assert len({line.rsplit(": ", 1)[1] for line in handled}) > 15  # many handlers reached
+
+
+async def test_inlined_filter_runs_on_the_loop_with_its_arguments() -> None:
+    """A plain function filter gets the same arguments, inline, and its verdict counts."""
+    calls: list[tuple[str, str]] = []
+
+    def only_hello(message: Message, raw_state: str | None) -> bool:
+        calls.append((message.text or "", threading.current_thread().name))
+        return message.text == "hello"
+
+    router = Router()
+    router.message(only_hello, F.chat.type == "private")(_answer)
+    dp = Dispatcher()
+    dp.include_router(router)
+    assert inline_sync_filters(dp) == 2 and inline_sync_filters(dp) == 0
+    bot = Bot(TOKEN)
+    try:
+        for text in ("hello", "other"):
+            result = await dp.propagate_event("message", _message(text=text), bot=bot,
+                                              raw_state=None)
+            assert (result == "answered") is (text == "hello")
+    finally:
+        await bot.session.close()
+    assert calls == [("hello", threading.current_thread().name),
+                     ("other", threading.current_thread().name)]
+    assert asyncio.get_running_loop() is not None
+
+
+async def _answer(message: Message) -> str:
+    return "answered"
