@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from typing import Any
 
@@ -151,15 +152,29 @@ async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statemen
     engine: AsyncEngine = sessionmaker.kw["bind"]
     if engine.dialect.name == "postgresql":
         async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await conn.execute(statement)
+            try:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                result = await conn.execute(statement)
+            except asyncio.CancelledError:  # mid-statement: the connection's state is unknown
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+                raise
             rows = list(result.all()) if result.returns_rows else []
             return rows, int(getattr(result, "rowcount", 0) or 0)
-    async with sessionmaker() as session:
+    session = sessionmaker()
+    try:
         await session.connection(execution_options={ALONE: True})
         found: Any = await session.execute(statement)  # a CursorResult for DML
         rows = list(found.all()) if getattr(found, "returns_rows", True) else []
         await session.commit()
+    except asyncio.CancelledError:
+        # Cancelled inside the write transaction (a task torn down): drop the connection, and
+        # with it SQLite's write lock, instead of leaving it to garbage collection.
+        with contextlib.suppress(Exception):
+            await session.invalidate()
+        raise
+    finally:
+        await session.close()
     return rows, int(getattr(found, "rowcount", 0) or 0)
 
 
