@@ -1,6 +1,8 @@
 """Session hook: a commit made while handling an update also marks that update done.
 
-Only a pending update is marked: a parked (or already done) one is never overwritten.
+Only a pending update is marked: a parked (or already done) one is never overwritten. A commit
+made just before a reply leaves (`REPLY_KEY` in the session's info, set by the Telegram glue)
+marks it `replying` with the reply instead, in the same statement.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ from typing import Any
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
-from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, InboxUpdate
+from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING, InboxUpdate
 
 UPDATE_ID_KEY = "censusbot.update_id"
+# The reply about to leave ({"method", "params"}), stored with the commit that precedes it.
+REPLY_KEY = "censusbot.reply"
+# Set once a commit stored a reply in flight (the processor settles it after the call).
+REPLY_STORED = "censusbot.reply_stored"
 _MARKED = "censusbot.update_marked"
 _MARKING = "censusbot.update_marking"
 # The inbox row (its id) of the update being processed, set by the processor.
@@ -32,12 +38,24 @@ def bind_update(session: Any, row_id: int | None = None) -> None:
 @event.listens_for(Session, "before_commit")
 def _mark_update_done(session: Session) -> None:
     update_id = session.info.get(UPDATE_ID_KEY)
-    if update_id is None or session.info.get(_MARKED) == update_id:
-        return  # not bound, or an earlier commit of this session already marked it
+    reply = session.info.pop(REPLY_KEY, None)
+    if update_id is None:
+        return  # not bound to an update
+    if session.info.get(_MARKED) == update_id:  # an earlier commit of this session marked it
+        if reply is not None:  # a further reply: it replaces the one already sent
+            session.execute(update(InboxUpdate).where(InboxUpdate.id == update_id)
+                            .values(state=INBOX_REPLYING, reply=reply))
+            session.info[REPLY_STORED] = True
+        return
+    if reply is None:
+        values: dict[str, object] = {"state": INBOX_DONE}
+    else:
+        values = {"state": INBOX_REPLYING, "reply": reply}
+        session.info[REPLY_STORED] = True
     session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.id == update_id, InboxUpdate.state == INBOX_PENDING)
-        .values(state=INBOX_DONE, processed_at=datetime.now(UTC))
+        .values(processed_at=datetime.now(UTC), **values)
     )
     session.info[_MARKING] = update_id
 
@@ -49,6 +67,13 @@ def _note_marked(session: Session) -> None:
         session.info[_MARKED] = marking  # committed: later commits need no second mark
 
 
+def marked(session: Any) -> bool:
+    """Whether a commit of this session already marked its update (done or replying)."""
+    update_id = session.info.get(UPDATE_ID_KEY)
+    return update_id is not None and session.info.get(_MARKED) == update_id
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_marking(session: Session) -> None:
     session.info.pop(_MARKING, None)
+    session.info.pop(REPLY_KEY, None)

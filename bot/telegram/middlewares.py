@@ -9,6 +9,12 @@ done together with whatever the handler changed; a handler that never touched th
 marked done by the processor. A reply to the chat never leaves while that transaction is
 open: `CommitBeforeSend` commits the handler's session before any sending API call, so a slow
 or rate-limited (429) reply holds no database lock.
+
+A reply that leaves after its update was marked is stored with the mark (state `replying`,
+bot.db.session_hooks), and the processor settles it once the call returned: a process killed
+in between leaves it to be sent by whoever next claims the chat, so it is never lost (it may
+arrive twice if the kill came after Telegram took it). A reply that leaves before any mark
+needs no record: the update then reruns and replies again.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.engine import READ_PHASE
 from bot.db.repo import users as users_repo
-from bot.db.session_hooks import UPDATE_ID_KEY, bind_update
+from bot.db.session_hooks import REPLY_KEY, REPLY_STORED, UPDATE_ID_KEY, bind_update, marked
 from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
 from bot.services.access import users as users_service
@@ -44,6 +50,11 @@ _COMMITTED = "censusbot.committed"
 # then needs no second transaction for the done-mark. A list the processor hands in, so that it
 # sees the note even when the handler ran in a copy of its context (asyncio.wait_for on 3.11).
 UPDATE_SETTLED: ContextVar[list[bool] | None] = ContextVar("update_settled", default=None)
+# Holds True once a reply was stored in flight with the update (the processor settles it).
+REPLY_IN_FLIGHT: ContextVar[list[bool] | None] = ContextVar("reply_in_flight", default=None)
+# Calls whose replay after a crash is pointless (they expire in seconds) or not a message.
+_EPHEMERAL = frozenset({"AnswerCallbackQuery", "AnswerInlineQuery", "SendChatAction",
+                        "AnswerPreCheckoutQuery", "AnswerShippingQuery"})
 
 
 @event.listens_for(Session, "after_commit")
@@ -52,12 +63,33 @@ def _note_commit(session: Session) -> None:
         session.info[_COMMITTED] = True
 
 
-async def commit_handler_work(session: AsyncSession) -> None:
-    """Commit the handler's open transaction, if any (one caller at a time per session)."""
+def reply_record(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+    """The call as JSON ({"method", "params"}) to store while it is in flight; None for a call
+    that needs no record (ephemeral, or uploading a file)."""
+    name = type(method).__name__
+    if name in _EPHEMERAL:
+        return None
+    files: dict[str, Any] = {}
+    params = bot.session.prepare_value(method.model_dump(warnings=False), bot=bot, files=files,
+                                       _dumps_json=False)
+    return None if files else {"method": name, "params": params}
+
+
+async def commit_handler_work(session: AsyncSession,
+                              reply: dict[str, Any] | None = None) -> None:
+    """Commit the handler's open transaction, if any (one caller at a time per session); with
+    `reply`, the call about to leave, store it with the update's mark when there is one."""
     lock: asyncio.Lock = session.info.setdefault(_COMMIT_LOCK, asyncio.Lock())
     async with lock:
+        if reply is not None and UPDATE_ID_KEY in session.info and (
+                session.in_transaction() or marked(session)):
+            session.info[REPLY_KEY] = reply
+            if not session.in_transaction():  # marked by an earlier commit: a new transaction
+                await session.connection()
         if session.in_transaction():
             await session.commit()
+        if session.info.pop(REPLY_STORED, False) and (note := REPLY_IN_FLIGHT.get()) is not None:
+            note.append(True)
 
 
 class ContextMiddleware(BaseMiddleware):
@@ -148,5 +180,8 @@ class CommitBeforeSend(BaseRequestMiddleware):
         """Commit the handler's open transaction, then send."""
         session = HANDLER_SESSION.get()
         if session is not None and not type(method).__name__.startswith("Get"):
-            await commit_handler_work(session)
+            reply = None  # a reply before any mark needs no record (the update reruns)
+            if UPDATE_ID_KEY in session.info and (session.in_transaction() or marked(session)):
+                reply = reply_record(bot, method)
+            await commit_handler_work(session, reply)
         return await make_request(bot, method)

@@ -35,17 +35,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import begin_read_phase, execute_alone
 from bot.db.inbox import USER_TOLD
-from bot.db.models.inbox import INBOX_DONE, INBOX_PARKED, INBOX_PENDING, InboxUpdate
+from bot.db.models.inbox import (
+    INBOX_DONE,
+    INBOX_PARKED,
+    INBOX_PENDING,
+    INBOX_REPLYING,
+    InboxUpdate,
+)
 from bot.db.session_hooks import CURRENT_ROW
 from bot.db.upsert import insert_ignore
 from bot.services.shared.errors import DomainError
 from bot.telegram.claims import NO_CHAT, ChatClaims, LocalClaims
-from bot.telegram.middlewares import UPDATE_SETTLED
+from bot.telegram.middlewares import REPLY_IN_FLIGHT, UPDATE_SETTLED
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
 PARSED_KEPT = 10_000  # parsed updates kept for their first run
+UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need this processor
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -195,7 +202,7 @@ class UpdateProcessor:
             self.wake(chat)
         async with self._sessionmaker() as session:
             count = len((await session.scalars(
-                select(InboxUpdate.id).where(InboxUpdate.state == INBOX_PENDING))).all())
+                select(InboxUpdate.id).where(InboxUpdate.state.in_(UNFINISHED)))).all())
             await session.commit()
         if count:
             log.info("recovering %d pending updates", count)
@@ -271,7 +278,7 @@ class UpdateProcessor:
         async with self._sessionmaker() as session:
             await begin_read_phase(session)  # no write lock, no transaction
             chats = list((await session.scalars(
-                select(InboxUpdate.chat_id).where(InboxUpdate.state == INBOX_PENDING)
+                select(InboxUpdate.chat_id).where(InboxUpdate.state.in_(UNFINISHED))
                 .distinct().limit(5000))).all())
             await session.commit()
         return chats
@@ -290,8 +297,12 @@ class UpdateProcessor:
                             self._again.discard(key)
                             if (row := await self._next(key)) is None:
                                 break
-                            row_id, update_id, payload, attempts, more = row
-                            await self._handle(row_id, update_id, payload, attempts)
+                            row_id, update_id, payload, attempts, more, reply = row
+                            if reply is not None:  # its run was cut off after its commit
+                                await self._resend(row_id, update_id, key, reply,
+                                                   give_up=attempts > self._max_attempts)
+                            else:
+                                await self._handle(row_id, update_id, payload, attempts)
                     finally:
                         await self._claims.release(key)
                 if key in self._again:  # stored here meanwhile (ingest woke the chat)
@@ -312,13 +323,15 @@ class UpdateProcessor:
 
     async def _has_pending(self, key: int) -> bool:
         rows, _ = await execute_alone(self._sessionmaker, select(InboxUpdate.id).where(
-            self._of_chat(key), InboxUpdate.state == INBOX_PENDING).limit(1))
+            self._of_chat(key), InboxUpdate.state.in_(UNFINISHED)).limit(1))
         return bool(rows)
 
-    async def _next(self, key: int) -> tuple[int, int, dict[str, Any], int, bool] | None:
-        """The chat's lowest pending update (row, update id, payload), its start counted, and
-        whether the chat has another pending update (if not, no second pick is needed)."""
-        pending = (InboxUpdate.state == INBOX_PENDING, self._of_chat(key))
+    async def _next(self, key: int
+                    ) -> tuple[int, int, dict[str, Any], int, bool, dict[str, Any] | None] | None:
+        """The chat's lowest unfinished update (row, update id, payload), its start counted,
+        whether the chat has another one (if not, no second pick is needed), and the reply
+        left in flight by a run that was cut off (or None: the update is still to be run)."""
+        pending = (InboxUpdate.state.in_(UNFINISHED), self._of_chat(key))
         lowest = (select(InboxUpdate.id).where(*pending)
                   .order_by(InboxUpdate.update_id, InboxUpdate.id).limit(1).scalar_subquery())
         # The pick leaves the state alone, so the picked row counts itself among the pending.
@@ -329,12 +342,44 @@ class UpdateProcessor:
             update(InboxUpdate).where(InboxUpdate.id == lowest)
             .values(attempts=InboxUpdate.attempts + 1)
             .returning(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
-                       InboxUpdate.attempts, pending_count)
+                       InboxUpdate.attempts, pending_count, InboxUpdate.state,
+                       InboxUpdate.reply)
             .execution_options(synchronize_session=False))
         if not rows:
             return None
         row = rows[0]
-        return int(row[0]), int(row[1]), dict(row[2]), int(row[3]), int(row[4]) > 1
+        reply = (dict(row[6] or {"method": None}) if row[5] == INBOX_REPLYING else None)
+        return int(row[0]), int(row[1]), dict(row[2]), int(row[3]), int(row[4]) > 1, reply
+
+    async def _resend(self, row_id: int, update_id: int, chat: int, reply: dict[str, Any], *,
+                      give_up: bool = False) -> None:
+        """Send the reply a cut-off run left in flight (once more: it may arrive twice), then
+        settle the update; with `give_up` (re-sending it kept stopping the process), settle
+        it unsent."""
+        from aiogram import methods
+        from aiogram.methods.base import TelegramMethod
+
+        if give_up:
+            log.error("update %s (chat %s): its reply was cut off again and again; given up",
+                      update_id, chat)
+            await self._settle_reply(row_id)
+            return
+        log.warning("update %s (chat %s): its reply was in flight when its process stopped; "
+                    "sending it again (it may arrive twice)", update_id, chat)
+        kind = getattr(methods, str(reply.get("method")), None)
+        try:
+            if isinstance(kind, type) and issubclass(kind, TelegramMethod):
+                await self._bot(kind.model_validate(reply.get("params") or {}))
+        except Exception as exc:  # Telegram refused it (blocked, gone): as a first send would
+            log.warning("update %s: its reply could not be sent again: %s", update_id,
+                        type(exc).__name__)
+        await self._settle_reply(row_id)
+
+    async def _settle_reply(self, row_id: int) -> None:
+        """The reply in flight has been sent (or refused): the update is done."""
+        await execute_alone(self._sessionmaker, update(InboxUpdate)
+                            .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_REPLYING)
+                            .values(state=INBOX_DONE, reply=None))
 
     async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
                       attempts: int) -> None:
@@ -368,6 +413,8 @@ class UpdateProcessor:
         told: list[str] = []
         settled_note: list[bool] = []
         settled = UPDATE_SETTLED.set(settled_note)
+        reply_note: list[bool] = []
+        reply_token = REPLY_IN_FLIGHT.set(reply_note)
         final_token = FINAL_ATTEMPT.set(final)
         told_token = USER_TOLD.set(told)
         row_token = CURRENT_ROW.set(row_id)
@@ -390,9 +437,12 @@ class UpdateProcessor:
         finally:
             done_by_handler = bool(settled_note)
             UPDATE_SETTLED.reset(settled)
+            REPLY_IN_FLIGHT.reset(reply_token)
             FINAL_ATTEMPT.reset(final_token)
             USER_TOLD.reset(told_token)
             CURRENT_ROW.reset(row_token)
+        if reply_note:  # its last reply's call has returned (or failed): nothing in flight
+            await self._settle_reply(row_id)
         if told:  # the errors router answered (last attempt) and parked it
             return told[0], True
         if error is not None:

@@ -12,7 +12,7 @@ import time
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_sessionmaker
-from bot.db.models.inbox import INBOX_DONE, InboxUpdate
+from bot.db.models.inbox import INBOX_DONE, INBOX_REPLYING, InboxUpdate
 from bot.db.models.verification import StaffLookup
 from emulator import Emulator
 from emulator.harness import Clock, start_bot
@@ -60,4 +60,59 @@ async def test_429_on_a_reply_does_not_block_another_chat(emu: Emulator, sqlite_
         assert state == INBOX_DONE
     finally:
         await app.stop()
+        await engine.dispose()
+
+
+async def test_a_reply_cut_off_by_a_crash_after_its_commit_is_sent_after_restart(
+        emu: Emulator, sqlite_url: str) -> None:
+    """The process dies after /verify's lookup committed and before its reply left: the next
+    start sends that very reply, once, and the lookup stays recorded once (no rerun)."""
+    from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    class DieBeforeTheReply(BaseRequestMiddleware):
+        async def __call__(self, make_request, bot, method):  # type: ignore[no-untyped-def]
+            if type(method).__name__ == "SendMessage" and method.chat_id == OTHER:
+                entered.set()
+                await gate.wait()  # never released: the process "dies" here
+            return await make_request(bot, method)
+
+    app = await start_bot(emu, sqlite_url, clock=Clock(NOW))
+    app.bot.session.middleware(DieBeforeTheReply())  # inside CommitBeforeSend: after the commit
+    engine = create_engine(sqlite_url)
+    try:
+        b = emu.user(id=OTHER, first_name="Other", language_code="en")
+        await emu.send_text(b, "/verify ZZ-410102-9999")
+        await asyncio.wait_for(entered.wait(), 30)
+        async with create_sessionmaker(engine)() as s:
+            state, reply = (await s.execute(select(InboxUpdate.state, InboxUpdate.reply))).one()
+        assert state == INBOX_REPLYING and reply is not None and reply["method"] == "SendMessage"
+        # Crash: cancel every task of the first process without any shutdown work.
+        for task in list(app.processor._tasks):
+            task.cancel()
+        app._stop.set()
+        await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
+        await app.bot.session.close()
+        for component in app.dp["components"]:
+            await component.stop()
+        await app.dp["engine"].dispose()
+        assert emu.bot_messages(OTHER) == []
+
+        restarted = await start_bot(emu, sqlite_url, clock=Clock(NOW))
+        try:
+            reply_msg = await emu.wait_for_bot_message(OTHER, timeout=15)
+            assert "ZZ-410102-9999" in reply_msg["text"]
+            await restarted.processor.drain()
+            await asyncio.sleep(0.3)
+            assert len(emu.bot_messages(OTHER)) == 1
+            async with create_sessionmaker(engine)() as s:
+                states = (await s.scalars(select(InboxUpdate.state))).all()
+                lookups = (await s.scalars(select(StaffLookup.user_id))).all()
+                left = (await s.scalars(select(InboxUpdate.reply))).all()
+            assert list(states) == [INBOX_DONE] and list(left) == [None]
+            assert list(lookups) == [OTHER]
+        finally:
+            await restarted.stop()
+    finally:
         await engine.dispose()

@@ -14,10 +14,14 @@ INBOX_PENDING = "pending"
 INBOX_DONE = "done"
 INBOX_FAILED = "failed"  # before parking existed
 INBOX_PARKED = "parked"  # given up after repeated failures; `censusbot inbox requeue` retries
+# Handled (its changes committed) and a reply stored in `reply` is on its way: the state lasts
+# from the commit until the call returned, so a process killed in between leaves the reply to
+# the chat's next claimant, which sends it (bot.telegram.processor), instead of losing it.
+INBOX_REPLYING = "replying"
 
 
 class InboxUpdate(Base):
-    """A Telegram update; state pending → done | parked.
+    """A Telegram update; state pending → (replying →) done | parked.
 
     Unique by (bot_id, update_id, digest): a redelivery (same content) is a duplicate, while an
     update whose number was used before with other content (Telegram's numbering restarted, or
@@ -41,3 +45,5 @@ class InboxUpdate(Base):
     error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column()
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The Bot API call in flight while `replying`: {"method": "SendMessage", "params": {...}}.
+    reply: Mapped[dict[str, Any] | None] = mapped_column()
