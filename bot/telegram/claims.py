@@ -1,9 +1,9 @@
 """Chat claims: at most one process handles a chat's updates at a time, in update order.
 
-On PostgreSQL a claim is a session advisory lock taken on one dedicated connection per
-process: it needs no renewal (so it cannot lapse under load) and it dies with the process's
-connection (kill -9 included), which frees the chat for the others at once. On SQLite there
-is one process; claims are in-process only.
+On PostgreSQL a claim is a session advisory lock taken on one of a few dedicated connections
+per process (a chat always on the same one): it needs no renewal (so it cannot lapse under
+load) and it dies with the process's connections (kill -9 included), which frees the chat for
+the others at once. On SQLite there is one process; claims are in-process only.
 """
 
 from __future__ import annotations
@@ -61,19 +61,17 @@ def lock_key(chat: int) -> int:
     return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
-class AdvisoryClaims:
-    """PostgreSQL session advisory locks on one autocommit connection of this process."""
-
-    cross_process = True
+class _ClaimLine:
+    """One autocommit connection and the claims taken on it (one call at a time)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        """Claims through `engine` (a connection is opened on first use)."""
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
         self._lock = asyncio.Lock()
 
-    async def _call(self, sql: str, chat: int) -> Any:
+    async def call(self, sql: str, chat: int) -> Any:
+        """Run the lock function on this line's connection (opened on first use)."""
         async with self._lock:
             if self._conn is None:
                 conn = await self._engine.connect()
@@ -82,30 +80,55 @@ class AdvisoryClaims:
                 self._driver = (await self._conn.get_raw_connection()).driver_connection
             try:
                 return await self._driver.fetchval(sql, _NAMESPACE, lock_key(chat))
-            except Exception:  # a broken connection released every lock with it
+            except Exception:  # a broken connection released every lock taken on it
                 broken, self._conn = self._conn, None
                 with contextlib.suppress(Exception):
                     await broken.invalidate()
                 raise
 
+    async def close(self) -> None:
+        """Close the connection: every claim taken on it goes with it."""
+        async with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                with contextlib.suppress(Exception):  # closed, not pooled: locks live on in a
+                    await conn.invalidate()  # pooled connection
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+class AdvisoryClaims:
+    """PostgreSQL session advisory locks on a few autocommit connections of this process.
+
+    A chat always uses the same connection (its lock and unlock must meet there); spreading
+    chats over `lines` connections lets that many claim calls be in flight at once instead of
+    queueing every update worker behind one connection.
+    """
+
+    cross_process = True
+
+    def __init__(self, engine: AsyncEngine, lines: int = 4) -> None:
+        """Claims through `engine` (connections are opened on first use)."""
+        self._lines = [_ClaimLine(engine) for _ in range(max(1, lines))]
+
+    def _line(self, chat: int) -> _ClaimLine:
+        return self._lines[lock_key(chat) % len(self._lines)]
+
     async def try_claim(self, chat: int) -> bool:
         """pg_try_advisory_lock on the chat's key."""
-        return bool(await self._call("SELECT pg_try_advisory_lock($1, $2)", chat))
+        return bool(await self._line(chat).call("SELECT pg_try_advisory_lock($1, $2)", chat))
 
     async def release(self, chat: int) -> None:
         """pg_advisory_unlock on the chat's key."""
         try:
-            await self._call("SELECT pg_advisory_unlock($1, $2)", chat)
+            await self._line(chat).call("SELECT pg_advisory_unlock($1, $2)", chat)
         except Exception as exc:  # the connection is gone, and the lock with it
             log.warning("releasing the claim on a chat failed: %s", type(exc).__name__)
 
     async def close(self) -> None:
-        """Close the connection: every claim of this process goes with it."""
-        async with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                with contextlib.suppress(Exception):
-                    await conn.close()
+        """Close the connections: every claim of this process goes with them."""
+        for line in self._lines:
+            await line.close()
 
 
 def claims_for(engine: AsyncEngine) -> ChatClaims:
