@@ -40,7 +40,8 @@ async def test_claim_calls_of_different_chats_run_at_once(pg_url: str) -> None:
         free_chat = next(c for c in range(1, 100) if lock_key(c) % 4 == 1)
         assert await claims.try_claim(busy_chat) and await claims.try_claim(free_chat)
         line = claims._line(busy_chat)
-        stall = asyncio.create_task(line.call("SELECT (pg_sleep(2) IS NULL) OR $1::int = $2::int", 0))
+        stall = asyncio.create_task(
+            line.call("SELECT (pg_sleep(2) IS NULL) OR $1::int = $2::int", 0))
         await asyncio.sleep(0.2)
         await asyncio.wait_for(claims.release(free_chat), 1.0)
         await stall
