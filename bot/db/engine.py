@@ -69,6 +69,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
+        if "+aiosqlite" in url.split("://", 1)[0]:  # one thread trip per statement
+            from bot.db.sqlite_driver import dbapi
+
+            kwargs["module"] = dbapi()
     else:
         # No pre-ping: it cost a round trip on every checkout (several per update). A connection
         # that died meanwhile fails its statement instead; SQLAlchemy then invalidates the whole
