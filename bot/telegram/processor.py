@@ -127,6 +127,9 @@ class UpdateProcessor:
         self._draining: set[int] = set()
         self._again: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        # Replies whose call returned, waiting to be settled together (one statement for all).
+        self._to_settle: list[tuple[int, asyncio.Future[None]]] = []
+        self._settler: asyncio.Task[None] | None = None
         self.parked = 0
         # Update objects of freshly stored updates, by update id: (digest, object).
         self._parsed: OrderedDict[int, tuple[str, Update]] = OrderedDict()
@@ -376,10 +379,33 @@ class UpdateProcessor:
         await self._settle_reply(row_id)
 
     async def _settle_reply(self, row_id: int) -> None:
-        """The reply in flight has been sent (or refused): the update is done."""
-        await execute_alone(self._sessionmaker, update(InboxUpdate)
-                            .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_REPLYING)
-                            .values(state=INBOX_DONE, reply=None))
+        """The reply in flight has been sent (or refused): the update is done. Returns once
+        that is committed (before the chat's claim is given up, so nobody sends it again).
+        Replies settled by several chats at once share one statement (one write)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_settle.append((row_id, done))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._settle_all(), name="inbox-settler")
+        await done
+
+    async def _settle_all(self) -> None:
+        while batch := self._to_settle:
+            self._to_settle = []
+            try:
+                await execute_alone(self._sessionmaker, update(InboxUpdate).where(
+                    InboxUpdate.id.in_([row_id for row_id, _ in batch]),
+                    InboxUpdate.state == INBOX_REPLYING).values(state=INBOX_DONE, reply=None))
+            except BaseException as exc:  # each waiter sees it (as if it had run it alone)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc if isinstance(exc, Exception)
+                                           else asyncio.CancelledError())
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
                       attempts: int) -> None:
