@@ -67,6 +67,18 @@ def _note_marked(session: Session) -> None:
         session.info[_MARKED] = marking  # committed: later commits need no second mark
 
 
+async def store_further_reply(session: Any, reply: dict[str, Any]) -> None:
+    """A further reply of an update an earlier commit already marked: stored by one statement
+    on its own (no transaction around it), replacing the reply already sent."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from bot.db.engine import execute_alone
+
+    await execute_alone(async_sessionmaker(session.bind), update(InboxUpdate)
+                        .where(InboxUpdate.id == session.info[UPDATE_ID_KEY])
+                        .values(state=INBOX_REPLYING, reply=reply))
+
+
 def marked(session: Any) -> bool:
     """Whether a commit of this session already marked its update (done or replying)."""
     update_id = session.info.get(UPDATE_ID_KEY)

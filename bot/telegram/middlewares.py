@@ -37,7 +37,14 @@ from sqlalchemy.orm import Session
 
 from bot.db.engine import READ_PHASE
 from bot.db.repo import users as users_repo
-from bot.db.session_hooks import REPLY_KEY, REPLY_STORED, UPDATE_ID_KEY, bind_update, marked
+from bot.db.session_hooks import (
+    REPLY_KEY,
+    REPLY_STORED,
+    UPDATE_ID_KEY,
+    bind_update,
+    marked,
+    store_further_reply,
+)
 from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
 from bot.services.access import users as users_service
@@ -81,14 +88,17 @@ async def commit_handler_work(session: AsyncSession,
     `reply`, the call about to leave, store it with the update's mark when there is one."""
     lock: asyncio.Lock = session.info.setdefault(_COMMIT_LOCK, asyncio.Lock())
     async with lock:
-        if reply is not None and UPDATE_ID_KEY in session.info and (
-                session.in_transaction() or marked(session)):
-            session.info[REPLY_KEY] = reply
-            if not session.in_transaction():  # marked by an earlier commit: a new transaction
-                await session.connection()
+        stored = False
+        if reply is not None and UPDATE_ID_KEY in session.info:
+            if session.in_transaction():  # stored by the commit below, with the mark
+                session.info[REPLY_KEY] = reply
+            elif marked(session):  # an earlier commit marked it: one statement of its own
+                await store_further_reply(session, reply)
+                stored = True
         if session.in_transaction():
             await session.commit()
-        if session.info.pop(REPLY_STORED, False) and (note := REPLY_IN_FLIGHT.get()) is not None:
+        stored = session.info.pop(REPLY_STORED, False) or stored
+        if stored and (note := REPLY_IN_FLIGHT.get()) is not None:
             note.append(True)
 
 

@@ -116,3 +116,71 @@ async def test_a_reply_cut_off_by_a_crash_after_its_commit_is_sent_after_restart
             await restarted.stop()
     finally:
         await engine.dispose()
+
+
+async def test_only_the_reply_cut_off_is_sent_again(emu: Emulator, sqlite_url: str) -> None:
+    """A handler that writes and then sends two messages; the process dies while the second is
+    leaving. After restart the second arrives, the first is not sent twice, the write is kept."""
+    from aiogram import Router
+    from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+    from aiogram.filters import Command
+    from aiogram.types import Message
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    class DieBeforeTheSecond(BaseRequestMiddleware):
+        async def __call__(self, make_request, bot, method):  # type: ignore[no-untyped-def]
+            if getattr(method, "text", None) == "second":
+                entered.set()
+                await gate.wait()  # never released: the process "dies" here
+            return await make_request(bot, method)
+
+    async def two(message: Message, session: AsyncSession) -> None:
+        await session.execute(text("UPDATE chat_users SET username = 'wrote' WHERE id = :u"),
+                              {"u": OTHER})
+        await message.answer("first")
+        await message.answer("second")
+
+    def with_two(app: object) -> None:
+        router = Router(name="two")
+        router.message.register(two, Command("two"))
+        app.dp.include_router(router)  # type: ignore[attr-defined]
+        app.dp.sub_routers.insert(0, app.dp.sub_routers.pop())  # type: ignore[attr-defined]
+
+    app = await start_bot(emu, sqlite_url, clock=Clock(NOW))
+    with_two(app)
+    app.bot.session.middleware(DieBeforeTheSecond())
+    engine = create_engine(sqlite_url)
+    try:
+        b = emu.user(id=OTHER, first_name="Other", language_code="en")
+        await emu.send_text(b, "/two")
+        await asyncio.wait_for(entered.wait(), 30)
+        assert [m["text"] for m in emu.bot_messages(OTHER)] == ["first"]
+        for task in list(app.processor._tasks):  # crash
+            task.cancel()
+        app._stop.set()
+        await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
+        await app.bot.session.close()
+        for component in app.dp["components"]:
+            await component.stop()
+        await app.dp["engine"].dispose()
+
+        restarted = await start_bot(emu, sqlite_url, clock=Clock(NOW))
+        with_two(restarted)
+        try:
+            await emu.wait_for_bot_message(OTHER, lambda m: m.get("text") == "second",
+                                           timeout=15)
+            await restarted.processor.drain()
+            await asyncio.sleep(0.3)
+            assert [m["text"] for m in emu.bot_messages(OTHER)] == ["first", "second"]
+            async with create_sessionmaker(engine)() as s:
+                name = await s.scalar(text("SELECT username FROM chat_users WHERE id = :u"),
+                                      {"u": OTHER})
+                states = (await s.scalars(select(InboxUpdate.state))).all()
+            assert name == "wrote" and list(states) == [INBOX_DONE]
+        finally:
+            await restarted.stop()
+    finally:
+        await engine.dispose()
