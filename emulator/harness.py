@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,3 +69,16 @@ async def start_bot(
         await bot.session.close()
         raise
     return app
+
+
+async def crash(app: Any) -> None:
+    """End `app` as a crash would: cancel its update tasks with no shutdown work, and drop its
+    connections (a dead process holds none)."""
+    for task in list(app.processor._tasks):
+        task.cancel()
+    app._stop.set()
+    await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
+    await app.bot.session.close()
+    for component in app.dp["components"]:  # the outbox sender has its own connections
+        await component.stop()
+    await app.dp["engine"].dispose()

@@ -15,6 +15,7 @@ from bot.services.access import users as users_service
 from bot.services.roster import org as org_service
 from bot.telegram.app import BotApp
 from emulator import Emulator
+from emulator.harness import crash
 from tests.conftest import ZHENGZHOU, at
 from tests.e2e.harness import Clock, start_bot
 
@@ -109,15 +110,7 @@ async def test_crash_after_ack_is_processed_once_after_restart(
     # (Cancelling a task in the middle of a statement is no faithful crash on SQLite: the
     # cancelled cursor keeps the write lock in this process, where a dead process frees it.)
     await asyncio.wait_for(entered.wait(), 30)
-    # Crash: cancel every task of the first process without any shutdown work.
-    for task in list(app.processor._tasks):
-        task.cancel()
-    app._stop.set()
-    await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
-    await app.bot.session.close()
-    for component in app.dp["components"]:  # the outbox sender has its own connections
-        await component.stop()
-    await app.dp["engine"].dispose()  # a dead process holds no connections
+    await crash(app)
     assert emu.bot_messages(2001) == []
 
     restarted = await start_bot(emu, sqlite_url, clock=clock)

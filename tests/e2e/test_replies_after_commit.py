@@ -15,7 +15,7 @@ from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models.inbox import INBOX_DONE, INBOX_REPLYING, InboxUpdate
 from bot.db.models.verification import StaffLookup
 from emulator import Emulator
-from emulator.harness import Clock, start_bot
+from emulator.harness import Clock, crash, start_bot
 from tests.conftest import at
 
 NOW = at("2018-10-08 09:00")
@@ -88,15 +88,7 @@ async def test_a_reply_cut_off_by_a_crash_after_its_commit_is_sent_after_restart
         async with create_sessionmaker(engine)() as s:
             state, reply = (await s.execute(select(InboxUpdate.state, InboxUpdate.reply))).one()
         assert state == INBOX_REPLYING and reply is not None and reply["method"] == "SendMessage"
-        # Crash: cancel every task of the first process without any shutdown work.
-        for task in list(app.processor._tasks):
-            task.cancel()
-        app._stop.set()
-        await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
-        await app.bot.session.close()
-        for component in app.dp["components"]:
-            await component.stop()
-        await app.dp["engine"].dispose()
+        await crash(app)
         assert emu.bot_messages(OTHER) == []
 
         restarted = await start_bot(emu, sqlite_url, clock=Clock(NOW))
@@ -158,14 +150,7 @@ async def test_only_the_reply_cut_off_is_sent_again(emu: Emulator, sqlite_url: s
         await emu.send_text(b, "/two")
         await asyncio.wait_for(entered.wait(), 30)
         assert [m["text"] for m in emu.bot_messages(OTHER)] == ["first"]
-        for task in list(app.processor._tasks):  # crash
-            task.cancel()
-        app._stop.set()
-        await asyncio.gather(*list(app.processor._tasks), return_exceptions=True)
-        await app.bot.session.close()
-        for component in app.dp["components"]:
-            await component.stop()
-        await app.dp["engine"].dispose()
+        await crash(app)
 
         restarted = await start_bot(emu, sqlite_url, clock=Clock(NOW))
         with_two(restarted)
