@@ -69,7 +69,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
-        if "+aiosqlite" in url.split("://", 1)[0]:  # one thread trip per statement
+        if "+aiosqlite" in url.split("://", 1)[0]:  # statements on the loop, waits in a thread
             from bot.db.sqlite_driver import dbapi
 
             kwargs["module"] = dbapi()
@@ -85,6 +85,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         kwargs.update(pool_size=20, max_overflow=10)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
+        from bot.db.sqlite_driver import busy_timeout_pragma
+
+        inline = "module" in kwargs
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -94,7 +97,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            # Statements run on the loop and must never wait there: at a lock held by another
+            # process they fail at once and bot.db.sqlite_driver reruns them in the connection's
+            # thread, waiting up to its BUSY_WAIT_MS (30 s, as before).
+            cur.execute(busy_timeout_pragma() if inline else "PRAGMA busy_timeout=30000")
             cur.close()
 
         writers = WriterQueue()

@@ -1,13 +1,24 @@
-"""SQLite through aiosqlite in one thread hop per statement.
+"""SQLite through aiosqlite, each statement run on the event loop itself.
 
-SQLAlchemy's aiosqlite adapter makes four trips to aiosqlite's thread for every statement (open
-a cursor, execute, fetch the rows, close the cursor), and each trip is a queue hand-off and a
-wake-up of the event loop. The profile of the update path showed those hand-offs as its largest
-cost on SQLite. This adapter does the four steps in one trip: a function run in the
-connection's own thread that executes, fetches and closes, and hands back the rows, the
-description, the row count and the last row id. Everything else (connections, transactions,
-errors, the pool) is SQLAlchemy's adapter unchanged. It uses aiosqlite's `_execute` (its own
-way of running a function in its thread), hence the pinned aiosqlite range in pyproject.toml.
+SQLAlchemy's aiosqlite adapter runs every statement in the connection's own thread: four trips
+(open a cursor, execute, fetch, close), each a queue hand-off, a hand-over of the GIL and a
+wake-up of the event loop. This bot's statements are index lookups and small writes that take
+tens of microseconds; a trip costs more than the statement. With SQLite's writers queued one at
+a time (bot.db.engine), the profile showed the loop idle half the time, waiting on those trips
+while the writer queue held everyone else. So a statement runs here, on the loop, in one call
+that executes, fetches every row and closes its cursor; commit and rollback too.
+
+What still runs in the connection's thread, where waiting does not stop the loop:
+- a statement or commit that meets another process's lock. On the loop SQLite's busy timeout is
+  0, so it fails at once with SQLITE_BUSY (before doing anything); it is then run again in the
+  thread, waiting up to BUSY_WAIT_MS as SQLite's busy handler did before;
+- `executemany` (bulk loads: roster imports, seeding), which may run long;
+- connecting and closing.
+The connection is shared by the loop and its thread (`check_same_thread=False`), never at the
+same moment: the thread is only used under the adapter's per-connection mutex, and the loop runs
+a statement only while that mutex is free. Everything else (connections, transactions, errors,
+the pool) is SQLAlchemy's adapter unchanged. The thread path uses aiosqlite's `_execute` (its
+own way of running a function in its thread), hence the pinned aiosqlite range in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -27,9 +38,26 @@ from sqlalchemy.util.concurrency import await_
 _Outcome = tuple[Any, list[Any] | None, int, int | None]
 
 
+BUSY_WAIT_MS = 30_000  # how long a statement waits for another process's lock (in the thread)
+LOOP_BUSY_MS = 0  # the connection's busy timeout on the loop: never wait there
+
+
+def busy_timeout_pragma() -> str:
+    """The busy timeout every connection of this driver is set to (on the loop: none)."""
+    return f"PRAGMA busy_timeout={LOOP_BUSY_MS}"
+
+
+def _is_busy(error: BaseException) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY and its kin)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_BUSY
+    return "database is locked" in str(error)
+
+
 def _execute(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
              ) -> _Outcome:
-    """Run in aiosqlite's thread: execute, fetch every row, close the cursor."""
+    """Execute, fetch every row, close the cursor (on the loop, or in the thread)."""
     cursor = conn.cursor()
     try:
         if many:
@@ -44,13 +72,26 @@ def _execute(conn: sqlite3.Connection, operation: str, parameters: Any, many: bo
         cursor.close()
 
 
-class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    """A cursor whose statement costs one trip to aiosqlite's thread (client-side rows)."""
+def _waiting(conn: sqlite3.Connection, work: Any, *args: Any) -> Any:
+    """Run in the connection's thread: `work(conn, *args)`, waiting for locks meanwhile."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
+    try:
+        return work(conn, *args)
+    finally:
+        conn.execute(busy_timeout_pragma())
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.commit()
+
+
+class InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor whose statement runs on the loop (in the thread only when it must wait)."""
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: Any) -> None:
-        """No cursor is opened here: each statement opens and closes its own in the thread."""
+        """No cursor is opened here: each statement opens and closes its own."""
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
         self._cursor = None  # type: ignore[assignment]
@@ -86,53 +127,101 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     async def _async_soft_close(self) -> None:
-        """Nothing to close: the statement's cursor was closed in the thread."""
+        """Nothing to close: the statement's cursor is already closed."""
 
     def close(self) -> None:
         """Drop the rows not fetched."""
         self._rows.clear()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
-        """Run one statement in one trip to the connection's thread."""
+        """Run one statement on the loop (in the thread if it has to wait for a lock)."""
         try:
             return await_(self._run(operation, parameters, many=False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        """Run one statement over many parameter sets in one trip."""
+        """Run one statement over many parameter sets, in the thread (bulk loads run long)."""
         try:
             return await_(self._run(operation, seq_of_parameters, many=True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
-            connection: Any = self._connection  # an aiosqlite.Connection
-            outcome: _Outcome = await connection._execute(
-                _execute, connection._conn, operation, parameters, many)
+        # An async function even on the loop: SQLAlchemy's async engine requires each
+        # statement to pass through an await (one greenlet switch, no trip to the loop).
+        adapt = self._adapt_connection
+        connection: Any = self._connection  # an aiosqlite.Connection
+        if not many and not adapt._execute_mutex.locked():
+            try:
+                self._keep(_execute(connection._conn, operation, parameters, False))
+                return
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+        async with adapt._execute_mutex:
+            self._keep(await connection._execute(
+                _waiting, connection._conn, _execute, operation, parameters, many))
+
+    def _keep(self, outcome: _Outcome) -> None:
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows or ())
 
 
-class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """SQLAlchemy's aiosqlite connection adapter, with one-trip cursors."""
+class InlineConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite connection adapter: statements, commit and rollback on the loop."""
 
     __slots__ = ()
-    _cursor_cls = OneHopCursor
+    _cursor_cls = InlineCursor
+
+    def commit(self) -> None:
+        """Commit on the loop (in the thread if it has to wait for a lock)."""
+        connection: Any = self._connection
+        if not connection._connection:
+            return
+        try:
+            if not self._execute_mutex.locked():
+                try:
+                    connection._conn.commit()
+                    return
+                except sqlite3.OperationalError as error:
+                    if not _is_busy(error):
+                        raise
+            await_(self._commit_waiting())
+        except Exception as error:
+            self._handle_exception(error)
+
+    async def _commit_waiting(self) -> None:
+        connection: Any = self._connection
+        async with self._execute_mutex:
+            await connection._execute(_waiting, connection._conn, _commit)
+
+    def rollback(self) -> None:
+        """Roll back on the loop (a rollback never waits for a lock)."""
+        connection: Any = self._connection
+        if not connection._connection:
+            return
+        try:
+            if self._execute_mutex.locked():
+                await_(connection.rollback())
+            else:
+                connection._conn.rollback()
+        except Exception as error:
+            self._handle_exception(error)
 
 
-class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    """The DBAPI module SQLAlchemy sees: connections come with one-trip cursors."""
+class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The DBAPI module SQLAlchemy sees: connections that run statements on the loop."""
 
-    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
-        """Open an aiosqlite connection (its thread a daemon, as SQLAlchemy's adapter does)."""
+    def connect(self, *arg: Any, **kw: Any) -> InlineConnection:
+        """Open an aiosqlite connection usable from the loop as well as from its thread."""
+        kw["check_same_thread"] = False
         adapted = super().connect(*arg, **kw)
-        return OneHopConnection(self, adapted._connection)
+        return InlineConnection(self, adapted._connection)
 
 
-def dbapi() -> OneHopDBAPI:
+def dbapi() -> InlineDBAPI:
     """The module to hand `create_async_engine(..., module=...)` for sqlite+aiosqlite URLs."""
     import aiosqlite
 
-    return OneHopDBAPI(aiosqlite, sqlite3)
+    return InlineDBAPI(aiosqlite, sqlite3)

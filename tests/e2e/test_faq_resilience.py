@@ -117,10 +117,16 @@ async def test_faq_flood_does_not_delay_verify(emu: Emulator, sqlite_url: str,
               f"questions from 20 users: {took * 1000:.0f} ms")
         assert took < 1.0, f"/verify answered after {took:.2f} s during a FAQ flood"
         # every question gets an answer or a clear message (limit or busy)
+        # (counted per chat: a quick bot may answer an asker's first question before the
+        # flood's third round reaches that asker)
         kinds: dict[str, int] = {"answered": 0, "over limit": 0, "busy": 0}
+        deadline = loop.time() + 60
         for u in askers:
-            for _ in range(3):
-                m: dict[str, Any] = await emu.wait_for_bot_message(u["id"], timeout=60)
+            while len(emu.bot_messages(u["id"])) < 3 and loop.time() < deadline:
+                await emu.wait_changed(0.5)
+            replies: list[dict[str, Any]] = emu.bot_messages(u["id"])
+            assert len(replies) == 3, [str(m.get("text", ""))[:40] for m in replies]
+            for m in replies:
                 text = str(m.get("text", ""))
                 if "提问太快" in text:
                     kinds["over limit"] += 1
