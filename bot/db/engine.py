@@ -153,9 +153,10 @@ async def begin_read_phase(session: AsyncSession) -> None:
     await session.connection(execution_options={READ_PHASE: True})
 
 
-async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statement: Any
-                        ) -> tuple[list[Any], int]:
-    """Run one statement as a transaction of its own: (the rows it returns, its rowcount).
+async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statement: Any,
+                        params: dict[str, Any] | None = None) -> tuple[list[Any], int]:
+    """Run one statement (with its bound `params`) as a transaction of its own: (the rows it
+    returns, its rowcount).
 
     On PostgreSQL on an autocommit connection (one round trip, no BEGIN and COMMIT); on SQLite
     in a write transaction of its own (through the writer queue)."""
@@ -164,7 +165,7 @@ async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statemen
         async with engine.connect() as conn:
             try:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                result = await conn.execute(statement)
+                result = await conn.execute(statement, params)
             except asyncio.CancelledError:  # mid-statement: the connection's state is unknown
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
@@ -174,7 +175,7 @@ async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statemen
     session = sessionmaker()
     try:
         await session.connection(execution_options={ALONE: True})
-        found: Any = await session.execute(statement)  # a CursorResult for DML
+        found: Any = await session.execute(statement, params)  # a CursorResult for DML
         rows = list(found.all()) if getattr(found, "returns_rows", True) else []
         await session.commit()
     except asyncio.CancelledError:
