@@ -23,7 +23,7 @@ from bot.telegram.health import DatabaseProbe, HealthCheck, HealthServer
 from bot.telegram.menu import publish_command_menu
 from bot.telegram.middlewares import ContextMiddleware
 from bot.telegram.processor import UpdateProcessor, retry_quietly
-from bot.telegram.routing import inline_sync_filters
+from bot.telegram.routing import gate_routers, inline_sync_filters
 from bot.util.clock import utc_now
 from bot.util.resilience import Backoff, ReceiveState, describe, supervise
 from migrations import runner as migrate
@@ -85,6 +85,7 @@ def build_dispatcher(
     _register_outage_replies(dp)  # a Redis outage is answered at once (send it again later)
     dp.errors.register(retry_quietly)  # any other error: retried quietly until the last attempt
     dp.include_routers(*handlers.routers())
+    gate_routers(dp)  # a router none of whose handlers could take a message is skipped at once
     inline_sync_filters(dp)  # the routers' plain filters run on the loop, not in a thread
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)

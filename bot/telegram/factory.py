@@ -15,6 +15,8 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from aiogram.types import InputFile
+from aiohttp import JsonPayload
 
 from bot.config import Settings
 from bot.telegram.middlewares import CommitBeforeSend
@@ -25,12 +27,27 @@ _RESPONSE_TYPES: dict[type[TelegramMethod[Any]], Any] = {}
 
 
 class TelegramSession(AiohttpSession):
-    """aiogram's aiohttp session that keeps each method's `Response[...]` type alive.
+    """aiogram's aiohttp session: JSON request bodies, each method's `Response[...]` kept.
 
     aiogram validates every answer with `Response[method.__returning__]`, and pydantic caches
     parametrised generics only weakly: without a strong reference the model class (its schema
     and validator) was rebuilt on most API calls.
     """
+
+    def build_form_data(self, bot: Bot, method: TelegramMethod[TelegramType]
+                        ) -> Any:  # a JsonPayload or aiogram's FormData
+        """The request body: JSON (which the Bot API takes for every call without a file) as
+        one `json_dumps` of the prepared parameters, instead of a form whose every field is
+        serialised and URL-encoded on its own; aiogram's multipart form when a file goes up."""
+        files: dict[str, InputFile] = {}
+        params: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None and prepared != "":  # the form leaves these out too
+                params[key] = prepared
+        if files:
+            return super().build_form_data(bot=bot, method=method)
+        return JsonPayload(params, dumps=self.json_dumps)
 
     def check_response(self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int,
                        content: str) -> Response[TelegramType]:

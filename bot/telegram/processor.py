@@ -54,6 +54,7 @@ MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
 PARSED_KEPT = 10_000  # parsed updates kept for their first run
 UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need this processor
+_SETTLE, _MARK = "settle", "mark"  # how an update is finished (UpdateProcessor._finish)
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -148,8 +149,10 @@ class UpdateProcessor:
         self._draining: set[int] = set()
         self._again: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        # Replies whose call returned, waiting to be settled together (one statement for all).
-        self._to_settle: list[tuple[int, asyncio.Future[None]]] = []
+        # Updates to finish together (one statement per kind for all the chats waiting): a
+        # reply whose call returned (SETTLE: `replying` -> done), a read-only update (MARK:
+        # `pending` -> done). Each waiter returns once its row is committed.
+        self._to_settle: list[tuple[int, str, asyncio.Future[None]]] = []
         self._settler: asyncio.Task[None] | None = None
         self.parked = 0
         # Update objects of freshly stored updates, by update id: (digest, object).
@@ -392,30 +395,58 @@ class UpdateProcessor:
         """The reply in flight has been sent (or refused): the update is done. Returns once
         that is committed (before the chat's claim is given up, so nobody sends it again).
         Replies settled by several chats at once share one statement (one write)."""
+        await self._finish(row_id, _SETTLE)
+
+    async def _mark_done(self, row_id: int) -> None:
+        """A handler that wrote nothing (so no commit of its own marked the update): mark it
+        done. Returns once committed; marks of several chats at once share one statement."""
+        await self._finish(row_id, _MARK)
+
+    async def _finish(self, row_id: int, kind: str) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._to_settle.append((row_id, done))
+        self._to_settle.append((row_id, kind, done))
         if self._settler is None or self._settler.done():
             self._settler = asyncio.create_task(self._settle_all(), name="inbox-settler")
         await done
+
+    def _finishing(self, kind: str, ids: list[int]) -> Any:
+        if kind == _SETTLE:
+            return update(InboxUpdate).where(
+                InboxUpdate.id.in_(ids), InboxUpdate.state == INBOX_REPLYING
+            ).values(state=INBOX_DONE, reply=None)
+        return update(InboxUpdate).where(
+            InboxUpdate.id.in_(ids), InboxUpdate.state == INBOX_PENDING
+        ).values(state=INBOX_DONE, processed_at=self._clock())
 
     async def _settle_all(self) -> None:
         while batch := self._to_settle:
             self._to_settle = []
             try:
-                await execute_alone(self._sessionmaker, update(InboxUpdate).where(
-                    InboxUpdate.id.in_([row_id for row_id, _ in batch]),
-                    InboxUpdate.state == INBOX_REPLYING).values(state=INBOX_DONE, reply=None))
-            except BaseException as exc:  # each waiter sees it (as if it had run it alone)
-                for _, done in batch:
+                for kind in (_SETTLE, _MARK):
+                    part = [(row_id, done) for row_id, k, done in batch if k == kind]
+                    if part:
+                        await self._run_finishing(kind, part)
+            except BaseException:  # cancelled: no waiter of this batch is left hanging
+                for _, _, done in batch:
                     if not done.done():
-                        done.set_exception(exc if isinstance(exc, Exception)
-                                           else asyncio.CancelledError())
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for _, done in batch:
+                        done.set_exception(asyncio.CancelledError())
+                raise
+
+    async def _run_finishing(self, kind: str,
+                             part: list[tuple[int, asyncio.Future[None]]]) -> None:
+        """One statement finishes every row of `part`; a failure reaches each waiter (as if
+        it had run the statement alone)."""
+        try:
+            await execute_alone(self._sessionmaker,
+                                self._finishing(kind, [row_id for row_id, _ in part]))
+        except Exception as exc:
+            for _, done in part:
                 if not done.done():
-                    done.set_result(None)
+                    done.set_exception(exc)
+            return
+        for _, done in part:
+            if not done.done():
+                done.set_result(None)
 
     async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
                       attempts: int) -> None:
@@ -485,9 +516,7 @@ class UpdateProcessor:
             return error, False
         if done_by_handler:
             return None, False  # the handler's own transaction marked it done
-        await execute_alone(self._sessionmaker, update(InboxUpdate)
-                            .where(InboxUpdate.id == row_id, InboxUpdate.state == INBOX_PENDING)
-                            .values(state=INBOX_DONE, processed_at=self._clock()))
+        await self._mark_done(row_id)
         return None, False
 
     async def _park(self, row_id: int, update_id: int, payload: dict[str, Any], error: str,

@@ -33,7 +33,7 @@ async def bot() -> AsyncIterator[Bot]:
 
 
 def _processor(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot,
-               seen: list[tuple[int, str]]) -> UpdateProcessor:
+               seen: list[tuple[int, str]], workers: int = 4) -> UpdateProcessor:
     router = Router()
 
     async def record(message: Message) -> None:
@@ -42,7 +42,7 @@ def _processor(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot,
     router.message.register(record)
     dp = Dispatcher()
     dp.include_router(router)
-    return UpdateProcessor(dp, bot, sessionmaker, workers=4, clock=lambda: NOW)
+    return UpdateProcessor(dp, bot, sessionmaker, workers=workers, clock=lambda: NOW)
 
 
 async def test_each_update_is_handled_once_in_chat_order(
@@ -125,6 +125,33 @@ async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
     assert len(picks) == 5  # one per update: never a pick that finds nothing
     async with sessionmaker() as s:
         assert set((await s.scalars(select(InboxUpdate.state))).all()) == {"done"}
+
+
+async def test_done_marks_of_chats_finishing_together_share_a_statement(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """A handler that writes nothing leaves its done-mark to the processor: the marks of the
+    chats that finish at the same moment are one statement, and every update ends done once."""
+    marks: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOX_UPDATES SET STATE"):
+            marks.append(statement)
+
+    seen: list[tuple[int, str]] = []
+    proc = _processor(sessionmaker, bot, seen, workers=20)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await proc.ingest([_update(i, 500 + i) for i in range(1, 21)]) == 20
+        await proc.drain()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert sorted(c for c, _ in seen) == [500 + i for i in range(1, 21)]
+    assert 1 <= len(marks) <= 10, len(marks)  # 20 marks, at most half as many statements
+    async with sessionmaker() as s:
+        rows = (await s.scalars(select(InboxUpdate))).all()
+    assert len(rows) == 20
+    assert {r.state for r in rows} == {"done"} and all(r.processed_at for r in rows)
 
 
 async def test_a_polled_update_object_is_fed_as_it_came(

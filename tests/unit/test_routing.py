@@ -10,6 +10,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.filters import Command
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
 
@@ -18,7 +19,7 @@ from bot import callbacks
 from bot.config import Settings
 from bot.services.access.principal import principal_from
 from bot.telegram.app import build_dispatcher
-from bot.telegram.routing import inline_sync_filters, sync_filters
+from bot.telegram.routing import gate_routers, inline_sync_filters, sync_filters
 from handlers.commands import CommandInfo
 
 TOKEN = "42:TEST"
@@ -34,8 +35,9 @@ def _message(**fields: Any) -> Message:
 def _messages() -> list[Message]:
     catalogue: list[CommandInfo] = handlers.command_catalogue()
     texts = [f"/{c.command}" for c in catalogue] + [f"/{c.command} ZZ-A-00001" for c in catalogue]
-    texts += ["/nosuchcommand", "hello", "ZZ-A-00001", "如何填写报表？", "/", "",
-              "工业源 12 家\n生活源 3 家"]
+    texts += ["/nosuchcommand", "hello", "ZZ-A-00001", "如何填写报表？", "/", "", "   ",
+              "工业源 12 家\n生活源 3 家", "/HELP", "/help@other_bot", "/verify@x ZZ-A-00001",
+              "!help", "/cancel", "/cancel@x", " /help", "/help\nmore"]
     made = [_message(text=t) for t in texts]
     made += [_message(photo=[{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]),
              _message(document={"file_id": "d", "file_unique_id": "d", "file_name": "a.xlsx"}),
@@ -142,6 +144,63 @@ async def test_inlined_filters_route_every_update_as_aiogram_does() -> None:
     assert got == expected
     handled = [line for line in expected if not line.endswith(("unhandled", "raised"))]
     assert len({line.rsplit(": ", 1)[1] for line in handled}) > 15  # many handlers reached
+
+
+async def test_gated_routers_route_every_update_as_aiogram_does() -> None:
+    """With the routers' message gates (and inlined filters, as the bot runs), the same
+    messages, callbacks, states and principals reach the same handlers as with neither."""
+    bot = Bot(TOKEN)
+    try:
+        plain = Dispatcher()
+        plain.include_routers(*handlers.routers())
+        gated = Dispatcher()
+        gated.include_routers(*handlers.routers())
+        assert gate_routers(gated) >= 8  # the command- and state-only routers
+        assert gate_routers(gated) == 0  # once is enough: a gated router is left alone
+        inline_sync_filters(gated)
+        expected = await _routes(plain, bot)
+        got = await _routes(gated, bot)
+    finally:
+        await bot.session.close()
+    assert got == expected
+    handled = [line for line in expected if not line.endswith(("unhandled", "raised"))]
+    assert len({line.rsplit(": ", 1)[1] for line in handled}) > 15
+
+
+async def test_a_gate_skips_its_router_for_other_messages() -> None:
+    """A router whose handlers all need its command or state is not asked about others."""
+    asked: list[str] = []
+    router = Router()
+
+    async def on_report(message: Message) -> str:
+        return "report"
+
+    active = State("active")
+    router.message(Command("report"))(on_report)
+    router.message(active, F.text)(on_report)
+    dp = Dispatcher()
+    dp.include_router(router)
+    assert gate_routers(dp) == 1
+    command = router.message.handlers[0].filters[0]  # type: ignore[index]
+    original = command.callback
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        asked.append("command")
+        return await original(*args, **kwargs)
+
+    command.callback = counting  # the gate was built from the real filter; now count its use
+    bot = Bot(TOKEN)
+    try:
+        for text, state, routed in (("hello", None, False), ("/help", None, False),
+                                    ("/report x", None, True), ("12", active.state, True)):
+            result = await dp.propagate_event("message", _message(text=text), bot=bot,
+                                              raw_state=state)
+            assert (result == "report") is routed, text
+    finally:
+        await bot.session.close()
+    # only "/report x" and the message in the state reached the handlers' own filters (the
+    # state's message is asked for the command first, as aiogram asks handlers in order)
+    assert asked == ["command", "command"]
 
 
 async def test_inlined_filter_runs_on_the_loop_with_its_arguments() -> None:
