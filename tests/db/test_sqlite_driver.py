@@ -4,13 +4,16 @@ and waits for another process's lock in the thread, off the loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import sqlite_driver
 from bot.db.engine import create_engine
@@ -83,16 +86,26 @@ async def test_statements_run_on_the_loop_and_bulk_loads_in_the_thread(
         await engine.dispose()
 
 
-async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another process (here another sqlite3 connection) holds the write lock: the bot's write
-    waits for it in the connection's thread while the loop keeps serving, then goes through."""
-    path = tmp_path / "three.db"
+@contextlib.asynccontextmanager
+async def _table_and_another_process(path: Path) -> AsyncIterator[tuple[AsyncEngine,
+                                                                         sqlite3.Connection]]:
+    """The bot's engine on a database with table t, and another connection ("process")."""
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     other = sqlite3.connect(path, isolation_level=None)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        yield engine, other
+    finally:
+        other.close()
+        await engine.dispose()
+
+
+async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process (here another sqlite3 connection) holds the write lock: the bot's write
+    waits for it in the connection's thread while the loop keeps serving, then goes through."""
+    async with _table_and_another_process(tmp_path / "three.db") as (engine, other):
         trips = _Trips(monkeypatch)
         other.execute("BEGIN IMMEDIATE")
         other.execute("INSERT INTO t (v) VALUES ('theirs')")
@@ -114,10 +127,6 @@ async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(
         async with engine.connect() as conn:
             rows = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
         assert rows == ["theirs", "ours"]
-    finally:
-        other.close()
-        monkeypatch.undo()
-        await engine.dispose()
 
 
 async def test_a_lock_held_too_long_fails_the_statement_as_before(
@@ -125,12 +134,7 @@ async def test_a_lock_held_too_long_fails_the_statement_as_before(
     """Past the wait the statement fails with SQLite's "database is locked", and the engine
     serves the next transaction once the lock is gone."""
     monkeypatch.setattr(sqlite_driver, "BUSY_WAIT_MS", 200)
-    path = tmp_path / "four.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    async with _table_and_another_process(tmp_path / "four.db") as (engine, other):
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(OperationalError, match="database is locked"):
             async with engine.begin() as conn:
@@ -140,6 +144,3 @@ async def test_a_lock_held_too_long_fails_the_statement_as_before(
             await conn.execute(text("INSERT INTO t (v) VALUES ('ours')"))
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
-    finally:
-        other.close()
-        await engine.dispose()

@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.filters import Command
@@ -128,43 +129,28 @@ def test_dispatcher_has_no_filter_left_for_a_thread(tmp_path: Any) -> None:
     assert sync_filters(dp) == []
 
 
-async def test_inlined_filters_route_every_update_as_aiogram_does() -> None:
-    """The same messages, callbacks, states and principals reach the same handlers."""
+@pytest.mark.parametrize("gates", [False, True], ids=["inlined", "gated-and-inlined"])
+async def test_the_bot_routes_every_update_as_aiogram_does(gates: bool) -> None:
+    """With filters inlined, and with the routers' message gates too (as the bot runs), the
+    same messages, callbacks, states and principals reach the same handlers as with aiogram's
+    plain routing."""
     bot = Bot(TOKEN)
     try:
-        threaded = Dispatcher()
-        threaded.include_routers(*handlers.routers())
-        inlined = Dispatcher()
-        inlined.include_routers(*handlers.routers())
-        assert inline_sync_filters(inlined) > 20
-        expected = await _routes(threaded, bot)
-        got = await _routes(inlined, bot)
+        plain = Dispatcher()
+        plain.include_routers(*handlers.routers())
+        tuned = Dispatcher()
+        tuned.include_routers(*handlers.routers())
+        if gates:
+            assert gate_routers(tuned) >= 8  # the command- and state-only routers
+            assert gate_routers(tuned) == 0  # once is enough: a gated router is left alone
+        assert inline_sync_filters(tuned) > 20
+        expected = await _routes(plain, bot)
+        got = await _routes(tuned, bot)
     finally:
         await bot.session.close()
     assert got == expected
     handled = [line for line in expected if not line.endswith(("unhandled", "raised"))]
     assert len({line.rsplit(": ", 1)[1] for line in handled}) > 15  # many handlers reached
-
-
-async def test_gated_routers_route_every_update_as_aiogram_does() -> None:
-    """With the routers' message gates (and inlined filters, as the bot runs), the same
-    messages, callbacks, states and principals reach the same handlers as with neither."""
-    bot = Bot(TOKEN)
-    try:
-        plain = Dispatcher()
-        plain.include_routers(*handlers.routers())
-        gated = Dispatcher()
-        gated.include_routers(*handlers.routers())
-        assert gate_routers(gated) >= 8  # the command- and state-only routers
-        assert gate_routers(gated) == 0  # once is enough: a gated router is left alone
-        inline_sync_filters(gated)
-        expected = await _routes(plain, bot)
-        got = await _routes(gated, bot)
-    finally:
-        await bot.session.close()
-    assert got == expected
-    handled = [line for line in expected if not line.endswith(("unhandled", "raised"))]
-    assert len({line.rsplit(": ", 1)[1] for line in handled}) > 15
 
 
 async def test_a_gate_skips_its_router_for_other_messages() -> None:
