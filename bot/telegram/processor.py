@@ -37,7 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.engine import begin_read_phase, execute_alone
 from bot.db.inbox import USER_TOLD
 from bot.db.models.inbox import (
-    INBOX_DONE,
     INBOX_PARKED,
     INBOX_PENDING,
     INBOX_REPLYING,
@@ -47,6 +46,7 @@ from bot.db.session_hooks import CURRENT_ROW
 from bot.db.upsert import insert_ignore
 from bot.services.shared.errors import DomainError
 from bot.telegram.claims import NO_CHAT, ChatClaims, LocalClaims
+from bot.telegram.finisher import Finisher
 from bot.telegram.middlewares import REPLY_IN_FLIGHT, UPDATE_SETTLED
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,6 @@ MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
 PARSED_KEPT = 10_000  # parsed updates kept for their first run
 UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need this processor
-_SETTLE, _MARK = "settle", "mark"  # how an update is finished (UpdateProcessor._finish)
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -149,11 +148,7 @@ class UpdateProcessor:
         self._draining: set[int] = set()
         self._again: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        # Updates to finish together (one statement per kind for all the chats waiting): a
-        # reply whose call returned (SETTLE: `replying` -> done), a read-only update (MARK:
-        # `pending` -> done). Each waiter returns once its row is committed.
-        self._to_settle: list[tuple[int, str, asyncio.Future[None]]] = []
-        self._settler: asyncio.Task[None] | None = None
+        self._finisher = Finisher(sessionmaker, clock)  # settles and done-marks, batched
         self.parked = 0
         # Update objects of freshly stored updates, by update id: (digest, object).
         self._parsed: OrderedDict[int, tuple[str, Update]] = OrderedDict()
@@ -393,60 +388,8 @@ class UpdateProcessor:
 
     async def _settle_reply(self, row_id: int) -> None:
         """The reply in flight has been sent (or refused): the update is done. Returns once
-        that is committed (before the chat's claim is given up, so nobody sends it again).
-        Replies settled by several chats at once share one statement (one write)."""
-        await self._finish(row_id, _SETTLE)
-
-    async def _mark_done(self, row_id: int) -> None:
-        """A handler that wrote nothing (so no commit of its own marked the update): mark it
-        done. Returns once committed; marks of several chats at once share one statement."""
-        await self._finish(row_id, _MARK)
-
-    async def _finish(self, row_id: int, kind: str) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._to_settle.append((row_id, kind, done))
-        if self._settler is None or self._settler.done():
-            self._settler = asyncio.create_task(self._settle_all(), name="inbox-settler")
-        await done
-
-    def _finishing(self, kind: str, ids: list[int]) -> Any:
-        if kind == _SETTLE:
-            return update(InboxUpdate).where(
-                InboxUpdate.id.in_(ids), InboxUpdate.state == INBOX_REPLYING
-            ).values(state=INBOX_DONE, reply=None)
-        return update(InboxUpdate).where(
-            InboxUpdate.id.in_(ids), InboxUpdate.state == INBOX_PENDING
-        ).values(state=INBOX_DONE, processed_at=self._clock())
-
-    async def _settle_all(self) -> None:
-        while batch := self._to_settle:
-            self._to_settle = []
-            try:
-                for kind in (_SETTLE, _MARK):
-                    part = [(row_id, done) for row_id, k, done in batch if k == kind]
-                    if part:
-                        await self._run_finishing(kind, part)
-            except BaseException:  # cancelled: no waiter of this batch is left hanging
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(asyncio.CancelledError())
-                raise
-
-    async def _run_finishing(self, kind: str,
-                             part: list[tuple[int, asyncio.Future[None]]]) -> None:
-        """One statement finishes every row of `part`; a failure reaches each waiter (as if
-        it had run the statement alone)."""
-        try:
-            await execute_alone(self._sessionmaker,
-                                self._finishing(kind, [row_id for row_id, _ in part]))
-        except Exception as exc:
-            for _, done in part:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for _, done in part:
-            if not done.done():
-                done.set_result(None)
+        that is committed (before the chat's claim is given up, so nobody sends it again)."""
+        await self._finisher.settle(row_id)
 
     async def _handle(self, row_id: int, update_id: int, payload: dict[str, Any],
                       attempts: int) -> None:
@@ -516,7 +459,7 @@ class UpdateProcessor:
             return error, False
         if done_by_handler:
             return None, False  # the handler's own transaction marked it done
-        await self._mark_done(row_id)
+        await self._finisher.mark_done(row_id)  # nothing the handler committed marked it
         return None, False
 
     async def _park(self, row_id: int, update_id: int, payload: dict[str, Any], error: str,
