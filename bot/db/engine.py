@@ -85,7 +85,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         kwargs.update(pool_size=20, max_overflow=10)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
-        from bot.db.sqlite_driver import busy_timeout_pragma
+        from bot.db.sqlite_driver import LOOP_BUSY_PRAGMA
 
         inline = "module" in kwargs
 
@@ -100,7 +100,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # Statements run on the loop and must never wait there: at a lock held by another
             # process they fail at once and bot.db.sqlite_driver reruns them in the connection's
             # thread, waiting up to its BUSY_WAIT_MS (30 s, as before).
-            cur.execute(busy_timeout_pragma() if inline else "PRAGMA busy_timeout=30000")
+            cur.execute(LOOP_BUSY_PRAGMA if inline else "PRAGMA busy_timeout=30000")
             cur.close()
 
         writers = WriterQueue()

@@ -39,20 +39,13 @@ _Outcome = tuple[Any, list[Any] | None, int, int | None]
 
 
 BUSY_WAIT_MS = 30_000  # how long a statement waits for another process's lock (in the thread)
-LOOP_BUSY_MS = 0  # the connection's busy timeout on the loop: never wait there
-
-
-def busy_timeout_pragma() -> str:
-    """The busy timeout every connection of this driver is set to (on the loop: none)."""
-    return f"PRAGMA busy_timeout={LOOP_BUSY_MS}"
+LOOP_BUSY_PRAGMA = "PRAGMA busy_timeout=0"  # every connection's own: never wait on the loop
 
 
 def _is_busy(error: BaseException) -> bool:
     """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY and its kin)."""
-    code = getattr(error, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF == sqlite3.SQLITE_BUSY
-    return "database is locked" in str(error)
+    code = getattr(error, "sqlite_errorcode", 0)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _execute(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
@@ -78,11 +71,28 @@ def _waiting(conn: sqlite3.Connection, work: Any, *args: Any) -> Any:
     try:
         return work(conn, *args)
     finally:
-        conn.execute(busy_timeout_pragma())
+        conn.execute(LOOP_BUSY_PRAGMA)
 
 
 def _commit(conn: sqlite3.Connection) -> None:
     conn.commit()
+
+
+async def _here_or_waiting(adapt: Any, work: Any, *args: Any, here: bool = True) -> Any:
+    """`work(conn, *args)` on the loop; in the connection's thread, waiting for locks, when it
+    met another process's lock (SQLITE_BUSY, before it did anything), when the thread has the
+    connection, or when `here` is False. An async function even when it runs on the loop:
+    SQLAlchemy's async engine requires each statement to pass through an await (one greenlet
+    switch, no trip to the loop)."""
+    connection: Any = adapt._connection  # an aiosqlite.Connection
+    if here and not adapt._execute_mutex.locked():
+        try:
+            return work(connection._conn, *args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+    async with adapt._execute_mutex:
+        return await connection._execute(_waiting, connection._conn, work, *args)
 
 
 class InlineCursor(AsyncAdapt_aiosqlite_cursor):
@@ -148,20 +158,8 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
-        # An async function even on the loop: SQLAlchemy's async engine requires each
-        # statement to pass through an await (one greenlet switch, no trip to the loop).
-        adapt = self._adapt_connection
-        connection: Any = self._connection  # an aiosqlite.Connection
-        if not many and not adapt._execute_mutex.locked():
-            try:
-                self._keep(_execute(connection._conn, operation, parameters, False))
-                return
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error):
-                    raise
-        async with adapt._execute_mutex:
-            self._keep(await connection._execute(
-                _waiting, connection._conn, _execute, operation, parameters, many))
+        self._keep(await _here_or_waiting(self._adapt_connection, _execute, operation,
+                                          parameters, many, here=not many))
 
     def _keep(self, outcome: _Outcome) -> None:
         self._description, rows, self._rowcount, self._lastrowid = outcome
@@ -176,25 +174,12 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         """Commit on the loop (in the thread if it has to wait for a lock)."""
-        connection: Any = self._connection
-        if not connection._connection:
+        if not self._connection._connection:
             return
         try:
-            if not self._execute_mutex.locked():
-                try:
-                    connection._conn.commit()
-                    return
-                except sqlite3.OperationalError as error:
-                    if not _is_busy(error):
-                        raise
-            await_(self._commit_waiting())
+            await_(_here_or_waiting(self, _commit))
         except Exception as error:
             self._handle_exception(error)
-
-    async def _commit_waiting(self) -> None:
-        connection: Any = self._connection
-        async with self._execute_mutex:
-            await connection._execute(_waiting, connection._conn, _commit)
 
     def rollback(self) -> None:
         """Roll back on the loop (a rollback never waits for a lock)."""
