@@ -1,8 +1,8 @@
 """The update's one transaction: session, principal, i18n and `now`; replies after commit.
 
-Each update gets ONE session: it loads the chat user and their grants in one query (on SQLite
-a read phase that takes no write lock and is over before the handler; on PostgreSQL the start
-of the update's transaction; a first-seen user's insert commits on its own), then, bound to
+Each update gets ONE session: it loads the chat user and their grants in one query (a read
+phase that is over before the handler: no write lock on SQLite, autocommit on PostgreSQL; a
+first-seen user's insert commits on its own), then, bound to
 the update, runs the handler. Handlers and services only flush: the update's commit (made by
 `CommitBeforeSend` before the first reply, or here when the handler returns) marks the update
 done together with whatever the handler changed; a handler that never touched the database is
@@ -35,7 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from bot.db.engine import READ_PHASE
+from bot.db.engine import begin_read_phase
 from bot.db.repo import users as users_repo
 from bot.db.session_hooks import (
     REPLY_KEY,
@@ -129,12 +129,12 @@ class ContextMiddleware(BaseMiddleware):
                    session: AsyncSession, catalogs: Catalogs, now: datetime) -> Any:
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
-            sqlite = session.get_bind().dialect.name == "sqlite"
-            if sqlite:  # the read takes no write lock and no BEGIN (bot.db.engine)
-                await session.connection(execution_options={READ_PHASE: True})
+            # The read takes no write lock (SQLite) and no BEGIN or COMMIT (PostgreSQL's
+            # autocommit): bot.db.engine. A handler that only reads then never opens a
+            # transaction, and the processor marks its update done with others in one go.
+            await begin_read_phase(session)
             row, grants = await users_repo.user_with_grants(session, user.id)
-            if sqlite:  # end the read phase before anything is written (nothing to flush)
-                await session.commit()
+            await session.commit()  # end the read phase before anything is written
             created = row is None
             if created:  # first seen: an upsert, as another process may insert it too
                 row = await users_service.ensure(
@@ -148,9 +148,7 @@ class ContextMiddleware(BaseMiddleware):
             data["principal"] = principal_from(user.id, locale, grants)
             # The first-seen user's insert (or a changed name, language, last seen) commits
             # before the handler, not yet bound to the update (it marks nothing done): a handler
-            # that awaits something slow without the database then holds no lock. A plain read
-            # on PostgreSQL stays open and becomes the update's transaction (one BEGIN and one
-            # COMMIT in all); on SQLite it has already ended without taking the write lock.
+            # that awaits something slow without the database then holds no lock.
             if created or session.new or session.dirty:
                 await session.commit()
         else:
