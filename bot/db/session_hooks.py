@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session
 
 from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING, InboxUpdate
 
+# The inbox as a Core table: its marks are plain UPDATEs (the ORM's bulk-update bookkeeping,
+# synchronising objects no session here holds, cost more than the statement).
+_INBOX: Any = InboxUpdate.__table__
+
 UPDATE_ID_KEY = "censusbot.update_id"
 # The reply about to leave ({"method", "params"}), stored with the commit that precedes it.
 REPLY_KEY = "censusbot.reply"
@@ -43,7 +47,7 @@ def _mark_update_done(session: Session) -> None:
         return  # not bound to an update
     if session.info.get(_MARKED) == update_id:  # an earlier commit of this session marked it
         if reply is not None:  # a further reply: it replaces the one already sent
-            session.execute(update(InboxUpdate).where(InboxUpdate.id == update_id)
+            session.execute(update(_INBOX).where(_INBOX.c.id == update_id)
                             .values(state=INBOX_REPLYING, reply=reply))
             session.info[REPLY_STORED] = True
         return
@@ -53,8 +57,8 @@ def _mark_update_done(session: Session) -> None:
         values = {"state": INBOX_REPLYING, "reply": reply}
         session.info[REPLY_STORED] = True
     session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.id == update_id, InboxUpdate.state == INBOX_PENDING)
+        update(_INBOX)
+        .where(_INBOX.c.id == update_id, _INBOX.c.state == INBOX_PENDING)
         .values(processed_at=datetime.now(UTC), **values)
     )
     session.info[_MARKING] = update_id
@@ -74,8 +78,8 @@ async def store_further_reply(session: Any, reply: dict[str, Any]) -> None:
 
     from bot.db.engine import execute_alone
 
-    await execute_alone(async_sessionmaker(session.bind), update(InboxUpdate)
-                        .where(InboxUpdate.id == session.info[UPDATE_ID_KEY])
+    await execute_alone(async_sessionmaker(session.bind), update(_INBOX)
+                        .where(_INBOX.c.id == session.info[UPDATE_ID_KEY])
                         .values(state=INBOX_REPLYING, reply=reply))
 
 

@@ -23,9 +23,6 @@ _NAMESPACE = 0x43454E53  # "CENS": the first half of every advisory lock key
 class ChatClaims(Protocol):
     """Exclusive, non-blocking claims on chats."""
 
-    # Whether other processes claim chats too (and may store updates of a chat we hold).
-    cross_process: bool
-
     async def try_claim(self, chat: int) -> bool:
         """Claim the chat; False when another process holds it."""
         ...
@@ -41,8 +38,6 @@ class ChatClaims(Protocol):
 
 class LocalClaims:
     """One process: the processor's own bookkeeping already keeps a chat in one task."""
-
-    cross_process = False
 
     async def try_claim(self, chat: int) -> bool:
         """Always granted."""
@@ -61,25 +56,82 @@ def lock_key(chat: int) -> int:
     return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
+_CLAIM = ("SELECT n, pg_try_advisory_lock($1, k) "
+          "FROM unnest($2::int[]) WITH ORDINALITY AS t(k, n)")
+_RELEASE = "SELECT n, pg_advisory_unlock($1, k) FROM unnest($2::int[]) WITH ORDINALITY AS t(k, n)"
+
+
 class _ClaimLine:
-    """One autocommit connection and the claims taken on it (one call at a time)."""
+    """One autocommit connection and the claims taken on it (one statement at a time).
+
+    Claims and releases asked for while a statement runs wait for the next one, which takes
+    them all: one round trip for every chat claimed (or released) at that moment, instead of
+    one per chat. Releases go first (the lock functions count per connection, so the order
+    only matters against other processes, which then see the chat free sooner)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
         self._lock = asyncio.Lock()
+        self._waiting: list[tuple[str, int, asyncio.Future[bool]]] = []
+        self._runner: asyncio.Task[None] | None = None
 
-    async def call(self, sql: str, chat: int) -> Any:
-        """Run the lock function on this line's connection (opened on first use)."""
+    async def claim(self, chat: int) -> bool:
+        """Try to take the chat's lock (in the next statement of this line)."""
+        return await self._ask(_CLAIM, lock_key(chat))
+
+    async def release(self, chat: int) -> None:
+        """Give the chat's lock up (in the next statement of this line)."""
+        await self._ask(_RELEASE, lock_key(chat))
+
+    async def _ask(self, sql: str, key: int) -> bool:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((sql, key, done))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="chat-claims")
+        return await done
+
+    async def _run(self) -> None:
+        while batch := self._waiting:
+            self._waiting = []
+            try:
+                for sql in (_RELEASE, _CLAIM):
+                    part = [(key, done) for s, key, done in batch if s == sql]
+                    if part:
+                        await self._run_part(sql, part)
+            except BaseException:  # cancelled: no caller of this batch is left hanging
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(asyncio.CancelledError())
+                raise
+
+    async def _run_part(self, sql: str, part: list[tuple[int, asyncio.Future[bool]]]) -> None:
+        try:
+            rows = await self.call(sql, [key for key, _ in part])
+        except Exception as exc:  # reaches every caller, as if each had run it alone
+            for _, done in part:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        got = {int(n): bool(ok) for n, ok in rows}
+        for n, (key, done) in enumerate(part, 1):
+            if not done.done():
+                done.set_result(got.get(n, False))
+            elif sql == _CLAIM and got.get(n):  # its caller is gone: give the chat back
+                self._waiting.append((_RELEASE, key, asyncio.get_running_loop().create_future()))
+
+    async def call(self, sql: str, keys: list[int]) -> list[Any]:
+        """Run `sql` with ($1 the namespace, $2 the lock keys) on this line's connection
+        (opened on first use); its rows."""
         async with self._lock:
             if self._conn is None:
                 conn = await self._engine.connect()
                 self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                # Two calls per update: straight to the driver (asyncpg), one round trip each.
+                # Straight to the driver (asyncpg): one round trip per statement.
                 self._driver = (await self._conn.get_raw_connection()).driver_connection
             try:
-                return await self._driver.fetchval(sql, _NAMESPACE, lock_key(chat))
+                return list(await self._driver.fetch(sql, _NAMESPACE, keys))
             except Exception:  # a broken connection released every lock taken on it
                 broken, self._conn = self._conn, None
                 with contextlib.suppress(Exception):
@@ -105,8 +157,6 @@ class AdvisoryClaims:
     queueing every update worker behind one connection.
     """
 
-    cross_process = True
-
     def __init__(self, engine: AsyncEngine, lines: int = 4) -> None:
         """Claims through `engine` (connections are opened on first use)."""
         self._lines = [_ClaimLine(engine) for _ in range(max(1, lines))]
@@ -116,12 +166,12 @@ class AdvisoryClaims:
 
     async def try_claim(self, chat: int) -> bool:
         """pg_try_advisory_lock on the chat's key."""
-        return bool(await self._line(chat).call("SELECT pg_try_advisory_lock($1, $2)", chat))
+        return await self._line(chat).claim(chat)
 
     async def release(self, chat: int) -> None:
         """pg_advisory_unlock on the chat's key."""
         try:
-            await self._line(chat).call("SELECT pg_advisory_unlock($1, $2)", chat)
+            await self._line(chat).release(chat)
         except Exception as exc:  # the connection is gone, and the lock with it
             log.warning("releasing the claim on a chat failed: %s", type(exc).__name__)
 

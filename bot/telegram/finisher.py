@@ -22,6 +22,7 @@ from bot.db.engine import execute_alone
 from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING, InboxUpdate
 
 SETTLE, MARK = "settle", "mark"
+_INBOX: Any = InboxUpdate.__table__  # plain UPDATEs: no ORM objects to synchronise
 
 
 class Finisher:
@@ -51,11 +52,11 @@ class Finisher:
 
     def _statement(self, kind: str, ids: list[int]) -> Any:
         if kind == SETTLE:
-            return update(InboxUpdate).where(
-                InboxUpdate.id.in_(ids), InboxUpdate.state == INBOX_REPLYING
+            return update(_INBOX).where(
+                _INBOX.c.id.in_(ids), _INBOX.c.state == INBOX_REPLYING
             ).values(state=INBOX_DONE, reply=None)
-        return update(InboxUpdate).where(
-            InboxUpdate.id.in_(ids), InboxUpdate.state == INBOX_PENDING
+        return update(_INBOX).where(
+            _INBOX.c.id.in_(ids), _INBOX.c.state == INBOX_PENDING
         ).values(state=INBOX_DONE, processed_at=self._clock())
 
     async def _run(self) -> None:

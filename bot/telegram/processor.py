@@ -6,8 +6,10 @@ chat's claim (bot.telegram.claims: a PostgreSQL advisory lock, so any number of 
 share the inbox; in-process on SQLite) takes the chat's pending updates lowest update_id first
 and runs them through the dispatcher. The handler's commit marks the update done in the same
 transaction (bot.db.session_hooks); a read-only handler's update is marked done when it returns.
-A claim dies with its process's connection, and a periodic sweep (and `recover` on start) picks
-up whatever a dead process left pending. A redelivered update is a no-op.
+A process that finds a chat claimed by another tries again a few times within about 1.5 s
+(an update it stored after the holder's last pick is its own to run). A claim dies with its
+process's connection, and a periodic sweep (and `recover` on start) picks up whatever a dead
+process left pending. A redelivered update is a no-op.
 
 Poison updates: a handler that raises or outlives CENSUSBOT_UPDATE_TIMEOUT is retried, up to
 CENSUSBOT_UPDATE_ATTEMPTS starts in all (counted in the row, so a crash mid-handling counts
@@ -54,6 +56,9 @@ MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
 PARSED_KEPT = 10_000  # parsed updates kept for their first run
 UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need this processor
+# A chat claimed by another process is tried again after CLAIM_RETRY s, the pause doubling
+# while it stays under CLAIM_PATIENCE s (0.05 + 0.1 + ... + 0.8: about 1.5 s in all).
+CLAIM_RETRY, CLAIM_PATIENCE = 0.05, 1.0
 # Per update being handled: whether this is its last attempt, and whether the user was told.
 FINAL_ATTEMPT: ContextVar[bool] = ContextVar("final_attempt", default=True)
 
@@ -102,21 +107,21 @@ async def retry_quietly(event: ErrorEvent) -> Any:
 @lru_cache(maxsize=2)
 def _pick_statement(no_chat: bool) -> Any:
     """A chat's pick (see `UpdateProcessor._next`), built once (the chat is a bound parameter
-    "chat"): it runs for every update, and building it cost more CPU than running it."""
-    chat = (InboxUpdate.chat_id.is_(None) if no_chat
-            else InboxUpdate.chat_id == bindparam("chat", type_=BigInteger))
-    pending = (InboxUpdate.state.in_(UNFINISHED), chat)
-    lowest = (select(InboxUpdate.id).where(*pending)
-              .order_by(InboxUpdate.update_id, InboxUpdate.id).limit(1).scalar_subquery())
+    "chat"): it runs for every update, and building it cost more CPU than running it. Core, not
+    ORM: no objects to synchronise."""
+    t: Any = InboxUpdate.__table__
+    chat = (t.c.chat_id.is_(None) if no_chat
+            else t.c.chat_id == bindparam("chat", type_=BigInteger))
+    pending = (t.c.state.in_(UNFINISHED), chat)
+    lowest = (select(t.c.id).where(*pending)
+              .order_by(t.c.update_id, t.c.id).limit(1).scalar_subquery())
     # The pick leaves the state alone, so the picked row counts itself among the pending.
-    two = select(InboxUpdate.id).where(*pending).limit(2).subquery()
+    two = select(t.c.id).where(*pending).limit(2).subquery()
     pending_count = select(func.count()).select_from(two).scalar_subquery()
-    return (update(InboxUpdate).where(InboxUpdate.id == lowest)
-            .values(attempts=InboxUpdate.attempts + 1)
-            .returning(InboxUpdate.id, InboxUpdate.update_id, InboxUpdate.payload,
-                       InboxUpdate.attempts, pending_count, InboxUpdate.state,
-                       InboxUpdate.reply)
-            .execution_options(synchronize_session=False))
+    return (update(t).where(t.c.id == lowest)
+            .values(attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.update_id, t.c.payload, t.c.attempts, pending_count,
+                       t.c.state, t.c.reply))
 
 
 class UpdateProcessor:
@@ -307,46 +312,46 @@ class UpdateProcessor:
 
     async def _drain(self, key: int) -> None:
         try:
+            pause = CLAIM_RETRY
             while True:
                 self._again.discard(key)
                 async with self._slots:
-                    if not await self._claims.try_claim(key):
-                        return  # another process holds the chat and re-checks after release
-                    try:
-                        more = True  # the chat had another pending update when we picked
-                        while more:
-                            # An update stored (and its wake-up) before this pick is seen by it.
-                            self._again.discard(key)
-                            if (row := await self._next(key)) is None:
-                                break
-                            row_id, update_id, payload, attempts, more, reply = row
-                            if reply is not None:  # its run was cut off after its commit
-                                await self._resend(row_id, update_id, key, reply,
-                                                   give_up=attempts > self._max_attempts)
-                            else:
-                                await self._handle(row_id, update_id, payload, attempts)
-                    finally:
-                        await self._claims.release(key)
-                if key in self._again:  # stored here meanwhile (ingest woke the chat)
-                    continue
-                if not self._claims.cross_process:
-                    return  # every update of this database is stored by this process
-                # Re-check after releasing: an update stored while we held the claim, by a
-                # process whose own claim attempt failed, is ours to run.
-                if not await self._has_pending(key):
+                    claimed = await self._claims.try_claim(key)
+                    if claimed:
+                        try:
+                            await self._run_chat(key)
+                        finally:
+                            await self._claims.release(key)
+                if claimed:
+                    if key in self._again:  # stored here meanwhile (ingest woke the chat)
+                        continue
                     return
+                # Another process holds the chat: it runs what it finds pending before it lets
+                # go, but an update stored after its last pick is ours to run. Try again
+                # shortly, a few times (the sweep goes on trying after that).
+                if pause > CLAIM_PATIENCE:
+                    return
+                await asyncio.sleep(pause)
+                pause *= 2
         except Exception:
             log.exception("processing chat %s stopped; the sweep picks it up again", key)
         finally:
             self._draining.discard(key)
 
-    def _of_chat(self, key: int) -> Any:
-        return InboxUpdate.chat_id.is_(None) if key == NO_CHAT else InboxUpdate.chat_id == key
-
-    async def _has_pending(self, key: int) -> bool:
-        rows, _ = await execute_alone(self._sessionmaker, select(InboxUpdate.id).where(
-            self._of_chat(key), InboxUpdate.state.in_(UNFINISHED)).limit(1))
-        return bool(rows)
+    async def _run_chat(self, key: int) -> None:
+        """Run the claimed chat's pending updates, lowest first, until none is left."""
+        more = True  # the chat had another pending update when we picked
+        while more:
+            # An update stored (and its wake-up) before this pick is seen by it.
+            self._again.discard(key)
+            if (row := await self._next(key)) is None:
+                return
+            row_id, update_id, payload, attempts, more, reply = row
+            if reply is not None:  # its run was cut off after its commit
+                await self._resend(row_id, update_id, key, reply,
+                                   give_up=attempts > self._max_attempts)
+            else:
+                await self._handle(row_id, update_id, payload, attempts)
 
     async def _next(self, key: int
                     ) -> tuple[int, int, dict[str, Any], int, bool, dict[str, Any] | None] | None:

@@ -149,8 +149,8 @@ async def test_two_processors_share_a_chat_in_order(pg_url: str, bot: Bot) -> No
         # Two "processes" receive alternate messages of the same chats, as behind a balancer.
         for i in range(1, 41):
             await procs[i % 2].ingest([_update(i, 100 + i % 3, f"m{i}")])
-        for _ in range(3):  # a chat one held when the other stored an update is re-checked
-            for p in procs:  # by the holder after release: nothing needs waking from outside
+        for _ in range(3):  # a chat one held when the other stored an update is tried again
+            for p in procs:  # by the one that stored it: nothing needs waking from outside
                 await p.drain()
         assert sorted(t for _, t in seen) == sorted(f"m{i}" for i in range(1, 41))
         for chat in (100, 101, 102):
@@ -167,8 +167,8 @@ async def test_an_update_stored_while_another_process_holds_its_chat_is_run(
     pg_url: str, bot: Bot
 ) -> None:
     """Process A runs a chat's slow update; process B stores the chat's next update meanwhile
-    and finds the chat claimed. Once A lets go the update runs (A re-checks after release),
-    with no sweep and no later wake-up."""
+    and finds the chat claimed. Once A lets go the update runs (B tries its claim again
+    shortly), with no sweep and no wake-up from outside."""
     from bot.db.engine import create_engine, create_sessionmaker
 
     engines = [create_engine(pg_url), create_engine(pg_url)]
