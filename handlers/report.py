@@ -10,8 +10,9 @@ the step it returns; a DomainError goes to the one error handler (handlers/error
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from aiogram import Bot, F, Router
@@ -97,21 +98,30 @@ async def _save_state(step: Step, session: AsyncSession, state: FSMContext) -> N
         await _state(session, state.clear())
 
 
-async def _send(step: Step, message: Message, i18n: Translator) -> None:
-    """Buttons off, then the replies in order (or the rule a button broke, as a message)."""
+async def _send(step: Step, message: Message, i18n: Translator,
+                then: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Buttons off, then the replies in order (or the rule a button broke, as a message);
+    `then` (a button's answer) right after the first of them."""
+    sends: list[Callable[[], Awaitable[object]]]
     if step.error is not None:
-        await message.answer(step.error.render(i18n))
-        return
-    if step.clear_markup:
-        await message.edit_reply_markup(reply_markup=None)
-    for reply in step.replies:
-        if reply.document is not None:
-            doc = reply.document
-            await message.answer_document(BufferedInputFile(doc.content, filename=doc.filename),
-                                          caption=render(doc.caption_template, i18n))
-        else:
-            await message.answer(_text(reply, i18n),
-                                 reply_markup=_keyboard(reply.keyboard, i18n))
+        sends = [partial(message.answer, step.error.render(i18n))]
+    else:
+        sends = ([partial(message.edit_reply_markup, reply_markup=None)]
+                 if step.clear_markup else [])
+        sends += [partial(_reply, reply, message, i18n) for reply in step.replies]
+    if then is not None:
+        sends.insert(min(1, len(sends)), then)
+    for send in sends:
+        await send()
+
+
+async def _reply(reply: Reply, message: Message, i18n: Translator) -> None:
+    if reply.document is not None:
+        doc = reply.document
+        await message.answer_document(BufferedInputFile(doc.content, filename=doc.filename),
+                                      caption=render(doc.caption_template, i18n))
+    else:
+        await message.answer(_text(reply, i18n), reply_markup=_keyboard(reply.keyboard, i18n))
 
 
 async def _apply(step: Step, message: Message, session: AsyncSession, state: FSMContext,
@@ -164,9 +174,10 @@ async def on_button(callback: CallbackQuery, session: AsyncSession, state: FSMCo
     if step.alert:
         await callback.answer(i18n(step.alert), show_alert=True)
         return
-    await _save_state(step, session, state)  # with the step's work, before the answer commits
-    await callback.answer()
-    await _send(step, message, i18n)
+    await _save_state(step, session, state)  # with the step's work
+    # The first reply leaves with the step's commit (stored with the update's mark, one write);
+    # the button's answer follows it at once.
+    await _send(step, message, i18n, then=callback.answer)
 
 
 async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: FSMContext,
@@ -187,9 +198,10 @@ async def on_unit_chosen(callback: CallbackQuery, session: AsyncSession, state: 
         quick = str((await _state(session, state.get_data())).get("quick", ""))
     entry = _entry(session, principal, i18n, locale, settings, now)
     step = await entry.unit_chosen(choice, quick)
-    await _save_state(step, session, state)  # with the step's work, before the answer commits
-    await callback.answer()
-    await _send(step, message, i18n)
+    await _save_state(step, session, state)  # with the step's work
+    # The first reply leaves with the step's commit (stored with the update's mark, one write);
+    # the button's answer follows it at once.
+    await _send(step, message, i18n, then=callback.answer)
 
 
 def _is_xlsx(message: Message) -> bool:
