@@ -164,6 +164,12 @@ async def begin_read_phase(session: AsyncSession) -> None:
         execution_options=_PG_READ_PHASE if dialect == "postgresql" else {READ_PHASE: True})
 
 
+def read_phase_autocommits(session: AsyncSession) -> bool:
+    """Whether the statements of the session's read phase each commit on their own
+    (PostgreSQL): one write statement there is a transaction of its own, one round trip."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def execute_alone(sessionmaker: async_sessionmaker[AsyncSession], statement: Any,
                         params: dict[str, Any] | None = None) -> tuple[list[Any], int]:
     """Run one statement (with its bound `params`) as a transaction of its own: (the rows it

@@ -27,3 +27,14 @@ async def insert_ignore(
     table = model.__table__
     returned = await session.execute(stmt.returning(*(table.c[c] for c in conflict)), list(rows))
     return len(returned.all())
+
+
+async def insert_ignore_returning(
+    session: AsyncSession, model: Any, row: dict[str, Any], conflict: Sequence[str]
+) -> Any:
+    """Insert one row unless it clashes on `conflict`, in one statement; the new object, or
+    None when the row was already there."""
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+    stmt = ins.values(row).on_conflict_do_nothing(index_elements=list(conflict))
+    return (await session.scalars(stmt.returning(model))).first()

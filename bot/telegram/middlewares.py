@@ -35,7 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from bot.db.engine import begin_read_phase
+from bot.db.engine import begin_read_phase, read_phase_autocommits
 from bot.db.repo import users as users_repo
 from bot.db.session_hooks import (
     REPLY_KEY,
@@ -134,12 +134,13 @@ class ContextMiddleware(BaseMiddleware):
             # transaction, and the processor marks its update done with others in one go.
             await begin_read_phase(session)
             row, grants = await users_repo.user_with_grants(session, user.id)
-            await session.commit()  # end the read phase before anything is written
             created = row is None
-            if created:  # first seen: an upsert, as another process may insert it too
-                row = await users_service.ensure(
-                    session, now=now, user_id=user.id, first_name=user.first_name,
-                    username=user.username, telegram_language=user.language_code)
+            if created and read_phase_autocommits(session):  # one statement, committed
+                row = await self._first_seen(session, user, now)
+                created = False
+            await session.commit()  # end the read phase before anything is written
+            if created:
+                row = await self._first_seen(session, user, now)
             row = users_service.refresh(
                 session, row, now=now, user_id=user.id, first_name=user.first_name,
                 username=user.username, telegram_language=user.language_code,
@@ -169,6 +170,14 @@ class ContextMiddleware(BaseMiddleware):
             return result
         finally:
             HANDLER_SESSION.reset(token)
+
+
+    @staticmethod
+    async def _first_seen(session: AsyncSession, user: User, now: datetime) -> Any:
+        """A first-seen user: an upsert, as another process may insert it too."""
+        return await users_service.ensure(
+            session, now=now, user_id=user.id, first_name=user.first_name,
+            username=user.username, telegram_language=user.language_code)
 
 
 class CommitBeforeSend(BaseRequestMiddleware):

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.users import ROLES, ChatUser, RoleGrant
-from bot.db.upsert import insert_ignore
+from bot.db.upsert import insert_ignore_returning
 from bot.i18n import LOCALES
 from bot.services.shared import audit
 from bot.services.shared.errors import DomainError
@@ -26,14 +26,15 @@ async def ensure(
     username: str | None,
     telegram_language: str | None,
 ) -> ChatUser:
-    """Create a first-seen user with INSERT ... ON CONFLICT DO NOTHING (another process may be
-    creating the same user at this moment: no unique-key failure), then load it; the caller
-    commits."""
-    await insert_ignore(session, ChatUser, [{
+    """Create a first-seen user with INSERT ... ON CONFLICT DO NOTHING RETURNING (another
+    process may be creating the same user at this moment: no unique-key failure), or load the
+    one that process made; the caller commits. One statement for a new user."""
+    user = await insert_ignore_returning(session, ChatUser, {
         "id": user_id, "first_name": first_name, "username": username,
         "telegram_language": telegram_language, "unreachable": False, "created_at": now,
-        "last_seen_at": now}], ["id"])
-    user = await session.get(ChatUser, user_id)
+        "last_seen_at": now}, ["id"])
+    if user is None:
+        user = await session.get(ChatUser, user_id)
     if user is None:  # cannot happen: inserted or already there
         raise LookupError(f"chat user {user_id} vanished")
     return user
