@@ -1,8 +1,8 @@
 """Hot paths side by side: the bare echo bot, the textbook peer and censusbot, one run.
 
-For each database (SQLite, then PostgreSQL with --pg) three bots run, one after another, each
-in its own process polling its own fresh Bot API emulator (the project's, over loopback HTTP),
-and each gets the SAME updates: `/verify ID` (SYNTHETIC roster, 90 % known IDs), `/help`, a FAQ
+For each database (SQLite, then PostgreSQL with --pg) three bots run, each in its own process
+polling its own fresh Bot API emulator (the project's, over loopback HTTP), and each gets the
+SAME updates: `/verify ID` (SYNTHETIC roster, 90 % known IDs), `/help`, a FAQ
 question (the development questions of shared/faq, which the FAQ never saw when written) and a
 report submission (SYNTHETIC county liaisons: quick form, wait for the summary, press Confirm,
 wait for "submitted": two updates).
@@ -19,9 +19,14 @@ wait for "submitted": two updates).
   is built in the background after launch: start-up is bench/cold_start.py's measure).
 
 Rates are updates answered per second (clock from the first update injected to the last reply).
-The machine is shared: compare within a row, where all bots ran in the same run.
+The echo bot runs first, alone. Then the peer and censusbot run side by side (both started,
+one measured at a time) for --rounds rounds: in each, every censusbot path is measured right
+after a run of the peer's /verify, and its ratio is taken against that run. The machine is a
+shared virtual one whose speed drifts (the same CPU loop took 0.5-1.0 s within minutes), so
+the table gives medians over the rounds and the range of the paired ratios.
 
-    python bench/hot_paths.py [--pg] [--messages 600] [--users 200] [--faq 200] [--reports 120]
+    python bench/hot_paths.py [--pg] [--rounds 3] [--messages 600] [--users 200] [--faq 200]
+                              [--reports 120]
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import logging
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,28 +70,29 @@ PATHS = ("verify", "help", "faq", "report")
 
 
 # ------------------------------------------------------------------------------ the updates
-def verify_messages(n: int, users: int, staff: int) -> list[tuple[int, str]]:
-    """(user id, text): /verify with 90 % roster IDs, 10 % unknown ones."""
+def verify_messages(n: int, users: int, staff: int, first: int = 100_000
+                    ) -> list[tuple[int, str]]:
+    """(user id, text): /verify with 90 % roster IDs, 10 % unknown ones; users from `first`."""
     rng = random.Random(7)
     out = []
     for k in range(n):
         i = rng.randrange(staff)
         known = rng.random() >= 0.1
         sid = f"ZZ-{COUNTIES[i % 16]}-{i:05d}" if known else f"ZZ-{COUNTIES[i % 16]}-9{i:05d}"
-        out.append((100_000 + k % users, f"/verify {sid}"))
+        out.append((first + k % users, f"/verify {sid}"))
     return out
 
 
-def help_messages(n: int, users: int) -> list[tuple[int, str]]:
-    """(user id, "/help")."""
-    return [(200_000 + k % users, "/help") for k in range(n)]
+def help_messages(n: int, users: int, first: int = 200_000) -> list[tuple[int, str]]:
+    """(user id, "/help"); users from `first`."""
+    return [(first + k % users, "/help") for k in range(n)]
 
 
-def faq_messages(n: int, users: int) -> list[tuple[int, str]]:
-    """(user id, question): the shared development questions, in turn."""
+def faq_messages(n: int, users: int, first: int = 300_000) -> list[tuple[int, str]]:
+    """(user id, question): the shared development questions, in turn; users from `first`."""
     raw = yaml.safe_load((SHARED / "faq" / "dev_questions.yaml").read_text(encoding="utf-8"))
     questions = [q["text"] for q in raw["questions"] if q.get("topic")]
-    return [(300_000 + k % users, questions[k % len(questions)]) for k in range(n)]
+    return [(first + k % users, questions[k % len(questions)]) for k in range(n)]
 
 
 # ------------------------------------------------------------------------------ the bots
@@ -166,6 +173,7 @@ async def drive(emu: Emulator, msgs: list[tuple[int, str]], quiet: float = 15.0
 
 
 async def _liaison(emu: Emulator, i: int, echo: bool) -> None:
+    """Liaison `i` (LIAISON_BASE + i) submits the quick form and confirms it."""
     user = emu.user(id=LIAISON_BASE + i, first_name=f"联络员{i}", language_code="zh-hans")
     text = REPORT_TEXT.format(i=100 + i % 50, e=90 + i % 10)
     await emu.send_text(user, text)
@@ -178,10 +186,10 @@ async def _liaison(emu: Emulator, i: int, echo: bool) -> None:
     await emu.wait_for_bot_message(user["id"], lambda m: "已提交" in m["text"], timeout=300)
 
 
-async def drive_reports(emu: Emulator, n: int, echo: bool = False) -> float:
-    """Every liaison submits at once (two updates each); elapsed seconds."""
+async def drive_reports(emu: Emulator, n: int, echo: bool = False, first: int = 0) -> float:
+    """Liaisons `first`..`first + n - 1` submit at once (two updates each); elapsed seconds."""
     started = time.perf_counter()
-    await asyncio.gather(*(_liaison(emu, i, echo) for i in range(n)))
+    await asyncio.gather(*(_liaison(emu, first + i, echo) for i in range(n)))
     return time.perf_counter() - started
 
 
@@ -222,22 +230,34 @@ def write_roster_csv(path: Path, staff: int) -> None:
 
 
 # ------------------------------------------------------------------------------ one database
+def round_messages(args: argparse.Namespace, r: int) -> dict[str, list[tuple[int, str]]]:
+    """The updates of round `r`: the same texts every round, from the round's own users (a
+    user's lookups, limits and FAQ questions never carry over from one round to the next)."""
+    off = 1000 * r
+    return {
+        "verify": verify_messages(args.messages, args.users, args.staff, 100_000 + off),
+        "help": help_messages(args.messages, args.users, 200_000 + off),
+        "faq": faq_messages(args.faq, max(1, args.users // 4), 300_000 + off),  # a few each
+    }
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
                        args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Echo, peer and censusbot on one database; rates per path."""
-    msgs = {
-        "verify": verify_messages(args.messages, args.users, args.staff),
-        "help": help_messages(args.messages, args.users),
-        "faq": faq_messages(args.faq, max(1, args.users // 4)),  # people ask a few each
-    }
-    updates = {**{k: len(v) for k, v in msgs.items()}, "report": 2 * args.reports}
-    rates: dict[str, dict[str, float]] = {p: {} for p in PATHS}
-    cpu: dict[str, dict[str, float]] = {p: {} for p in PATHS}  # CPU ms per update
+    """Echo once; then the peer and censusbot, both running, measured in turn path by path
+    (the peer's /verify right before each censusbot path) for `args.rounds` rounds; per
+    path the medians, and the median and range of the paired ratios."""
+    first = round_messages(args, 0)
+    updates = {**{k: len(v) for k, v in first.items()}, "report": 2 * args.reports}
+    echo: dict[str, float] = {}
     lost: dict[tuple[str, str], int] = {}
 
-    def _rate(path: str, who: str, result: tuple[float, int], lost: dict[Any, int]) -> float:
+    def _rate(path: str, who: str, sent: int, result: tuple[float, int]) -> float:
         elapsed, answered = result
-        lost[(path, who)] = len(msgs[path]) - answered
+        lost[(path, who)] = max(lost.get((path, who), 0), sent - answered)
         return answered / elapsed
 
     async with Emulator(bot_username="bench_echo_bot") as emu:  # ---- echo
@@ -245,51 +265,70 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
                             tmp / "echo.log")
         try:
             for path in ("verify", "help", "faq"):
-                rates[path]["echo"] = _rate(path, "echo", await drive(emu, msgs[path]), lost)
-            rates["report"]["echo"] = updates["report"] / await drive_reports(
-                emu, args.reports, echo=True)
+                echo[path] = _rate(path, "echo", len(first[path]),
+                                   await drive(emu, first[path]))
+            echo["report"] = updates["report"] / await drive_reports(emu, args.reports,
+                                                                     echo=True)
         finally:
             await stop(proc)
 
     roster = tmp / "roster.csv"
     write_roster_csv(roster, args.staff)
-    async with Emulator(bot_username="bench_peer_bot") as emu:  # ---- peer (/verify only)
-        env = _env(emu, PEER_ROSTER=str(roster), PEER_DB=str(tmp / "peer.sqlite3"))
+    await prepare_censusbot(census_url, args.staff, args.reports * args.rounds)
+    # (peer /s, censusbot /s, peer CPU ms, censusbot CPU ms) per path and round
+    samples: dict[str, list[tuple[float, float, float, float]]] = {p: [] for p in PATHS}
+    async with Emulator(bot_username="bench_peer_bot") as pemu, \
+            Emulator(bot_username="bench_census_bot") as cemu:
+        env = _env(pemu, PEER_ROSTER=str(roster), PEER_DB=str(tmp / "peer.sqlite3"))
         if peer_url:
             env["PEER_DB_URL"] = peer_url
-        proc = await launch(emu, [PYTHON, str(HERE / "baselines" / "peer_bot.py")], env,
+        peer = await launch(pemu, [PYTHON, str(HERE / "baselines" / "peer_bot.py")], env,
                             tmp / "peer.log")
-        try:
-            result, used = await metered(proc, drive(emu, msgs["verify"]))
-            peer = _rate("verify", "peer", result, lost)
-            peer_ms = 1000 * used / max(1, result[1])
-        finally:
-            await stop(proc)
-    for path in PATHS:
-        rates[path]["peer"] = peer
-        cpu[path]["peer"] = peer_ms
-
-    await prepare_censusbot(census_url, args.staff, args.reports)
-    async with Emulator(bot_username="bench_census_bot") as emu:  # ---- censusbot
         prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        proc = await launch(emu, [PYTHON, *prof, __file__, "--child", census_url],
-                            _env(emu, CENSUSBOT_SECRET="bench-only"), tmp / "censusbot.log")
+        census: subprocess.Popen[bytes] | None = None
         try:
+            census = await launch(cemu, [PYTHON, *prof, __file__, "--child", census_url],
+                                  _env(cemu, CENSUSBOT_SECRET="bench-only"),
+                                  tmp / "censusbot.log")
             # Warm up before timing: one FAQ question, answered once the FAQ index (built in
-            # the background after start-up, see bench/cold_start.py) is ready, so the rates
-            # below are the steady state, not the first seconds after a launch.
-            await drive(emu, [(399_999, "普查要收费吗")])
-            for path in ("verify", "help", "faq"):
-                result, used = await metered(proc, drive(emu, msgs[path]))
-                rates[path]["censusbot"] = _rate(path, "censusbot", result, lost)
-                cpu[path]["censusbot"] = 1000 * used / max(1, result[1])
-            took, used = await metered(proc, drive_reports(emu, args.reports))
-            rates["report"]["censusbot"] = updates["report"] / took
-            cpu["report"]["censusbot"] = 1000 * used / updates["report"]
+            # the background after start-up, see bench/cold_start.py) is ready, and a few
+            # lookups of the peer's, so that both are measured in their steady state.
+            await drive(cemu, [(399_999, "普查要收费吗")])
+            await drive(pemu, verify_messages(20, 20, args.staff, 99_000))
+            for r in range(args.rounds):
+                msgs = round_messages(args, r)
+                for path in PATHS:
+                    verify = msgs["verify"]
+                    result, used = await metered(peer, drive(pemu, verify))
+                    peer_rate = _rate("verify", "peer", len(verify), result)
+                    peer_ms = 1000 * used / max(1, result[1])
+                    if path == "report":
+                        took, used = await metered(census, drive_reports(
+                            cemu, args.reports, first=r * args.reports))
+                        rate, ms = updates[path] / took, 1000 * used / updates[path]
+                    else:
+                        result, used = await metered(census, drive(cemu, msgs[path]))
+                        rate = _rate(path, "censusbot", len(msgs[path]), result)
+                        ms = 1000 * used / max(1, result[1])
+                    samples[path].append((peer_rate, rate, peer_ms, ms))
         finally:
-            await stop(proc)
-    return [{"db": db, "path": p, "updates": updates[p], **rates[p], "cpu": cpu[p],
-             "lost": {w: n for (q, w), n in lost.items() if q == p and n}} for p in PATHS]
+            if census is not None:
+                await stop(census)
+            await stop(peer)
+    rows = []
+    for p in PATHS:
+        got = samples[p]
+        ratios = [c / q for q, c, _, _ in got]
+        rows.append({
+            "db": db, "path": p, "updates": updates[p], "echo": echo[p],
+            "peer": _median([q for q, _, _, _ in got]),
+            "censusbot": _median([c for _, c, _, _ in got]),
+            "ratio": _median(ratios), "low": min(ratios), "high": max(ratios),
+            "cpu": {"peer": _median([m for _, _, m, _ in got]),
+                    "censusbot": _median([m for _, _, _, m in got])},
+            "lost": {w: n for (q, w), n in lost.items() if n and (q == p or w == "peer")},
+        })
+    return rows
 
 
 # ------------------------------------------------------------------------------ the child
@@ -326,6 +365,8 @@ async def main() -> None:
     parser.add_argument("--faq", type=int, default=200, help="FAQ questions")
     parser.add_argument("--reports", type=int, default=120, help="liaisons submitting")
     parser.add_argument("--staff", type=int, default=5000, help="SYNTHETIC roster size")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="peer and censusbot measured in turn this many times")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the censusbot process")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -352,16 +393,18 @@ async def main() -> None:
           "'unanswered' says how many it never answered.")
     print("CPU ms/upd = CPU time of the bot process (user + system) per update answered: "
           "the peer's on /verify, censusbot's on the path (load-independent).")
+    print(f"{args.rounds} rounds: the peer's /verify measured right before each censusbot "
+          "path, each round with its own users; rates and CPU are medians over the rounds, "
+          "÷peer the median of the paired ratios (their range after it).")
     print(f"{'database':<11}{'path':<8}{'updates':>8}{'echo/s':>9}{'peer/s':>9}"
-          f"{'censusbot/s':>12}{'÷echo':>8}{'÷peer':>8}{'peer CPU ms':>12}{'bot CPU ms':>11}"
-          "  unanswered")
+          f"{'censusbot/s':>12}{'÷echo':>8}{'÷peer':>8}{'range':>12}{'peer CPU ms':>12}"
+          f"{'bot CPU ms':>11}  unanswered")
     for r in rows:
         lost = ", ".join(f"{w} {n}" for w, n in r["lost"].items()) or "none"
         print(f"{r['db']:<11}{r['path']:<8}{r['updates']:>8}{r['echo']:>9.1f}{r['peer']:>9.1f}"
               f"{r['censusbot']:>12.1f}{r['censusbot'] / r['echo']:>8.2f}"
-              f"{r['censusbot'] / r['peer']:>8.2f}{r['cpu']['peer']:>12.1f}"
+              f"{r['ratio']:>8.2f}{r['low']:>6.2f}-{r['high']:<5.2f}{r['cpu']['peer']:>12.1f}"
               f"{r['cpu']['censusbot']:>11.1f}  {lost}")
-
 
 if __name__ == "__main__":
     asyncio.run(main())
