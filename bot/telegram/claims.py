@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.util.coalesce import Coalescer
+
 log = logging.getLogger(__name__)
 NO_CHAT = -(2**63)  # the key of updates that belong to no chat
 _NAMESPACE = 0x43454E53  # "CENS": the first half of every advisory lock key
@@ -74,52 +76,24 @@ class _ClaimLine:
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
         self._lock = asyncio.Lock()
-        self._waiting: list[tuple[str, int, asyncio.Future[bool]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._batches: Coalescer[int, bool] = Coalescer(
+            (_RELEASE, _CLAIM), self._run_batch, name="chat-claims", orphan=self._orphan)
 
     async def claim(self, chat: int) -> bool:
         """Try to take the chat's lock (in the next statement of this line)."""
-        return await self._ask(_CLAIM, lock_key(chat))
+        return await self._batches.ask(_CLAIM, lock_key(chat))
 
     async def release(self, chat: int) -> None:
         """Give the chat's lock up (in the next statement of this line)."""
-        await self._ask(_RELEASE, lock_key(chat))
+        await self._batches.ask(_RELEASE, lock_key(chat))
 
-    async def _ask(self, sql: str, key: int) -> bool:
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((sql, key, done))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name="chat-claims")
-        return await done
+    async def _run_batch(self, sql: str, keys: list[int]) -> list[bool]:
+        got = {int(n): bool(ok) for n, ok in await self.call(sql, keys)}
+        return [got.get(n, False) for n in range(1, len(keys) + 1)]
 
-    async def _run(self) -> None:
-        while batch := self._waiting:
-            self._waiting = []
-            try:
-                for sql in (_RELEASE, _CLAIM):
-                    part = [(key, done) for s, key, done in batch if s == sql]
-                    if part:
-                        await self._run_part(sql, part)
-            except BaseException:  # cancelled: no caller of this batch is left hanging
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(asyncio.CancelledError())
-                raise
-
-    async def _run_part(self, sql: str, part: list[tuple[int, asyncio.Future[bool]]]) -> None:
-        try:
-            rows = await self.call(sql, [key for key, _ in part])
-        except Exception as exc:  # reaches every caller, as if each had run it alone
-            for _, done in part:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        got = {int(n): bool(ok) for n, ok in rows}
-        for n, (key, done) in enumerate(part, 1):
-            if not done.done():
-                done.set_result(got.get(n, False))
-            elif sql == _CLAIM and got.get(n):  # its caller is gone: give the chat back
-                self._waiting.append((_RELEASE, key, asyncio.get_running_loop().create_future()))
+    def _orphan(self, sql: str, key: int, taken: bool) -> None:
+        if sql == _CLAIM and taken:  # its asker is gone: give the chat back
+            self._batches.enqueue(_RELEASE, key)
 
     async def call(self, sql: str, keys: list[int]) -> list[Any]:
         """Run `sql` with ($1 the namespace, $2 the lock keys) on this line's connection
