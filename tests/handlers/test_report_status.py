@@ -107,8 +107,9 @@ async def test_status_refuses_a_stranger(feed: Feed, bot: MockedBot) -> None:
 
 async def test_confirm_saves_and_closes_the_conversation_before_the_first_reply(
         feed: Feed, bot: MockedBot, db: AsyncEngine) -> None:
-    """One transaction per update: when the first Bot API call of Confirm leaves (answering
-    the button commits), the report is stored AND the conversation state cleared."""
+    """One transaction per update: when the first Bot API call of Confirm leaves (removing
+    the keyboard commits, the call stored with the update's mark), the report is stored AND
+    the conversation state cleared; the button is answered right after it."""
     import sqlite3
 
     user = Chat1(LIAISON)
@@ -127,5 +128,6 @@ async def test_confirm_saves_and_closes_the_conversation_before_the_first_reply(
 
     bot.recording.make_request = look_first  # type: ignore[method-assign]
     await feed(user.press(ReportAction("confirm").pack()))
-    assert seen[0] == ("AnswerCallbackQuery", [None], 1)
+    assert seen[0] == ("EditMessageReplyMarkup", [None], 1)
+    assert seen[1][0] == "AnswerCallbackQuery"
     assert all(states == [None] and n == 1 for _m, states, n in seen)
