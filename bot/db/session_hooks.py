@@ -14,11 +14,8 @@ from typing import Any
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
-from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING, InboxUpdate
-
-# The inbox as a Core table: its marks are plain UPDATEs (the ORM's bulk-update bookkeeping,
-# synchronising objects no session here holds, cost more than the statement).
-_INBOX: Any = InboxUpdate.__table__
+from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING
+from bot.db.models.inbox import INBOX_TABLE as _INBOX
 
 UPDATE_ID_KEY = "censusbot.update_id"
 # The reply about to leave ({"method", "params"}), stored with the commit that precedes it.

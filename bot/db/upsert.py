@@ -15,9 +15,7 @@ async def insert_ignore(
     """Insert rows, skipping those that clash on `conflict`; returns how many were inserted."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
-    stmt = ins.on_conflict_do_nothing(index_elements=list(conflict))
+    stmt = _insert_ignoring(session, model, conflict)
     if len(rows) == 1:
         result = await session.execute(stmt.values(rows[0]))
         return int(getattr(result, "rowcount", 0) or 0)
@@ -34,7 +32,12 @@ async def insert_ignore_returning(
 ) -> Any:
     """Insert one row unless it clashes on `conflict`, in one statement; the new object, or
     None when the row was already there."""
+    stmt = _insert_ignoring(session, model, conflict).values(row)
+    return (await session.scalars(stmt.returning(model))).first()
+
+
+def _insert_ignoring(session: AsyncSession, model: Any, conflict: Sequence[str]) -> Any:
+    """The dialect's INSERT into `model` with ON CONFLICT (`conflict`) DO NOTHING."""
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
-    stmt = ins.values(row).on_conflict_do_nothing(index_elements=list(conflict))
-    return (await session.scalars(stmt.returning(model))).first()
+    return ins.on_conflict_do_nothing(index_elements=list(conflict))

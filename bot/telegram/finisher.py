@@ -18,11 +18,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import execute_alone
-from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING, InboxUpdate
+from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING
+from bot.db.models.inbox import INBOX_TABLE as _INBOX
 from bot.util.coalesce import Coalescer
 
 SETTLE, MARK = "settle", "mark"
-_INBOX: Any = InboxUpdate.__table__  # plain UPDATEs: no ORM objects to synchronise
 
 
 class Finisher:

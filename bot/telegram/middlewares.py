@@ -134,11 +134,10 @@ class ContextMiddleware(BaseMiddleware):
             # transaction, and the processor marks its update done with others in one go.
             await begin_read_phase(session)
             row, grants = await users_repo.user_with_grants(session, user.id)
-            created = row is None
-            if created and read_phase_autocommits(session):  # one statement, committed
+            if row is None and read_phase_autocommits(session):  # one statement, committed
                 row = await self._first_seen(session, user, now)
-                created = False
             await session.commit()  # end the read phase before anything is written
+            created = row is None
             if created:
                 row = await self._first_seen(session, user, now)
             row = users_service.refresh(
@@ -170,7 +169,6 @@ class ContextMiddleware(BaseMiddleware):
             return result
         finally:
             HANDLER_SESSION.reset(token)
-
 
     @staticmethod
     async def _first_seen(session: AsyncSession, user: User, now: datetime) -> Any:

@@ -42,6 +42,7 @@ from bot.db.models.inbox import (
     INBOX_PARKED,
     INBOX_PENDING,
     INBOX_REPLYING,
+    INBOX_TABLE,
     InboxUpdate,
 )
 from bot.db.session_hooks import CURRENT_ROW
@@ -109,7 +110,7 @@ def _pick_statement(no_chat: bool) -> Any:
     """A chat's pick (see `UpdateProcessor._next`), built once (the chat is a bound parameter
     "chat"): it runs for every update, and building it cost more CPU than running it. Core, not
     ORM: no objects to synchronise."""
-    t: Any = InboxUpdate.__table__
+    t = INBOX_TABLE
     chat = (t.c.chat_id.is_(None) if no_chat
             else t.c.chat_id == bindparam("chat", type_=BigInteger))
     pending = (t.c.state.in_(UNFINISHED), chat)

@@ -47,3 +47,8 @@ class InboxUpdate(Base):
     processed_at: Mapped[datetime | None] = mapped_column(index=True)
     # The Bot API call in flight while `replying`: {"method": "SendMessage", "params": {...}}.
     reply: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+# The inbox as a Core table, for the processor's pick and marks: plain statements (the ORM's
+# bulk-update bookkeeping, synchronising objects no session holds, cost more than they do).
+INBOX_TABLE: Any = InboxUpdate.__table__
