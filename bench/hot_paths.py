@@ -66,6 +66,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 NOW = at("2018-10-08 10:00")
 LIAISON_BASE = 900_000
+PEER_USERS = 500_000  # the peer's /verify users, a fresh thousand for each of its runs
 PATHS = ("verify", "help", "faq", "report")
 
 
@@ -297,8 +298,10 @@ async def one_database(db: str, census_url: str, peer_url: str, tmp: Path,
             await drive(pemu, verify_messages(20, 20, args.staff, 99_000))
             for r in range(args.rounds):
                 msgs = round_messages(args, r)
-                for path in PATHS:
-                    verify = msgs["verify"]
+                for i, path in enumerate(PATHS):
+                    # the peer's run, like censusbot's, from users it has not seen before
+                    verify = verify_messages(args.messages, args.users, args.staff,
+                                             PEER_USERS + 1000 * (r * len(PATHS) + i))
                     result, used = await metered(peer, drive(pemu, verify))
                     peer_rate = _rate("verify", "peer", len(verify), result)
                     peer_ms = 1000 * used / max(1, result[1])
