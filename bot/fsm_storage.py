@@ -8,7 +8,9 @@ rolled back with it. This keeps conversation state and business data consistent,
 learns a state written inside a handler only when that transaction commits.
 
 Reads are served from a bounded write-through cache (aiogram reads the state of every update);
-the database stays the truth after a restart. Run one bot process per database, or set
+the database stays the truth after a restart. Reads that miss the cache outside a handler (the
+FSM middleware's, before the update's session exists) share one statement with every other
+miss at that moment. Run one bot process per database, or set
 REDIS_URL so that several processes share Redis instead.
 """
 
@@ -23,12 +25,13 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.db.engine import begin_read_phase
 from bot.db.models.fsm import FsmRecord
+from bot.util.coalesce import Coalescer
 
 HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
 # FSM writes flushed in a handler's transaction, not yet committed: key -> (storage, state, data)
@@ -64,6 +67,8 @@ class SqlStorage(BaseStorage):
         self._sessionmaker = sessionmaker
         self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
         self._cache_size = cache_size
+        self._reads: Coalescer[str, tuple[str | None, dict[str, Any]]] = Coalescer(
+            ("read",), self._read_many, name="fsm-reads")
 
     def _remember(self, key: str, state: str | None, data: dict[str, Any]) -> None:
         self._cache[key] = (state, copy.deepcopy(data))
@@ -81,13 +86,22 @@ class SqlStorage(BaseStorage):
         if hit is None:
             if current is not None:
                 record = await current.get(FsmRecord, name)
+                hit = (record.state, dict(record.data)) if record else (None, {})
             else:
-                async with self._sessionmaker() as session:
-                    await begin_read_phase(session)  # a read: no transaction, no write lock
-                    record = await session.get(FsmRecord, name)
-            hit = (record.state, dict(record.data)) if record else (None, {})
+                hit = await self._reads.ask("read", name)
             self._remember(name, *hit)
         return hit[0], copy.deepcopy(hit[1])
+
+    async def _read_many(self, _kind: str, names: list[str]
+                         ) -> list[tuple[str | None, dict[str, Any]]]:
+        """(state, data) of each key, in one statement outside any handler's transaction."""
+        async with self._sessionmaker() as session:
+            await begin_read_phase(session)  # a read: no transaction, no write lock
+            found = {key: (state, dict(data)) for key, state, data in (await session.execute(
+                select(FsmRecord.key, FsmRecord.state, FsmRecord.data)
+                .where(FsmRecord.key.in_(set(names))))).all()}
+            await session.commit()
+        return [found.get(name, (None, {})) for name in names]
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
         name = _key(key)

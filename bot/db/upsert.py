@@ -28,12 +28,16 @@ async def insert_ignore(
 
 
 async def insert_ignore_returning(
-    session: AsyncSession, model: Any, row: dict[str, Any], conflict: Sequence[str]
-) -> Any:
-    """Insert one row unless it clashes on `conflict`, in one statement; the new object, or
-    None when the row was already there."""
-    stmt = _insert_ignoring(session, model, conflict).values(row)
-    return (await session.scalars(stmt.returning(model))).first()
+    session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]], conflict: Sequence[str]
+) -> list[Any]:
+    """Insert rows unless they clash on `conflict`, in one statement; the new objects (none
+    for a row that was already there)."""
+    if not rows:
+        return []
+    stmt = _insert_ignoring(session, model, conflict).returning(model)
+    if len(rows) == 1:
+        return list((await session.scalars(stmt.values(rows[0]))).all())
+    return list((await session.scalars(stmt, list(rows))).all())
 
 
 def _insert_ignoring(session: AsyncSession, model: Any, conflict: Sequence[str]) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -35,8 +36,6 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from bot.db.engine import begin_read_phase, read_phase_autocommits
-from bot.db.repo import users as users_repo
 from bot.db.session_hooks import (
     REPLY_KEY,
     REPLY_STORED,
@@ -49,6 +48,8 @@ from bot.fsm_storage import HANDLER_SESSION
 from bot.i18n import Catalogs, pick_locale
 from bot.services.access import users as users_service
 from bot.services.access.principal import principal_from
+from bot.services.access.users import Seen
+from bot.telegram.user_reads import UserReads
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 _COMMIT_LOCK = "censusbot.commit_lock"
@@ -105,6 +106,17 @@ async def commit_handler_work(session: AsyncSession,
 class ContextMiddleware(BaseMiddleware):
     """Gives each update `session` (bound to the update), `principal`, `i18n` and `now`."""
 
+    def __init__(self) -> None:
+        self._readers: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], UserReads] = (
+            weakref.WeakKeyDictionary())
+
+    def _reads(self, sessionmaker: async_sessionmaker[AsyncSession]) -> UserReads:
+        """The batched user reads of this database."""
+        found = self._readers.get(sessionmaker)
+        if found is None:
+            found = self._readers[sessionmaker] = UserReads(sessionmaker)
+        return found
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         """Open the update's session, resolve the user, run the handler, commit."""
         sessionmaker: async_sessionmaker[AsyncSession] = data["sessionmaker"]
@@ -129,27 +141,22 @@ class ContextMiddleware(BaseMiddleware):
                    session: AsyncSession, catalogs: Catalogs, now: datetime) -> Any:
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
-            # The read takes no write lock (SQLite) and no BEGIN or COMMIT (PostgreSQL's
-            # autocommit): bot.db.engine. A handler that only reads then never opens a
-            # transaction, and the processor marks its update done with others in one go.
-            await begin_read_phase(session)
-            row, grants = await users_repo.user_with_grants(session, user.id)
-            if row is None and read_phase_autocommits(session):  # one statement, committed
-                row = await self._first_seen(session, user, now)
-            await session.commit()  # end the read phase before anything is written
-            created = row is None
-            if created:
-                row = await self._first_seen(session, user, now)
-            row = users_service.refresh(
-                session, row, now=now, user_id=user.id, first_name=user.first_name,
-                username=user.username, telegram_language=user.language_code,
-            )
+            row, grants = await self._reads(data["sessionmaker"]).read(
+                Seen(user.id, user.first_name, user.username, user.language_code), now)
+            if users_service.changes(row, now=now, first_name=user.first_name,
+                                     username=user.username,
+                                     telegram_language=user.language_code):
+                # a changed name or language, or a new last-seen: written in this session
+                row = await session.merge(row, load=False)
+                users_service.refresh(
+                    session, row, now=now, user_id=user.id, first_name=user.first_name,
+                    username=user.username, telegram_language=user.language_code)
             locale = pick_locale(row.language, user.language_code)
             data["principal"] = principal_from(user.id, locale, grants)
-            # The first-seen user's insert (or a changed name, language, last seen) commits
-            # before the handler, not yet bound to the update (it marks nothing done): a handler
-            # that awaits something slow without the database then holds no lock.
-            if created or session.new or session.dirty:
+            # A changed name, language or last seen commits before the handler, not yet bound
+            # to the update (it marks nothing done): a handler that awaits something slow
+            # without the database then holds no lock.
+            if session.dirty:
                 await session.commit()
         else:
             locale = pick_locale(None, None)
@@ -169,14 +176,6 @@ class ContextMiddleware(BaseMiddleware):
             return result
         finally:
             HANDLER_SESSION.reset(token)
-
-    @staticmethod
-    async def _first_seen(session: AsyncSession, user: User, now: datetime) -> Any:
-        """A first-seen user: an upsert, as another process may insert it too."""
-        return await users_service.ensure(
-            session, now=now, user_id=user.id, first_name=user.first_name,
-            username=user.username, telegram_language=user.language_code)
-
 
 class CommitBeforeSend(BaseRequestMiddleware):
     """Inside a handler, commit its transaction before any call that sends or changes messages.

@@ -27,13 +27,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import ErrorEvent, Update
-from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import begin_read_phase, execute_alone
@@ -41,8 +40,6 @@ from bot.db.inbox import USER_TOLD
 from bot.db.models.inbox import (
     INBOX_PARKED,
     INBOX_PENDING,
-    INBOX_REPLYING,
-    INBOX_TABLE,
     InboxUpdate,
 )
 from bot.db.session_hooks import CURRENT_ROW
@@ -51,12 +48,12 @@ from bot.services.shared.errors import DomainError
 from bot.telegram.claims import NO_CHAT, ChatClaims, LocalClaims
 from bot.telegram.finisher import Finisher
 from bot.telegram.middlewares import REPLY_IN_FLIGHT, UPDATE_SETTLED
+from bot.telegram.picker import UNFINISHED, Picked, Picker
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 PRUNE_EVERY = 24 * 3600.0  # seconds between prunes of processed inbox rows
 PARSED_KEPT = 10_000  # parsed updates kept for their first run
-UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need this processor
 # A chat claimed by another process is tried again after CLAIM_RETRY s, the pause doubling
 # while it stays under CLAIM_PATIENCE s (0.05 + 0.1 + ... + 0.8: about 1.5 s in all).
 CLAIM_RETRY, CLAIM_PATIENCE = 0.05, 1.0
@@ -105,26 +102,6 @@ async def retry_quietly(event: ErrorEvent) -> Any:
     return UNHANDLED
 
 
-@lru_cache(maxsize=2)
-def _pick_statement(no_chat: bool) -> Any:
-    """A chat's pick (see `UpdateProcessor._next`), built once (the chat is a bound parameter
-    "chat"): it runs for every update, and building it cost more CPU than running it. Core, not
-    ORM: no objects to synchronise."""
-    t = INBOX_TABLE
-    chat = (t.c.chat_id.is_(None) if no_chat
-            else t.c.chat_id == bindparam("chat", type_=BigInteger))
-    pending = (t.c.state.in_(UNFINISHED), chat)
-    lowest = (select(t.c.id).where(*pending)
-              .order_by(t.c.update_id, t.c.id).limit(1).scalar_subquery())
-    # The pick leaves the state alone, so the picked row counts itself among the pending.
-    two = select(t.c.id).where(*pending).limit(2).subquery()
-    pending_count = select(func.count()).select_from(two).scalar_subquery()
-    return (update(t).where(t.c.id == lowest)
-            .values(attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.update_id, t.c.payload, t.c.attempts, pending_count,
-                       t.c.state, t.c.reply))
-
-
 class UpdateProcessor:
     """Owns the inbox: ingest (durable), recover and sweep (after a crash), process (once)."""
 
@@ -155,6 +132,7 @@ class UpdateProcessor:
         self._again: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._finisher = Finisher(sessionmaker, clock)  # settles and done-marks, batched
+        self._picker = Picker(sessionmaker)  # picks, batched across chats
         self.parked = 0
         # Update objects of freshly stored updates, by update id: (digest, object).
         self._parsed: OrderedDict[int, tuple[str, Update]] = OrderedDict()
@@ -354,19 +332,9 @@ class UpdateProcessor:
             else:
                 await self._handle(row_id, update_id, payload, attempts)
 
-    async def _next(self, key: int
-                    ) -> tuple[int, int, dict[str, Any], int, bool, dict[str, Any] | None] | None:
-        """The chat's lowest unfinished update (row, update id, payload), its start counted,
-        whether the chat has another one (if not, no second pick is needed), and the reply
-        left in flight by a run that was cut off (or None: the update is still to be run)."""
-        rows, _ = await execute_alone(  # pick and count the start: one statement
-            self._sessionmaker, _pick_statement(key == NO_CHAT),
-            None if key == NO_CHAT else {"chat": key})
-        if not rows:
-            return None
-        row = rows[0]
-        reply = (dict(row[6] or {"method": None}) if row[5] == INBOX_REPLYING else None)
-        return int(row[0]), int(row[1]), dict(row[2]), int(row[3]), int(row[4]) > 1, reply
+    async def _next(self, key: int) -> Picked | None:
+        """The chat's lowest unfinished update, its start counted (bot.telegram.picker)."""
+        return await self._picker.next(None if key == NO_CHAT else key)
 
     async def _resend(self, row_id: int, update_id: int, chat: int, reply: dict[str, Any], *,
                       give_up: bool = False) -> None:

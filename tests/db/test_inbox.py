@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message, Update
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models.inbox import InboxUpdate
@@ -91,8 +92,9 @@ async def test_pending_updates_are_recovered_and_poison_ones_given_up(
 async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
     engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
 ) -> None:
-    """A pick tells whether the chat has more: N updates cost N picks, no empty one; an
-    update stored while its chat is being processed is processed too."""
+    """A pick tells whether the chat has more: N updates cost N picked rows and no pick that
+    finds nothing (chats asking at the same moment may share a statement); an update stored
+    while its chat is being processed is processed too."""
     picks: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -102,7 +104,15 @@ async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
     seen: list[tuple[int, str]] = []
     proc = _processor(sessionmaker, bot, seen)
     late = [_update(20, 300, "late")]
+    answers: list[Any] = []  # what each asker of a pick got
+    run = proc._picker._run
 
+    async def noting(kind: str, chats: list[int | None]) -> list[Any]:
+        got = await run(kind, chats)
+        answers.extend(got)
+        return got
+
+    proc._picker._batches._run_kind = noting
     router = Router()
 
     async def arrive_meanwhile(message: Message) -> None:
@@ -122,9 +132,41 @@ async def test_each_pending_update_is_picked_once_and_late_ones_are_not_missed(
         event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert [t for c, t in seen if c == 300] == ["m1", "m2", "m3", "late"]
     assert [t for c, t in seen if c == 301] == ["alone"]
-    assert len(picks) == 5  # one per update: never a pick that finds nothing
+    assert [a and a[1] for a in answers].count(None) == 0  # never a pick that finds nothing
+    assert len(answers) == 5  # one per update
+    assert 1 <= len(picks) <= 5
     async with sessionmaker() as s:
         assert set((await s.scalars(select(InboxUpdate.state))).all()) == {"done"}
+
+
+async def test_chats_picking_at_the_same_moment_share_one_statement(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """Twenty chats asking for their next update at once: one statement, each chat its own
+    lowest update (counted as started), and whether it has another."""
+    picks: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOX_UPDATES SET ATTEMPTS"):
+            picks.append(statement)
+
+    proc = _processor(sessionmaker, bot, [])
+    chats = list(range(400, 420))
+    await proc.ingest([_update(1000 + c, c, "first") for c in chats]
+                      + [_update(2000 + c, c, "second") for c in chats[:5]])
+    await proc.drain()  # the processor ran them: store them again, pending, to pick by hand
+    async with sessionmaker() as s:
+        await s.execute(update(InboxUpdate).values(state="pending", attempts=0))
+        await s.commit()
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        got = await asyncio.gather(*(proc._picker.next(c) for c in chats))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(picks) == 1
+    assert [g[1] if g else None for g in got] == [1000 + c for c in chats]
+    assert [g[4] if g else None for g in got] == [c in chats[:5] for c in chats]
+    assert {g[3] if g else None for g in got} == {1}  # each start counted
 
 
 async def test_done_marks_of_chats_finishing_together_share_a_statement(

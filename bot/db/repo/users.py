@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.fixed_sets import none_of
 from bot.db.models.org import Unit
 from bot.db.models.staff import PRIVILEGED_ROLES, Staff
 from bot.db.models.users import ChatUser, RoleGrant
@@ -24,7 +25,7 @@ def effective_grant_clause() -> Any:
         RoleGrant.source != "binding",
         and_(Staff.telegram_user_id == RoleGrant.user_id, Staff.status == "active",
              Staff.role == RoleGrant.role, Staff.unit_code == RoleGrant.unit_code,
-             or_(Staff.role.not_in(sorted(PRIVILEGED_ROLES)), Staff.bound_via == "code")),
+             or_(none_of(Staff.role, PRIVILEGED_ROLES), Staff.bound_via == "code")),
     )
 
 
@@ -33,45 +34,59 @@ async def get_user(session: AsyncSession, user_id: int) -> ChatUser | None:
     return await session.get(ChatUser, user_id)
 
 
+Grants = list[tuple[str, str, str]]
+
+
 async def user_with_grants(
     session: AsyncSession, user_id: int
-) -> tuple[ChatUser | None, list[tuple[str, str, str]]]:
+) -> tuple[ChatUser | None, Grants]:
     """The chat user (or None) and (role, unit_code, unit_path) of their effective grants
-    (binding grants only while their staff record still says so), in one query.
+    (binding grants only while their staff record still says so), in one query."""
+    return (await users_with_grants(session, [user_id]))[user_id]
+
+
+async def users_with_grants(
+    session: AsyncSession, user_ids: Sequence[int]
+) -> dict[int, tuple[ChatUser | None, Grants]]:
+    """`user_with_grants` of several users in one query: by id, (user or None, grants).
 
     Grants are keyed by Telegram id and may exist before the user ever wrote to the bot, so
     both sides hang off the id itself, not off the user row.
     """
-    stmt = _user_with_grants_stmt()
-    user: ChatUser | None = None
-    grants: list[tuple[str, str, str]] = []
-    for row, role, code, path in (await session.execute(stmt, {"uid": user_id})).all():
-        user = user or row
+    found: dict[int, tuple[ChatUser | None, Grants]] = {int(u): (None, []) for u in user_ids}
+    if not found:
+        return found
+    rows = (await session.execute(_users_with_grants_stmt(), {"uids": sorted(found)})).all()
+    for uid, row, role, code, path in rows:
+        user, grants = found[int(uid)]
         if role is not None:
             grants.append((role, code, path))
-    return user, grants
+        found[int(uid)] = (user or row, grants)
+    return found
 
 
 @lru_cache(maxsize=1)
-def _user_with_grants_stmt() -> Any:
-    """The statement of `user_with_grants`, built once (the id is a bound parameter): it
-    runs on every update, and building it cost more CPU than running it."""
-    uid = select(bindparam("uid", type_=BigInteger).label("uid")).subquery()
+def _users_with_grants_stmt() -> Any:
+    """The statement of `users_with_grants`, built once (the ids are one expanding parameter,
+    "uids"): it runs for every update, and building it cost more CPU than running it."""
+    uids: Any = bindparam("uids", expanding=True)
+    ids = union(select(ChatUser.id.label("uid")).where(ChatUser.id.in_(uids)),
+                select(RoleGrant.user_id.label("uid")).where(RoleGrant.user_id.in_(uids))
+                ).subquery()
     grant = (
         select(RoleGrant.user_id.label("gid"), RoleGrant.role.label("role"),
                RoleGrant.unit_code.label("code"), Unit.path.label("path"))
         .join(Unit, Unit.code == RoleGrant.unit_code)
         .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
-        .where(RoleGrant.user_id == bindparam("uid", type_=BigInteger),
-               effective_grant_clause())  # as grants_with_paths
+        .where(RoleGrant.user_id.in_(uids), effective_grant_clause())  # as grants_with_paths
         .subquery()
     )
     return (
-        select(ChatUser, grant.c.role, grant.c.code, grant.c.path)
-        .select_from(uid)
-        .outerjoin(ChatUser, ChatUser.id == uid.c.uid)
-        .outerjoin(grant, grant.c.gid == uid.c.uid)
-        .order_by(grant.c.path, grant.c.role)
+        select(ids.c.uid, ChatUser, grant.c.role, grant.c.code, grant.c.path)
+        .select_from(ids)
+        .outerjoin(ChatUser, ChatUser.id == ids.c.uid)
+        .outerjoin(grant, grant.c.gid == ids.c.uid)
+        .order_by(ids.c.uid, grant.c.path, grant.c.role)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -17,6 +19,16 @@ from bot.services.shared.errors import DomainError
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A person as an update shows them: Telegram id, names and language."""
+
+    user_id: int
+    first_name: str
+    username: str | None
+    telegram_language: str | None
+
+
 async def ensure(
     session: AsyncSession,
     *,
@@ -26,18 +38,46 @@ async def ensure(
     username: str | None,
     telegram_language: str | None,
 ) -> ChatUser:
-    """Create a first-seen user with INSERT ... ON CONFLICT DO NOTHING RETURNING (another
-    process may be creating the same user at this moment: no unique-key failure), or load the
-    one that process made; the caller commits. One statement for a new user."""
-    user = await insert_ignore_returning(session, ChatUser, {
-        "id": user_id, "first_name": first_name, "username": username,
-        "telegram_language": telegram_language, "unreachable": False, "created_at": now,
-        "last_seen_at": now}, ["id"])
-    if user is None:
+    """`ensure_many` of one person."""
+    return (await ensure_many(session, now=now, people=[
+        Seen(user_id, first_name, username, telegram_language)]))[user_id]
+
+
+async def ensure_many(session: AsyncSession, *, now: datetime,
+                      people: Sequence[Seen]) -> dict[int, ChatUser]:
+    """Create first-seen users with one INSERT ... ON CONFLICT DO NOTHING RETURNING (another
+    process may be creating the same users at this moment: no unique-key failure), and load
+    those that process made; by id. The caller commits."""
+    rows = {p.user_id: {"id": p.user_id, "first_name": p.first_name, "username": p.username,
+                        "telegram_language": p.telegram_language, "unreachable": False,
+                        "created_at": now, "last_seen_at": now} for p in people}
+    made = {u.id: u for u in await insert_ignore_returning(
+        session, ChatUser, list(rows.values()), ["id"])}
+    for user_id in rows.keys() - made.keys():
         user = await session.get(ChatUser, user_id)
-    if user is None:  # cannot happen: inserted or already there
-        raise LookupError(f"chat user {user_id} vanished")
-    return user
+        if user is None:  # cannot happen: inserted or already there
+            raise LookupError(f"chat user {user_id} vanished")
+        made[user_id] = user
+    return made
+
+
+def changes(
+    user: ChatUser,
+    *,
+    now: datetime,
+    first_name: str,
+    username: str | None,
+    telegram_language: str | None,
+) -> dict[str, object]:
+    """What a message from this already stored user changes in their record: their names and
+    language as Telegram now gives them, reachable again, and `last_seen_at` at most every few
+    minutes, so that a busy user's every message does not cost a write. Empty: nothing."""
+    fresh: dict[str, object] = {"first_name": first_name, "username": username,
+                                "telegram_language": telegram_language, "unreachable": False}
+    found = {name: value for name, value in fresh.items() if getattr(user, name) != value}
+    if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_RESOLUTION:
+        found["last_seen_at"] = now
+    return found
 
 
 def refresh(
@@ -50,23 +90,16 @@ def refresh(
     username: str | None,
     telegram_language: str | None,
 ) -> ChatUser:
-    """Create or refresh an already loaded chat user record (the caller commits).
-
-    Writes only what changed, and `last_seen_at` at most every few minutes, so that a busy
-    user's every message does not cost a write.
-    """
+    """Create or refresh an already loaded chat user record (the caller commits); writes only
+    what `changes` says."""
     if user is None:
         user = ChatUser(id=user_id, first_name=first_name, username=username,
                         telegram_language=telegram_language, created_at=now, last_seen_at=now)
         session.add(user)
         return user
-    fresh = {"first_name": first_name, "username": username,
-             "telegram_language": telegram_language, "unreachable": False}
-    for name, value in fresh.items():  # writing to us means they can be reached again
-        if getattr(user, name) != value:
-            setattr(user, name, value)
-    if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_RESOLUTION:
-        user.last_seen_at = now
+    for name, value in changes(user, now=now, first_name=first_name, username=username,
+                               telegram_language=telegram_language).items():
+        setattr(user, name, value)
     return user
 
 
