@@ -1,9 +1,9 @@
 """The update's one transaction: session, principal, i18n and `now`; replies after commit.
 
-Each update gets ONE session: it loads the chat user and their grants in one query (a read
-phase that is over before the handler: no write lock on SQLite, autocommit on PostgreSQL; a
-first-seen user's insert commits on its own), then, bound to
-the update, runs the handler. Handlers and services only flush: the update's commit (made by
+Each update gets ONE session. The chat user and their grants are read before it, outside any
+transaction, together with the reads of other updates starting at that moment (a first-seen
+user is created and committed there: bot.telegram.user_reads); a changed name or last-seen is
+written and committed in the session. Then, bound to the update, it runs the handler. Handlers and services only flush: the update's commit (made by
 `CommitBeforeSend` before the first reply, or here when the handler returns) marks the update
 done together with whatever the handler changed; a handler that never touched the database is
 marked done by the processor. A reply to the chat never leaves while that transaction is
