@@ -3,12 +3,13 @@
 Each update gets ONE session. The chat user and their grants are read before it, outside any
 transaction, together with the reads of other updates starting at that moment (a first-seen
 user is created and committed there: bot.telegram.user_reads); a changed name or last-seen is
-written and committed in the session. Then, bound to the update, it runs the handler. Handlers and services only flush: the update's commit (made by
-`CommitBeforeSend` before the first reply, or here when the handler returns) marks the update
-done together with whatever the handler changed; a handler that never touched the database is
-marked done by the processor. A reply to the chat never leaves while that transaction is
-open: `CommitBeforeSend` commits the handler's session before any sending API call, so a slow
-or rate-limited (429) reply holds no database lock.
+written and committed in the session. Then, bound to the update, it runs the handler.
+Handlers and services only flush: the update's commit (made by `CommitBeforeSend` before the
+first reply, or here when the handler returns) marks the update done together with whatever
+the handler changed; a handler that never touched the database is marked done by the
+processor. A reply to the chat never leaves while that transaction is open: `CommitBeforeSend`
+commits the handler's session before any sending API call, so a slow or rate-limited (429)
+reply holds no database lock.
 
 A reply that leaves after its update was marked is stored with the mark (state `replying`,
 bot.db.session_hooks), and the processor settles it once the call returned: a process killed

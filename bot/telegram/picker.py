@@ -9,7 +9,6 @@ chat (rare) keep a statement of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +24,6 @@ UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need the proce
 # What a pick returns: row id, update id, payload, attempts so far (this one counted), whether
 # the chat has another unfinished update, and the reply a cut-off run left in flight (or None).
 Picked = tuple[int, int, dict[str, Any], int, bool, dict[str, Any] | None]
-Execute = Callable[[Any, dict[str, Any] | None], Any]
 
 
 @lru_cache(maxsize=1)
