@@ -44,12 +44,13 @@ class UserReads:
             await begin_read_phase(session)  # no transaction, no write lock
             found = await users_repo.users_with_grants(session, [s.user_id for s, _ in asks])
             first = {s.user_id: s for s, _ in asks if found[s.user_id][0] is None}
+            in_read = read_phase_autocommits(session)  # PostgreSQL: a write commits by itself
             made: dict[int, ChatUser] = {}
-            if first and read_phase_autocommits(session):  # PostgreSQL: one statement,
-                made = await users_service.ensure_many(  # committed by itself
+            if first and in_read:  # one statement, committed by itself
+                made = await users_service.ensure_many(
                     session, now=now, people=list(first.values()))
             await session.commit()
-        if first and not made:  # SQLite: a write transaction of its own
+        if first and not in_read:  # SQLite: a write transaction of its own
             async with self._sessionmaker() as session:
                 made = await users_service.ensure_many(session, now=now,
                                                        people=list(first.values()))

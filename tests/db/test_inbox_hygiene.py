@@ -126,8 +126,9 @@ async def test_a_user_first_seen_by_two_processes_at_once(
 ) -> None:
     async def create() -> str:
         async with sessionmaker() as s:
-            user = await users_service.ensure(s, now=NOW, user_id=77, first_name="并发",
-                                              username=None, telegram_language="zh-hans")
+            made = await users_service.ensure_many(
+                s, now=NOW, people=[users_service.Seen(77, "并发", None, "zh-hans")])
+            user = made[77]
             await asyncio.sleep(0.05)  # both transactions open at once
             await s.commit()
             return user.first_name

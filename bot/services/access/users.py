@@ -29,20 +29,6 @@ class Seen:
     telegram_language: str | None
 
 
-async def ensure(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    user_id: int,
-    first_name: str,
-    username: str | None,
-    telegram_language: str | None,
-) -> ChatUser:
-    """`ensure_many` of one person."""
-    return (await ensure_many(session, now=now, people=[
-        Seen(user_id, first_name, username, telegram_language)]))[user_id]
-
-
 async def ensure_many(session: AsyncSession, *, now: datetime,
                       people: Sequence[Seen]) -> dict[int, ChatUser]:
     """Create first-seen users with one INSERT ... ON CONFLICT DO NOTHING RETURNING (another
