@@ -160,14 +160,14 @@ async def drive(emu: Emulator, msgs: list[tuple[int, str]], quiet: float = 15.0
     chats = sorted({u for u, _ in msgs})
     for uid in chats:
         emu.user(id=uid, first_name="Bench", language_code="zh-hans")
-    before = {uid: len(emu.bot_messages(uid)) for uid in chats}
+    before = {uid: emu.bot_message_count(uid) for uid in chats}
     started = time.perf_counter()
     for uid, text in msgs:
         await emu.send_text(uid, text)
     got, last = 0, time.perf_counter()
     while got < len(msgs) and time.perf_counter() - last < quiet:
         await emu.wait_changed(0.5)
-        now_got = sum(len(emu.bot_messages(uid)) - before[uid] for uid in chats)
+        now_got = sum(emu.bot_message_count(uid) - before[uid] for uid in chats)
         if now_got != got:
             got, last = now_got, time.perf_counter()
     return last - started, got

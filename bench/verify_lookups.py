@@ -104,13 +104,13 @@ async def drive(emu: Emulator, msgs: list[tuple[int, str]]) -> float:
     chats = sorted({u for u, _ in msgs})
     for uid in chats:
         emu.user(id=uid, first_name="Bench", language_code="zh-hans")
-    before = {uid: len(emu.bot_messages(uid)) for uid in chats}
+    before = {uid: emu.bot_message_count(uid) for uid in chats}
     expected = len(msgs)
     started = time.perf_counter()
     for uid, text in msgs:
         await emu.send_text(uid, text)
     while True:
-        got = sum(len(emu.bot_messages(uid)) - before[uid] for uid in chats)
+        got = sum(emu.bot_message_count(uid) - before[uid] for uid in chats)
         if got >= expected:
             return time.perf_counter() - started
         if time.perf_counter() - started > 600:

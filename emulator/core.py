@@ -293,6 +293,10 @@ class Emulator(ChatState):
         """Return only the bot's messages in ``chat_id``."""
         return [m for m in self.messages(chat_id) if m["from_bot"]]
 
+    def bot_message_count(self, chat_id: int) -> int:
+        """How many (undeleted) messages the bot has in ``chat_id``, without copying any."""
+        return sum(1 for s in self._history.get(chat_id, []) if s.from_bot and not s.deleted)
+
     def reply_keyboard(self, chat_id: int) -> dict[str, Any] | None:
         """Return the reply keyboard currently shown in ``chat_id`` (None if removed/none)."""
         return copy.deepcopy(self._reply_keyboards.get(chat_id))

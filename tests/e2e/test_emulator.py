@@ -226,6 +226,7 @@ async def test_edit_and_delete(bot: Bot, emu: Emulator, user: dict) -> None:
     await bot.edit_message_reply_markup(chat_id=user["id"], message_id=sent.message_id,
                                         reply_markup=kb)
     (msg,) = emu.bot_messages(user["id"])
+    assert emu.bot_message_count(user["id"]) == 1  # an edit is no new message
     assert msg["text"] == "v2" and msg["reply_markup"] == kb.model_dump(exclude_none=True)
     assert [e["text"] for e in msg["edited"]] == ["v1", "v2"]
     assert msg["edit_date"]
@@ -233,6 +234,7 @@ async def test_edit_and_delete(bot: Bot, emu: Emulator, user: dict) -> None:
         await bot.edit_message_text(text="x", chat_id=user["id"], message_id=999)
     assert await bot.delete_message(user["id"], sent.message_id)
     assert emu.bot_messages(user["id"]) == []
+    assert emu.bot_message_count(user["id"]) == 0  # a deleted message is not counted
     with pytest.raises(TelegramBadRequest, match="message to delete not found"):
         await bot.delete_message(user["id"], sent.message_id)
 
