@@ -22,7 +22,7 @@ from bot.services.roster import badges
 from bot.services.shared.errors import DomainError
 from bot.services.verification import impostor
 from bot.services.verification import lookups as verification
-from bot.services.verification.lookups import ROLE_LABELS, PublicCard, Verdict
+from bot.services.verification.lookups import ROLE_LABELS, PublicCard, ReadStaff, Verdict
 from handlers.commands import N_, CommandInfo
 
 ORDER = 40
@@ -76,28 +76,33 @@ async def _reply(message: Message, verdict: Verdict, i18n: Translator) -> None:
 
 
 async def _lookup(message: Message, text: str, session: AsyncSession, now: datetime,
-                  settings: Settings, i18n: Translator) -> None:
+                  settings: Settings, i18n: Translator, read_staff: ReadStaff | None) -> None:
     user_id = message.from_user.id if message.from_user else message.chat.id
+    found = None  # read in the lookup's transaction unless read ahead with other lookups
+    if read_staff is not None:
+        found = await read_staff(verification.normalize_query(text))
     verdict = await verification.lookup(
         session, now=now, user_id=user_id, chat_id=message.chat.id, text=text,
-        policy=verification.LookupPolicy.from_settings(settings))
+        policy=verification.LookupPolicy.from_settings(settings), found=found)
     await _reply(message, verdict, i18n)
 
 
 async def cmd_verify(message: Message, command: CommandObject, session: AsyncSession,
-                     now: datetime, settings: Settings, i18n: Translator) -> None:
+                     now: datetime, settings: Settings, i18n: Translator,
+                     read_staff: ReadStaff | None = None) -> None:
     """/verify ID: check a staff ID."""
     if not (command.args or "").strip():
         await message.answer(i18n("Send /verify followed by the number on the worker's card, "
                                   "for example: /verify ZZ-410102-0001"))
         return
-    await _lookup(message, command.args or "", session, now, settings, i18n)
+    await _lookup(message, command.args or "", session, now, settings, i18n, read_staff)
 
 
 async def on_bare_id(message: Message, session: AsyncSession, now: datetime,
-                     settings: Settings, i18n: Translator) -> None:
+                     settings: Settings, i18n: Translator,
+                     read_staff: ReadStaff | None = None) -> None:
     """A message that is just a staff ID."""
-    await _lookup(message, message.text or "", session, now, settings, i18n)
+    await _lookup(message, message.text or "", session, now, settings, i18n, read_staff)
 
 
 async def on_badge_link(message: Message, command: CommandObject, session: AsyncSession,

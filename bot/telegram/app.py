@@ -24,6 +24,7 @@ from bot.telegram.menu import publish_command_menu
 from bot.telegram.middlewares import ContextMiddleware
 from bot.telegram.processor import UpdateProcessor, retry_quietly
 from bot.telegram.routing import gate_routers, inline_sync_filters
+from bot.telegram.staff_reads import StaffReads
 from bot.util.clock import utc_now
 from bot.util.resilience import Backoff, ReceiveState, describe, supervise
 from migrations import runner as migrate
@@ -78,6 +79,7 @@ def build_dispatcher(
     dp["settings"] = settings
     dp["engine"] = engine
     dp["sessionmaker"] = sessionmaker
+    dp["read_staff"] = StaffReads(sessionmaker).read  # /verify's record reads, batched
     dp["catalogs"] = Catalogs()
     dp["clock"] = clock
     dp["with_components"] = components

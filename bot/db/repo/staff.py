@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
 
 ROSTER_FIELDS = ("name", "role", "unit_code", "phone", "org", "valid_to", "status")
@@ -19,6 +22,35 @@ WRITE_CHUNK = 1000  # rows per executemany batch
 async def get(session: AsyncSession, staff_id: str) -> Staff | None:
     """The staff record with this id, or None."""
     return await session.get(Staff, staff_id)
+
+
+async def with_chains(
+    session: AsyncSession, staff_ids: Iterable[str]
+) -> dict[str, tuple[Staff, tuple[Unit, ...]]]:
+    """Every existing record among `staff_ids` with its unit and the units above it (root
+    first), keyed by staff_id: one statement for all of them."""
+    ids = sorted(set(staff_ids))
+    found: dict[str, tuple[Staff, list[Unit]]] = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        rows = await session.execute(_with_chains_stmt(), {"ids": ids[start:start + LOOKUP_CHUNK]})
+        for staff, unit in rows:
+            chain = found.setdefault(staff.staff_id, (staff, []))[1]
+            if unit is not None:
+                chain.append(unit)
+    return {sid: (staff, tuple(chain)) for sid, (staff, chain) in found.items()}
+
+
+@lru_cache(maxsize=1)
+def _with_chains_stmt() -> Any:
+    """The statement of `with_chains` (the IDs are the expanding parameter `ids`)."""
+    own = aliased(Unit)
+    return (
+        select(Staff, Unit).select_from(Staff)
+        .outerjoin(own, own.code == Staff.unit_code)
+        .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+        .where(Staff.staff_id.in_(bindparam("ids", expanding=True)))
+        .order_by(Staff.staff_id, func.length(Unit.path))
+    )
 
 
 async def roster_values(

@@ -9,16 +9,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, bindparam, func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.config import Settings
 from bot.db.models.audit import AuditEntry
@@ -36,6 +35,7 @@ from bot.db.models.verification import (
     ImpostorReport,
     StaffLookup,
 )
+from bot.db.repo import staff as staff_repo
 from bot.db.repo import units as units_repo
 from bot.services.roster import badges
 from bot.services.shared import audit, rate_counter
@@ -186,32 +186,31 @@ async def find_staff(session: AsyncSession, query: str) -> Staff | None:
     return staff
 
 
-async def _staff_with_chain(
-    session: AsyncSession, query: str
-) -> tuple[Staff | None, tuple[Unit, ...]]:
-    """The staff record an ID names and its unit chain (root first), in one query."""
+StaffFound = Mapping[str, tuple[Staff, tuple[Unit, ...]]]
+# Reads ahead what a lookup of a normalised query would find (batched by the runtime).
+ReadStaff = Callable[[str], Awaitable[StaffFound]]
+
+
+def lookup_ids(query: str) -> tuple[str, ...]:
+    """The staff IDs a lookup of `query` reads, in order of preference: the ID as given, then
+    upper-cased (none for an empty or over-long query)."""
     if not query or len(query) > MAX_STAFF_ID:
-        return None, ()
-    for sid in dict.fromkeys((query, query.upper())):
-        rows = (await session.execute(_staff_with_chain_stmt(), {"sid": sid})).all()
-        if rows:
-            return rows[0][0], tuple(u for _, u in rows if u is not None)
+        return ()
+    return tuple(dict.fromkeys((query, query.upper())))
+
+
+async def read_staff(session: AsyncSession, queries: Iterable[str]) -> StaffFound:
+    """The records (with unit chains) that lookups of `queries` would find, in one statement:
+    read ahead of the lookups by a caller batching them (`lookup(found=...)`)."""
+    return await staff_repo.with_chains(session, [i for q in queries for i in lookup_ids(q)])
+
+
+def _pick(found: StaffFound, query: str) -> tuple[Staff | None, tuple[Unit, ...]]:
+    """The record a lookup of `query` names among `found`, and its unit chain (root first)."""
+    for sid in lookup_ids(query):
+        if sid in found:
+            return found[sid]
     return None, ()
-
-
-@lru_cache(maxsize=1)
-def _staff_with_chain_stmt() -> Any:
-    """The statement of `_staff_with_chain`, built once (the ID is the bound parameter
-    `sid`): every lookup runs it, and building it (an alias, two joins) cost more CPU than
-    running it."""
-    own = aliased(Unit)
-    return (
-        select(Staff, Unit).select_from(Staff)
-        .outerjoin(own, own.code == Staff.unit_code)
-        .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
-        .where(Staff.staff_id == bindparam("sid", type_=String))
-        .order_by(func.length(Unit.path))
-    )
 
 
 def scan_prefix(query: str) -> str | None:
@@ -379,7 +378,7 @@ def _audit_stmt() -> Any:
 
 async def _answer(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, channel: str,
-    query: str, staff_id: str | None, policy: LookupPolicy,
+    query: str, staff_id: str | None, policy: LookupPolicy, found: StaffFound | None = None,
 ) -> Verdict:
     limit, counted_today = await _over_limit(session, user_id, now, policy,
                                              scan_prefix(query) if channel == "id" else None)
@@ -391,7 +390,9 @@ async def _answer(
     if channel == "badge" and staff_id is None:
         staff, result = None, FORGED
     else:
-        staff, chain = await _staff_with_chain(session, staff_id or "")
+        if found is None:
+            found = await read_staff(session, [staff_id or ""])
+        staff, chain = _pick(found, staff_id or "")
         result = status_of(staff, _today(now, policy.tz)) if staff else UNKNOWN
         if staff is not None:
             card = PublicCard(staff.staff_id, mask_name(staff.name), staff.role, chain,
@@ -406,12 +407,16 @@ async def _answer(
 
 async def lookup(
     session: AsyncSession, *, now: datetime, user_id: int, chat_id: int | None, text: str,
-    policy: LookupPolicy,
+    policy: LookupPolicy, found: StaffFound | None = None,
 ) -> Verdict:
-    """Check a staff ID typed by anyone; rate-limited, audited, committed."""
+    """Check a staff ID typed by anyone; rate-limited, audited (no commit).
+
+    `found`: the records `read_staff` found for this query, read just before (by a caller
+    that batches the reads of many lookups); by default they are read here.
+    """
     query = normalize_query(text)
     return await _answer(session, now=now, user_id=user_id, chat_id=chat_id, channel="id",
-                         query=query, staff_id=query, policy=policy)
+                         query=query, staff_id=query, policy=policy, found=found)
 
 
 async def verify_badge(
