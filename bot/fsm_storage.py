@@ -1,17 +1,18 @@
 """aiogram FSM storage in the database, so a half-finished conversation survives a restart.
 
 While a handler runs, the storage works inside the handler's own session (set by the context
-middleware) and only flushes: a state change joins the update's one transaction, is committed
-by the middleware together with everything else the update did (marking it processed), and is
-rolled back with it. This keeps conversation state and business data consistent, and on SQLite
-(one writer at a time) it avoids a second connection waiting for the handler's lock. The cache
-learns a state written inside a handler only when that transaction commits.
+middleware): a state change joins the update's one transaction, is written when the middleware
+commits it, together with everything else the update did (marking it processed), in one
+upsert per conversation whatever the number of changes, and is rolled back with it. This
+keeps conversation state and business data consistent, and on SQLite (one writer at a time) it
+avoids a second connection waiting for the handler's lock. The cache learns a state written
+inside a handler only when that transaction commits.
 
 Reads are served from a bounded write-through cache (aiogram reads the state of every update);
 the database stays the truth after a restart. Reads that miss the cache outside a handler (the
 FSM middleware's, before the update's session exists) share one statement with every other
-miss at that moment. Run one bot process per database, or set
-REDIS_URL so that several processes share Redis instead.
+miss at that moment. Run one bot process per database, or set REDIS_URL so that several
+processes share Redis instead.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -34,9 +37,31 @@ from bot.db.models.fsm import FsmRecord
 from bot.util.coalesce import Coalescer
 
 HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
-# FSM writes flushed in a handler's transaction, not yet committed: key -> (storage, state, data)
+# FSM writes of a handler's transaction, written when it commits: key -> (storage, state, data)
 _PENDING = "censusbot.fsm_pending"
 Pending = dict[str, tuple["SqlStorage", str | None, dict[str, Any]]]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """The handler's state changes, each key's last, in one upsert with the commit."""
+    pending: Pending = session.info.get(_PENDING) or {}
+    if not pending:
+        return
+    now = datetime.now(UTC)
+    rows = [{"key": name, "state": state, "data": data, "updated_at": now}
+            for name, (_, state, data) in pending.items()]
+    stmt = _upsert_stmt(session.get_bind().dialect.name)
+    session.execute(stmt, rows[0] if len(rows) == 1 else rows)
+
+
+@lru_cache(maxsize=2)
+def _upsert_stmt(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE of a whole record, built once per dialect."""
+    table: Any = FsmRecord.__table__
+    ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return ins.on_conflict_do_update(index_elements=["key"], set_={
+        c: ins.excluded[c] for c in ("state", "data", "updated_at")})
 
 
 @event.listens_for(Session, "after_commit")
@@ -112,10 +137,12 @@ class SqlStorage(BaseStorage):
             (hit[0] if field == "state" else hit[1]) == value for field, value in values.items()
         ):
             return  # already stored (the cache is write-through): no transaction for a no-op
-        if current is not None:  # inside a handler: join the update's transaction, no commit
-            record = await self._write(current, name, values)
-            current.info.setdefault(_PENDING, {})[name] = (
-                self, record.state, copy.deepcopy(dict(record.data)))
+        if current is not None:  # inside a handler: written when the update's transaction
+            state, data = await self._load(key)  # commits, in one statement (_write_pending)
+            state = values.get("state", state)
+            data = copy.deepcopy(dict(values.get("data", data)))
+            await current.connection()  # the update's transaction is open, so it commits
+            current.info.setdefault(_PENDING, {})[name] = (self, state, data)
             self._cache.pop(name, None)  # until that transaction commits
             return
         async with self._sessionmaker() as session:  # outside a handler: its own transaction

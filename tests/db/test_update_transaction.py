@@ -5,6 +5,7 @@ handler fails (nothing half-saved, and the update is not marked done); both data
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, Router
@@ -12,8 +13,8 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models.audit import AuditEntry
 from bot.db.models.fsm import FsmRecord
@@ -71,6 +72,13 @@ def _processor(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot,
     async def boom(message: Message, session: AsyncSession, state: FSMContext) -> None:
         await work(message, session, state, fail=True)
 
+    async def form(message: Message, state: FSMContext) -> None:  # no other database work
+        await state.set_state("Form:first")
+        await state.update_data(first=1)
+        await state.set_state("Form:second")
+        await state.update_data(second=2)
+
+    router.message.register(form, Command("form"))
     router.message.register(ok, Command("ok"))
     router.message.register(boom, Command("boom"))
     dp = Dispatcher(storage=storage)
@@ -125,3 +133,30 @@ async def test_a_failing_handler_leaves_nothing_half_saved_and_the_update_not_do
     assert await _inbox(sessionmaker, 2) == ("done", None)
     assert await storage.get_state(key) == "Form:waiting"
     assert await SqlStorage(sessionmaker).get_data(key) == {"step": 2}
+
+
+async def test_conversation_steps_are_written_once_with_the_commit(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """A handler that only moves the conversation on (four state and data changes, no other
+    database work) commits them with its update: one write of the record, the last values."""
+    storage = SqlStorage(sessionmaker)
+    proc = _processor(sessionmaker, bot, storage)
+    writes: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "fsm_state" in statement and not statement.lstrip().upper().startswith("SELECT"):
+            writes.append(statement)
+
+    await proc.ingest([_update(1, "/form")])
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await proc.drain()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(writes) == 1
+    assert await _inbox(sessionmaker, 1) == ("done", None)
+    key = StorageKey(bot_id=BOT_ID, chat_id=USER, user_id=USER)
+    fresh = SqlStorage(sessionmaker)  # as after a restart: read from the database
+    assert await fresh.get_state(key) == "Form:second"
+    assert await fresh.get_data(key) == {"first": 1, "second": 2}
