@@ -46,7 +46,7 @@ Pending = dict[str, tuple["SqlStorage", str | None, dict[str, Any]]]
 def _write_pending(session: Session) -> None:
     """The handler's state changes, each key's last, in one upsert with the commit."""
     pending: Pending = session.info.get(_PENDING) or {}
-    if not pending:
+    if not pending or session.in_nested_transaction():  # a SAVEPOINT: not committed yet
         return
     now = datetime.now(UTC)
     rows = [{"key": name, "state": state, "data": data, "updated_at": now}
@@ -66,6 +66,8 @@ def _upsert_stmt(dialect: str) -> Any:
 
 @event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the cache waits for COMMIT
+        return
     pending: Pending = session.info.pop(_PENDING, None) or {}
     for name, (storage, state, data) in pending.items():
         storage._remember(name, state, data)

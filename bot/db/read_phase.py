@@ -22,12 +22,14 @@ def _note_flush(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _note_commit(session: Session) -> None:
-    session.info.pop(_WROTE, None)
+    if not session.in_nested_transaction():  # a SAVEPOINT's writes are still uncommitted
+        session.info.pop(_WROTE, None)
 
 
 @event.listens_for(Session, "after_rollback")
 def _note_rollback(session: Session) -> None:
-    session.info.pop(_WROTE, None)
+    if not session.in_nested_transaction():  # back to a SAVEPOINT: earlier writes stay
+        session.info.pop(_WROTE, None)
 
 
 async def end_read_phase(session: AsyncSession) -> None:

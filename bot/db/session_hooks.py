@@ -2,7 +2,9 @@
 
 Only a pending update is marked: a parked (or already done) one is never overwritten. A commit
 made just before a reply leaves (`REPLY_KEY` in the session's info, set by the Telegram glue)
-marks it `replying` with the reply instead, in the same statement.
+marks it `replying` with the reply instead, in the same statement. A SAVEPOINT released inside
+the transaction is no commit (SQLAlchemy runs the commit hooks for it too): the update is marked
+by the transaction's own COMMIT, once.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def bind_update(session: Any, row_id: int | None = None) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _mark_update_done(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the update commits later
+        return
     update_id = session.info.get(UPDATE_ID_KEY)
     reply = session.info.pop(REPLY_KEY, None)
     if update_id is None:
@@ -63,6 +67,8 @@ def _mark_update_done(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _note_marked(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     marking = session.info.pop(_MARKING, None)
     if marking is not None:
         session.info[_MARKED] = marking  # committed: later commits need no second mark
@@ -88,5 +94,7 @@ def marked(session: Any) -> bool:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_marking(session: Session) -> None:
+    if session.in_nested_transaction():  # back to a SAVEPOINT: the transaction goes on
+        return
     session.info.pop(_MARKING, None)
     session.info.pop(REPLY_KEY, None)

@@ -68,7 +68,7 @@ _EPHEMERAL = frozenset({"AnswerCallbackQuery", "AnswerInlineQuery", "SendChatAct
 
 @event.listens_for(Session, "after_commit")
 def _note_commit(session: Session) -> None:
-    if UPDATE_ID_KEY in session.info:
+    if UPDATE_ID_KEY in session.info and not session.in_nested_transaction():
         session.info[_COMMITTED] = True
 
 

@@ -78,7 +78,17 @@ def _processor(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot,
         await state.set_state("Form:second")
         await state.update_data(second=2)
 
+    async def nested(message: Message, session: AsyncSession, state: FSMContext) -> None:
+        await state.set_state("Form:first")
+        async with session.begin_nested():  # a SAVEPOINT, released: nothing is committed yet
+            audit.record(session, now=NOW, action="test.work", actor_user_id=USER)
+        if (message.text or "").endswith("boom"):
+            raise RuntimeError("the handler failed after its savepoint was released")
+        await state.set_state("Form:second")
+        await state.update_data(step=message.message_id)
+
     router.message.register(form, Command("form"))
+    router.message.register(nested, Command("nested", "nestedboom"))
     router.message.register(ok, Command("ok"))
     router.message.register(boom, Command("boom"))
     dp = Dispatcher(storage=storage)
@@ -160,3 +170,39 @@ async def test_conversation_steps_are_written_once_with_the_commit(
     fresh = SqlStorage(sessionmaker)  # as after a restart: read from the database
     assert await fresh.get_state(key) == "Form:second"
     assert await fresh.get_data(key) == {"first": 1, "second": 2}
+
+
+async def test_a_released_savepoint_commits_nothing_early(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """A SAVEPOINT released inside the handler is no commit: a later failure rolls back its
+    work and the conversation's state (the storage's cache does not hold it either); without
+    the failure, the update is marked done and the state written once, at the commit."""
+    storage = SqlStorage(sessionmaker)
+    proc = _processor(sessionmaker, bot, storage)
+    key = StorageKey(bot_id=BOT_ID, chat_id=USER, user_id=USER)
+    await proc.ingest([_update(1, "/nestedboom")])
+    await proc.drain()
+    assert (await _counts(sessionmaker))[1:] == (0, 0, 0)  # no audit entry, no state
+    assert (await _inbox(sessionmaker, 1))[0] == "parked"
+    assert await storage.get_state(key) is None
+
+    writes: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        if words[0].upper() in ("INSERT", "UPDATE") and words[2] in ("fsm_state",
+                                                                     "inbox_updates"):
+            writes.append(f"{words[0].upper()} {words[2]}")
+
+    await proc.ingest([_update(2, "/nested")])
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await proc.drain()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert sorted(w for w in writes if "fsm_state" in w) == ["INSERT fsm_state"]
+    assert await _inbox(sessionmaker, 2) == ("done", None)
+    assert (await _counts(sessionmaker))[1:] == (1, 0, 1)
+    assert await SqlStorage(sessionmaker).get_state(key) == "Form:second"
+    assert await SqlStorage(sessionmaker).get_data(key) == {"step": 2}
