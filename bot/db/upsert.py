@@ -1,4 +1,4 @@
-"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
+"""Dialect-aware INSERT ... ON CONFLICT (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ async def insert_ignore_returning(
     if len(rows) == 1:
         return list((await session.scalars(stmt.values(rows[0]))).all())
     return list((await session.scalars(stmt, list(rows))).all())
+
+
+async def upsert_returning(
+    session: AsyncSession, model: Any, row: dict[str, Any], conflict: Sequence[str],
+    keep: Sequence[str] = (),
+) -> Any:
+    """Insert `row`, or update the row it clashes with on `conflict` (every column of `row`
+    but `conflict` and `keep`), in one statement; the object, as stored (an object of it already
+    in the session is refreshed)."""
+    dialect = session.get_bind().dialect.name
+    ins: Any = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+    ins = ins.values(row)
+    stmt = ins.on_conflict_do_update(
+        index_elements=list(conflict),
+        set_={c: ins.excluded[c] for c in row if c not in conflict and c not in keep},
+    ).returning(model)
+    return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
 
 
 def _insert_ignoring(session: AsyncSession, model: Any, conflict: Sequence[str]) -> Any:

@@ -53,6 +53,13 @@ async def test_deeper_tree_and_rename(session: AsyncSession) -> None:
     county = await session.get(Unit, "X")
     assert county is not None
     assert [u.code for u in await units_repo.ancestors(session, county)] == ["P", "C"]
+    # the unit with the units above it, in one statement; a sibling's prefix is no ancestor
+    await org_service.load_tree(session, {**tree, "children": [*tree["children"], {
+        "code": "C2", "name": "另一市", "level": "city"}]}, now=NOW)
+    assert [u.code for u in await units_repo.chain(session, "T")] == ["P", "C", "X", "T"]
+    assert [u.code for u in await units_repo.chain(session, "C2")] == ["P", "C2"]
+    assert [u.code for u in await units_repo.chain(session, "P")] == ["P"]
+    assert await units_repo.chain(session, "nowhere") == []
 
 
 @pytest.mark.parametrize(

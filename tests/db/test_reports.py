@@ -152,6 +152,19 @@ async def test_drafts_survive_sessions(zz: async_sessionmaker[AsyncSession]) -> 
         draft = await svc.get_draft(s, 1)
         assert draft is not None and draft.cursor == 1
         assert draft.values == {"industrial_filled": 1}
+        # replaced in one statement: the object this session holds shows the new draft, its
+        # creation time kept
+        again = await svc.save_draft(s, user_id=1, now=at("2018-10-08 10:02"), phase="survey",
+                                     unit_code="410102", values={"industrial_filled": 2.0},
+                                     cursor=2, stage="confirm", reason="x")
+        assert again is draft and (draft.cursor, draft.stage, draft.reason) == (2, "confirm", "x")
+        assert draft.values == {"industrial_filled": 2}
+        await s.commit()  # the test is the unit-of-work owner
+    async with zz() as s:
+        draft = await svc.get_draft(s, 1)
+        assert draft is not None and (draft.cursor, draft.values) == (2, {"industrial_filled": 2})
+        assert (draft.created_at, draft.updated_at) == (at("2018-10-08 10:00"),
+                                                        at("2018-10-08 10:02"))
         await s.commit()  # the test is the unit-of-work owner
     await _submit(zz, LIAISON, "410102", "2018-10-08 10:05", FULL)
     async with zz() as s:

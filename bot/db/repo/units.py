@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.db.models.org import Unit
 
@@ -42,6 +45,22 @@ async def ancestors(session: AsyncSession, unit: Unit) -> list[Unit]:
         return []
     found = {u.code: u for u in (await session.scalars(select(Unit).where(Unit.code.in_(codes))))}
     return [found[c] for c in codes if c in found]
+
+
+async def chain(session: AsyncSession, code: str) -> list[Unit]:
+    """The unit and the units above it, root first (empty when there is no such unit): one
+    statement, where `get` and `ancestors` take two."""
+    return list((await session.scalars(_chain_stmt(), {"code": code})).all())
+
+
+@lru_cache(maxsize=1)
+def _chain_stmt() -> Any:
+    """The statement of `chain`, built once (the unit's code is the bound parameter `code`)."""
+    own = aliased(Unit)
+    return (select(Unit).select_from(own)
+            .join(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+            .where(own.code == bindparam("code", type_=String))
+            .order_by(func.length(Unit.path)))
 
 
 async def roots(session: AsyncSession) -> Sequence[Unit]:

@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
+from bot.db.repo import units as units_repo
 from bot.services.reports.templates import data_dir
 from bot.services.shared.errors import DomainError
 
@@ -270,11 +271,12 @@ async def assignments(session: AsyncSession, *, root_code: str | None = None,
 
 async def assignment(session: AsyncSession, unit_code: str, phase: str) -> Assignment | None:
     """The assignment of one unit and phase, or None when the unit does not report on it."""
-    unit = await session.get(Unit, unit_code)
-    if unit is None:
+    found = await units_repo.chain(session, unit_code)  # root first, the unit last
+    if not found:
         return None
+    unit = found[-1]
     root_code = unit.path.strip("/").split("/")[0]
-    root = unit if root_code == unit.code else await session.get(Unit, root_code)
+    root = found[0] if found[0].code == root_code else None
     units = [unit] if root is None or root is unit else [root, unit]
     for a in assignments_for(units, load_config()):
         if a.unit.code == unit_code and a.phase == phase:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.models.reports import Report, ReportDraft, ReportTarget
+from bot.db.upsert import upsert_returning
 from bot.services.access.principal import REPORTING_ROLES, Principal
 from bot.services.reports import notices as report_notices
 from bot.services.reports.cadence import Assignment, Period, assignment, assignments, period_for
@@ -350,16 +351,14 @@ async def save_draft(
     reason: str | None = None,
     new_found: Mapping[str, float] | None = None,
 ) -> ReportDraft:
-    """Create or replace the user's draft (committed with the update: a restart loses nothing)."""
-    draft = await get_draft(session, user_id)
-    if draft is None:
-        draft = ReportDraft(user_id=user_id, created_at=now, phase=phase)
-        session.add(draft)
-    draft.phase, draft.unit_code, draft.values = phase, unit_code, dict(clean(values))
-    draft.cursor, draft.stage, draft.source, draft.reason = cursor, stage, source, reason
-    draft.new_found = dict(clean(new_found)) if new_found else None
-    draft.updated_at = now
-    await session.flush()
+    """Create or replace the user's draft (committed with the update: a restart loses nothing),
+    in one statement."""
+    row = {"user_id": user_id, "created_at": now, "updated_at": now, "phase": phase,
+           "unit_code": unit_code, "values": dict(clean(values)), "cursor": cursor,
+           "stage": stage, "source": source, "reason": reason,
+           "new_found": dict(clean(new_found)) if new_found else None}
+    draft: ReportDraft = await upsert_returning(session, ReportDraft, row, ["user_id"],
+                                                keep=["created_at"])
     return draft
 
 

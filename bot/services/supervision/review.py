@@ -39,14 +39,15 @@ LINE_RE = re.compile(r"^\s*([^:：]{1,60})[:：]\s*(.+)$")
 
 async def received(session: AsyncSession, report: Report, *, now: datetime) -> ReportReview:
     """Open the review of a new report version (caller's transaction); an earlier version still
-    waiting is superseded."""
-    await session.execute(
-        update(ReportReview).where(
+    waiting is superseded (a first version has none)."""
+    if report.version > 1:
+        await session.execute(update(ReportReview).where(
             ReportReview.state == RECEIVED,
             ReportReview.report_id.in_(select(Report.id).where(
                 Report.unit_code == report.unit_code, Report.phase == report.phase,
                 Report.period_start == report.period_start, Report.id != report.id)))
-        .values(state=SUPERSEDED, decided_at=now).execution_options(synchronize_session=False))
+            .values(state=SUPERSEDED, decided_at=now)
+            .execution_options(synchronize_session=False))
     row = ReportReview(report_id=report.id, unit_code=report.unit_code, state=RECEIVED,
                        received_at=now)
     session.add(row)
