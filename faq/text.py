@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import unicodedata
@@ -137,7 +138,12 @@ class Segmenter:
             with self._lock:
                 if self._tok is None:
                     tok = jieba.Tokenizer()
-                    tok.initialize()
+                    # jieba's initialize() loads its dictionary cache in one C call that holds
+                    # the GIL for about half a second: a stall of the bot's event loop. Read
+                    # in Python by jieba's own parser it costs about as much, but the GIL is
+                    # handed on every few milliseconds (and no cache is written to /tmp).
+                    tok.FREQ, tok.total = tok.gen_pfdict(tok.get_dict_file())
+                    tok.initialized = True
                     for word in self._words:
                         tok.add_word(word, freq=2000)
                     self._tok = tok
@@ -226,6 +232,10 @@ _FUZZY = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ng", "n"))
 def char_sound(ch: str) -> str:
     """Toneless pinyin of one character with the fuzzy pairs merged (zh=z, ch=c, sh=s, -ng=-n,
     l=n), so characters an input method confuses sound the same; '' for non-CJK."""
+    # Single characters only: pypinyin's phrase dictionary (tens of thousands of words, one
+    # JSON load that holds the GIL against the event loop) is never consulted; without it every
+    # character's sound is the same (checked over all of CJK and extension A).
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
     from pypinyin import lazy_pinyin
 
     if not _CJK_RE.match(ch):
