@@ -118,6 +118,25 @@ async def _inbox(sm: async_sessionmaker[AsyncSession], update_id: int) -> tuple[
         return row.state, row.error
 
 
+async def _fsm_writes(engine: AsyncEngine, proc: UpdateProcessor,
+                      update: dict[str, object]) -> list[str]:
+    """Run `update`; the statements that wrote conversation state (their first word)."""
+    writes: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        if words[0].upper() != "SELECT" and "fsm_state" in words[:4]:
+            writes.append(words[0].upper())
+
+    await proc.ingest([update])
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await proc.drain()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    return writes
+
+
 async def test_a_failing_handler_leaves_nothing_half_saved_and_the_update_not_done(
     sessionmaker: async_sessionmaker[AsyncSession], bot: Bot
 ) -> None:
@@ -150,21 +169,8 @@ async def test_conversation_steps_are_written_once_with_the_commit(
 ) -> None:
     """A handler that only moves the conversation on (four state and data changes, no other
     database work) commits them with its update: one write of the record, the last values."""
-    storage = SqlStorage(sessionmaker)
-    proc = _processor(sessionmaker, bot, storage)
-    writes: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "fsm_state" in statement and not statement.lstrip().upper().startswith("SELECT"):
-            writes.append(statement)
-
-    await proc.ingest([_update(1, "/form")])
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        await proc.drain()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
-    assert len(writes) == 1
+    proc = _processor(sessionmaker, bot, SqlStorage(sessionmaker))
+    assert await _fsm_writes(engine, proc, _update(1, "/form")) == ["INSERT"]
     assert await _inbox(sessionmaker, 1) == ("done", None)
     key = StorageKey(bot_id=BOT_ID, chat_id=USER, user_id=USER)
     fresh = SqlStorage(sessionmaker)  # as after a restart: read from the database
@@ -187,21 +193,7 @@ async def test_a_released_savepoint_commits_nothing_early(
     assert (await _inbox(sessionmaker, 1))[0] == "parked"
     assert await storage.get_state(key) is None
 
-    writes: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        words = statement.split()
-        if words[0].upper() in ("INSERT", "UPDATE") and words[2] in ("fsm_state",
-                                                                     "inbox_updates"):
-            writes.append(f"{words[0].upper()} {words[2]}")
-
-    await proc.ingest([_update(2, "/nested")])
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        await proc.drain()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
-    assert sorted(w for w in writes if "fsm_state" in w) == ["INSERT fsm_state"]
+    assert await _fsm_writes(engine, proc, _update(2, "/nested")) == ["INSERT"]
     assert await _inbox(sessionmaker, 2) == ("done", None)
     assert (await _counts(sessionmaker))[1:] == (1, 0, 1)
     assert await SqlStorage(sessionmaker).get_state(key) == "Form:second"
