@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.db.engine import begin_read_phase
 from bot.db.models.fsm import FsmRecord
+from bot.db.read_phase import note_write
 from bot.util.coalesce import Coalescer
 
 HANDLER_SESSION: ContextVar[AsyncSession | None] = ContextVar("handler_session", default=None)
@@ -144,6 +145,7 @@ class SqlStorage(BaseStorage):
             state = values.get("state", state)
             data = copy.deepcopy(dict(values.get("data", data)))
             await current.connection()  # the update's transaction is open, so it commits
+            note_write(current)  # and is not ended early as if it had only read
             current.info.setdefault(_PENDING, {})[name] = (self, state, data)
             self._cache.pop(name, None)  # until that transaction commits
             return

@@ -32,6 +32,12 @@ def _note_rollback(session: Session) -> None:
         session.info.pop(_WROTE, None)
 
 
+def note_write(session: AsyncSession) -> None:
+    """The transaction holds a change written only at its commit (no flush shows it): the read
+    phase must not be ended by a rollback."""
+    session.info[_WROTE] = True
+
+
 async def end_read_phase(session: AsyncSession) -> None:
     """Before slow work that needs no database (a FAQ search), end the update's transaction if
     it has only read so far, so that the (SQLite) write lock is not held meanwhile. A

@@ -21,6 +21,7 @@ from bot.db.models.fsm import FsmRecord
 from bot.db.models.inbox import InboxUpdate
 from bot.db.models.outbox import OutboxMessage
 from bot.db.models.reports import NoticeSubscription
+from bot.db.read_phase import end_read_phase
 from bot.fsm_storage import SqlStorage
 from bot.i18n import Catalogs
 from bot.services.reports import notices as report_notices
@@ -72,11 +73,12 @@ def _processor(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot,
     async def boom(message: Message, session: AsyncSession, state: FSMContext) -> None:
         await work(message, session, state, fail=True)
 
-    async def form(message: Message, state: FSMContext) -> None:  # no other database work
-        await state.set_state("Form:first")
+    async def form(message: Message, session: AsyncSession, state: FSMContext) -> None:
+        await state.set_state("Form:first")  # no other database work
         await state.update_data(first=1)
         await state.set_state("Form:second")
         await state.update_data(second=2)
+        await end_read_phase(session)  # as the FAQ does before its search: nothing is lost
 
     async def nested(message: Message, session: AsyncSession, state: FSMContext) -> None:
         await state.set_state("Form:first")
