@@ -143,7 +143,8 @@ class SqlStorage(BaseStorage):
         if current is not None:  # inside a handler: written when the update's transaction
             state, data = await self._load(key)  # commits, in one statement (_write_pending)
             state = values.get("state", state)
-            data = copy.deepcopy(dict(values.get("data", data)))
+            if "data" in values:  # the stored data is already a copy (_load)
+                data = copy.deepcopy(dict(values["data"]))
             await current.connection()  # the update's transaction is open, so it commits
             note_write(current)  # and is not ended early as if it had only read
             current.info.setdefault(_PENDING, {})[name] = (self, state, data)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
+from bot.db.repo import units as units_repo
 
 ROSTER_FIELDS = ("name", "role", "unit_code", "phone", "org", "valid_to", "status")
 LOOKUP_CHUNK = 2000  # ids per IN (...) query: well under SQLite's and asyncpg's parameter caps
@@ -47,7 +48,7 @@ def _with_chains_stmt() -> Any:
     return (
         select(Staff, Unit).select_from(Staff)
         .outerjoin(own, own.code == Staff.unit_code)
-        .outerjoin(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+        .outerjoin(Unit, units_repo.at_or_above(Unit, own))
         .where(Staff.staff_id.in_(bindparam("ids", expanding=True)))
         .order_by(Staff.staff_id, func.length(Unit.path))
     )

@@ -53,12 +53,18 @@ async def chain(session: AsyncSession, code: str) -> list[Unit]:
     return list((await session.scalars(_chain_stmt(), {"code": code})).all())
 
 
+def at_or_above(upper: Any, unit: Any) -> Any:
+    """SQL condition: `upper` is `unit` or one of the units above it (its path a prefix of the
+    unit's; `upper` and `unit` are the Unit entity or aliases of it)."""
+    return func.substr(unit.path, 1, func.length(upper.path)) == upper.path
+
+
 @lru_cache(maxsize=1)
 def _chain_stmt() -> Any:
     """The statement of `chain`, built once (the unit's code is the bound parameter `code`)."""
     own = aliased(Unit)
     return (select(Unit).select_from(own)
-            .join(Unit, func.substr(own.path, 1, func.length(Unit.path)) == Unit.path)
+            .join(Unit, at_or_above(Unit, own))
             .where(own.code == bindparam("code", type_=String))
             .order_by(func.length(Unit.path)))
 

@@ -163,11 +163,8 @@ def status_of(staff: Staff, today: date) -> str:
 
 
 async def unit_chain(session: AsyncSession, unit_code: str) -> tuple[Unit, ...]:
-    """The unit and its ancestors, root first."""
-    unit = await units_repo.get(session, unit_code)
-    if unit is None:
-        return ()
-    return (*await units_repo.ancestors(session, unit), unit)
+    """The unit and its ancestors, root first (one statement)."""
+    return tuple(await units_repo.chain(session, unit_code))
 
 
 async def public_card(session: AsyncSession, staff: Staff) -> PublicCard:
