@@ -23,7 +23,7 @@ from bot.telegram.health import DatabaseProbe, HealthCheck, HealthServer
 from bot.telegram.menu import publish_command_menu
 from bot.telegram.middlewares import ContextMiddleware
 from bot.telegram.processor import UpdateProcessor, retry_quietly
-from bot.telegram.routing import gate_routers, inline_sync_filters
+from bot.telegram.routing import SkippingDispatcher, gate_routers, inline_sync_filters
 from bot.telegram.staff_reads import StaffReads
 from bot.util.clock import utc_now
 from bot.util.resilience import Backoff, ReceiveState, describe, supervise
@@ -75,7 +75,7 @@ def build_dispatcher(
                                      attempts=settings.redis_attempts)
         else:
             storage = SqlStorage(sessionmaker)
-    dp = Dispatcher(storage=storage)
+    dp = SkippingDispatcher(storage=storage)
     dp["settings"] = settings
     dp["engine"] = engine
     dp["sessionmaker"] = sessionmaker

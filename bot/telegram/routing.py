@@ -10,6 +10,10 @@
   needs one of its own commands or one of its own conversation states is skipped at once when
   the message is neither (one check instead of one per handler). The gate only lets through a
   superset of what the handlers would take, so no update changes its handler.
+- The bot's dispatcher (`SkippingDispatcher`) does not even enter a gated router whose gate
+  turns a message away: aiogram would build the router's middleware chain and ask its gate
+  through the filter machinery, only to be told "unhandled" (a message for a late router, the
+  FAQ's free text above all, passed a dozen of them).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aiogram import Router
+from aiogram import Dispatcher, Router
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.event.handler import FilterObject, HandlerObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.filters import Command, Filter, StateFilter
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import Message
+from aiogram.types import Message, TelegramObject
 
 
 def _inline(check: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,6 +71,10 @@ class _Gate(Filter):
 
     async def __call__(self, message: Message, raw_state: str | None = None) -> bool:
         """Whether any handler of the router could take this message."""
+        return self.admits(message, raw_state)
+
+    def admits(self, message: Message, raw_state: str | None = None) -> bool:
+        """Whether any handler of the router could take this message (on the spot)."""
         if raw_state is not None and raw_state in self.states:
             return True
         text = message.text or message.caption
@@ -128,7 +137,8 @@ def _gate_for(handlers: list[HandlerObject]) -> _Gate | None:
 def gate_routers(router: Router) -> int:
     """Give each router (without sub-routers) whose message handlers all need a command or a
     state of its own a gate for messages; returns how many were gated. Call it once the routers
-    are included, before `inline_sync_filters`."""
+    are included, before `inline_sync_filters`. A `SkippingDispatcher` learns which of its own
+    routers it may pass over."""
     gated = 0
     for each in router.chain_tail:
         observer = each.message
@@ -138,4 +148,35 @@ def gate_routers(router: Router) -> int:
         if gate is not None:
             observer.filter(gate)
             gated += 1
+            if (isinstance(router, SkippingDispatcher) and each.parent_router is router
+                    and not observer.outer_middleware):  # entering it runs nothing else
+                router.skip_gates[each] = gate
     return gated
+
+
+class SkippingDispatcher(Dispatcher):
+    """aiogram's Dispatcher, except that a message passes over each of its gated routers
+    whose gate turns it away (`gate_routers` names them), instead of entering the router to
+    hear "unhandled" from the same gate. Every other update, and every router without a
+    gate, goes exactly as in aiogram."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """As Dispatcher; no router is skipped until `gate_routers` ran."""
+        super().__init__(*args, **kwargs)
+        self.skip_gates: dict[Router, _Gate] = {}
+
+    async def _propagate_event(self, observer: TelegramEventObserver | None, update_type: str,
+                               event: TelegramObject, **kwargs: Any) -> Any:
+        own = observer is not None and (observer.handlers or observer._handler.filters)
+        if update_type != "message" or not self.skip_gates or own:
+            return await super()._propagate_event(observer, update_type, event, **kwargs)
+        raw_state = kwargs.get("raw_state")
+        for router in self.sub_routers:
+            gate = self.skip_gates.get(router)
+            if gate is not None and not gate.admits(event, raw_state):  # type: ignore[arg-type]
+                continue
+            response = await router.propagate_event(update_type=update_type, event=event,
+                                                    **kwargs)
+            if response is not UNHANDLED:
+                return response
+        return UNHANDLED

@@ -20,7 +20,12 @@ from bot import callbacks
 from bot.config import Settings
 from bot.services.access.principal import principal_from
 from bot.telegram.app import build_dispatcher
-from bot.telegram.routing import gate_routers, inline_sync_filters, sync_filters
+from bot.telegram.routing import (
+    SkippingDispatcher,
+    gate_routers,
+    inline_sync_filters,
+    sync_filters,
+)
 from handlers.commands import CommandInfo
 
 TOKEN = "42:TEST"
@@ -129,20 +134,23 @@ def test_dispatcher_has_no_filter_left_for_a_thread(tmp_path: Any) -> None:
     assert sync_filters(dp) == []
 
 
-@pytest.mark.parametrize("gates", [False, True], ids=["inlined", "gated-and-inlined"])
-async def test_the_bot_routes_every_update_as_aiogram_does(gates: bool) -> None:
-    """With filters inlined, and with the routers' message gates too (as the bot runs), the
-    same messages, callbacks, states and principals reach the same handlers as with aiogram's
-    plain routing."""
+@pytest.mark.parametrize("tuning", ["inlined", "gated", "skipping"])
+async def test_the_bot_routes_every_update_as_aiogram_does(tuning: str) -> None:
+    """With filters inlined, with the routers' message gates too, and with a dispatcher that
+    passes over the routers its gates turn away (as the bot runs), the same messages,
+    callbacks, states and principals reach the same handlers as with aiogram's plain
+    routing."""
     bot = Bot(TOKEN)
     try:
         plain = Dispatcher()
         plain.include_routers(*handlers.routers())
-        tuned = Dispatcher()
+        tuned = SkippingDispatcher() if tuning == "skipping" else Dispatcher()
         tuned.include_routers(*handlers.routers())
-        if gates:
+        if tuning != "inlined":
             assert gate_routers(tuned) >= 8  # the command- and state-only routers
             assert gate_routers(tuned) == 0  # once is enough: a gated router is left alone
+        if isinstance(tuned, SkippingDispatcher):
+            assert len(tuned.skip_gates) >= 8
         assert inline_sync_filters(tuned) > 20
         expected = await _routes(plain, bot)
         got = await _routes(tuned, bot)
@@ -187,6 +195,49 @@ async def test_a_gate_skips_its_router_for_other_messages() -> None:
     # only "/report x" and the message in the state reached the handlers' own filters (the
     # state's message is asked for the command first, as aiogram asks handlers in order)
     assert asked == ["command", "command"]
+
+
+async def test_the_bot_does_not_enter_a_router_whose_gate_refuses() -> None:
+    """The bot's dispatcher passes over a gated router for a message its gate refuses (the
+    router is never entered), enters it for its command, and enters a router that has an
+    outer middleware of its own every time."""
+    entered: list[str] = []
+    dp = SkippingDispatcher()
+    gated, watched, rest = Router(name="gated"), Router(name="watched"), Router(name="rest")
+
+    async def on_command(message: Message) -> str:
+        return "command"
+
+    async def on_text(message: Message) -> str:
+        return "text"
+
+    async def watch(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+        entered.append("watched")
+        return await handler(event, data)
+
+    gated.message(Command("report"))(on_command)
+    watched.message(Command("other"))(on_command)
+    watched.message.outer_middleware(watch)
+    rest.message(F.text)(on_text)
+    dp.include_routers(gated, watched, rest)
+    original = gated.propagate_event
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        entered.append("gated")
+        return await original(*args, **kwargs)
+
+    gated.propagate_event = counting  # type: ignore[method-assign]
+    assert gate_routers(dp) == 2
+    assert list(dp.skip_gates) == [gated]  # the watched router runs its middleware: entered
+    bot = Bot(TOKEN)
+    try:
+        assert await dp.propagate_event("message", _message(text="hello"), bot=bot) == "text"
+        assert entered == ["watched"]
+        assert await dp.propagate_event("message", _message(text="/report"), bot=bot) == (
+            "command")
+        assert entered == ["watched", "gated"]
+    finally:
+        await bot.session.close()
 
 
 async def test_inlined_filter_runs_on_the_loop_with_its_arguments() -> None:
