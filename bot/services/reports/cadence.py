@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models.org import Unit
 from bot.db.repo import units as units_repo
-from bot.services.reports.templates import data_dir
+from bot.services.reports.templates import data_path
 from bot.services.shared.errors import DomainError
 
 KINDS = ("daily", "weekly", "twice_weekly", "every_two_days")
@@ -186,7 +186,7 @@ def _load_config(path: Path) -> CadenceConfig:
 
 def load_config(path: Path | None = None) -> CadenceConfig:
     """The cadence configuration (data/cadences.yaml), loaded once."""
-    return _load_config(path or data_dir() / "cadences.yaml")
+    return _load_config(path or data_path("cadences.yaml"))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,20 @@ def N_(message: str) -> str:
 
 def data_dir() -> Path:
     """The data directory (CENSUSBOT_DATA_DIR, else the project's `data/`)."""
-    return Path(os.environ.get("CENSUSBOT_DATA_DIR") or PROJECT_ROOT / "data")
+    return _data_path(os.environ.get("CENSUSBOT_DATA_DIR") or "", "")
+
+
+def data_path(name: str) -> Path:
+    """A file or folder of the data directory; the same Path object on every call while the
+    directory stays the same (it is looked up on every report message, and a Path hashes its
+    string anew each time it is built)."""
+    return _data_path(os.environ.get("CENSUSBOT_DATA_DIR") or "", name)
+
+
+@lru_cache(maxsize=32)
+def _data_path(configured: str, name: str) -> Path:
+    root = Path(configured) if configured else PROJECT_ROOT / "data"
+    return root / name if name else root
 
 
 @dataclass(frozen=True)
@@ -208,7 +221,7 @@ def _load_all(directory: Path) -> dict[str, ReportTemplate]:
 
 def templates(directory: Path | None = None) -> dict[str, ReportTemplate]:
     """Every template by phase (loaded once per directory)."""
-    return _load_all(directory or data_dir() / "report_templates")
+    return _load_all(directory or data_path("report_templates"))
 
 
 def get_template(phase: str) -> ReportTemplate:
