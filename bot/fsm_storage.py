@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.db.engine import begin_read_phase
+from bot.db.fixed_sets import dialect_of, in_batch
 from bot.db.models.fsm import FsmRecord
 from bot.db.read_phase import note_write
 from bot.util.coalesce import Coalescer
@@ -63,6 +64,14 @@ def _upsert_stmt(dialect: str) -> Any:
     ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     return ins.on_conflict_do_update(index_elements=["key"], set_={
         c: ins.excluded[c] for c in ("state", "data", "updated_at")})
+
+
+@lru_cache(maxsize=2)
+def _read_stmt(dialect: str) -> Any:
+    """The states and data of the keys in the batch parameter "keys", built once per
+    dialect."""
+    return (select(FsmRecord.key, FsmRecord.state, FsmRecord.data)
+            .where(in_batch(FsmRecord.key, "keys", dialect)))
 
 
 @event.listens_for(Session, "after_commit")
@@ -126,8 +135,7 @@ class SqlStorage(BaseStorage):
         async with self._sessionmaker() as session:
             await begin_read_phase(session)  # a read: no transaction, no write lock
             found = {key: (state, dict(data)) for key, state, data in (await session.execute(
-                select(FsmRecord.key, FsmRecord.state, FsmRecord.data)
-                .where(FsmRecord.key.in_(set(names))))).all()}
+                _read_stmt(dialect_of(session)), {"keys": sorted(set(names))})).all()}
             await session.commit()
         return [found.get(name, (None, {})) for name in names]
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import execute_alone
+from bot.db.fixed_sets import dialect_of, in_batch
 from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING
 from bot.db.models.inbox import INBOX_TABLE as _INBOX
 from bot.util.coalesce import Coalescer
@@ -31,6 +33,7 @@ class Finisher:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
                  clock: Callable[[], datetime]) -> None:
         self._sessionmaker = sessionmaker
+        self._dialect = dialect_of(sessionmaker)
         self._clock = clock
         self._batches: Coalescer[int, None] = Coalescer(
             (SETTLE, MARK), self._run_batch, name="inbox-finisher")
@@ -45,14 +48,20 @@ class Finisher:
 
     async def _run_batch(self, kind: str, ids: list[int]) -> list[None]:
         """One statement finishes every row of the batch."""
-        await execute_alone(self._sessionmaker, self._statement(kind, ids))
+        params: dict[str, Any] = {"ids": ids}
+        if kind == MARK:
+            params["at"] = self._clock()
+        await execute_alone(self._sessionmaker, _statement(kind, self._dialect), params)
         return [None] * len(ids)
 
-    def _statement(self, kind: str, ids: list[int]) -> Any:
-        if kind == SETTLE:
-            return update(_INBOX).where(
-                _INBOX.c.id.in_(ids), _INBOX.c.state == INBOX_REPLYING
-            ).values(state=INBOX_DONE, reply=None)
-        return update(_INBOX).where(
-            _INBOX.c.id.in_(ids), _INBOX.c.state == INBOX_PENDING
-        ).values(state=INBOX_DONE, processed_at=self._clock())
+
+@lru_cache(maxsize=4)
+def _statement(kind: str, dialect: str) -> Any:
+    """The finish of the rows in the batch parameter "ids" (a mark's time is "at"), built once
+    per kind and dialect."""
+    ids = in_batch(_INBOX.c.id, "ids", dialect)
+    if kind == SETTLE:
+        return update(_INBOX).where(ids, _INBOX.c.state == INBOX_REPLYING).values(
+            state=INBOX_DONE, reply=None)
+    return update(_INBOX).where(ids, _INBOX.c.state == INBOX_PENDING).values(
+        state=INBOX_DONE, processed_at=bindparam("at", type_=_INBOX.c.processed_at.type))

@@ -12,11 +12,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, update
+from sqlalchemy import and_, exists, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import execute_alone
-from bot.db.fixed_sets import one_of
+from bot.db.fixed_sets import dialect_of, in_batch, one_of
 from bot.db.models.inbox import INBOX_PENDING, INBOX_REPLYING, INBOX_TABLE
 from bot.util.coalesce import Coalescer
 
@@ -26,13 +26,13 @@ UNFINISHED = (INBOX_PENDING, INBOX_REPLYING)  # states that still need the proce
 Picked = tuple[int, int, dict[str, Any], int, bool, dict[str, Any] | None]
 
 
-@lru_cache(maxsize=1)
-def _pick_many() -> Any:
-    """The pick of the chats in the expanding parameter "chats", built once."""
+@lru_cache(maxsize=2)
+def _pick_many(dialect: str) -> Any:
+    """The pick of the chats in the batch parameter "chats", built once per dialect."""
     t, other = INBOX_TABLE, INBOX_TABLE.alias("earlier")
     lowest = (
         select(t.c.id)
-        .where(one_of(t.c.state, UNFINISHED), t.c.chat_id.in_(bindparam("chats", expanding=True)),
+        .where(one_of(t.c.state, UNFINISHED), in_batch(t.c.chat_id, "chats", dialect),
                ~exists().where(
                    other.c.chat_id == t.c.chat_id, one_of(other.c.state, UNFINISHED),
                    or_(other.c.update_id < t.c.update_id,
@@ -78,6 +78,7 @@ class Picker:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        self._dialect = dialect_of(sessionmaker)
         self._batches: Coalescer[int | None, Picked | None] = Coalescer(
             ("chats", "chatless"), self._run, name="inbox-picks")
 
@@ -91,7 +92,7 @@ class Picker:
             rows, _ = await execute_alone(self._sessionmaker, _pick_chatless())
             found = _picked(rows[0]) if rows else None
             return [found for _ in chats]
-        rows, _ = await execute_alone(self._sessionmaker, _pick_many(),
+        rows, _ = await execute_alone(self._sessionmaker, _pick_many(self._dialect),
                                       {"chats": sorted({int(c) for c in chats if c is not None})})
         by_chat = {int(row[7]): _picked(row) for row in rows}
         return [by_chat.get(chat) if chat is not None else None for chat in chats]

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot.db.fixed_sets import dialect_of, in_batch
 from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
 from bot.db.repo import units as units_repo
@@ -33,7 +34,8 @@ async def with_chains(
     ids = sorted(set(staff_ids))
     found: dict[str, tuple[Staff, list[Unit]]] = {}
     for start in range(0, len(ids), LOOKUP_CHUNK):
-        rows = await session.execute(_with_chains_stmt(), {"ids": ids[start:start + LOOKUP_CHUNK]})
+        rows = await session.execute(_with_chains_stmt(dialect_of(session)),
+                                     {"ids": ids[start:start + LOOKUP_CHUNK]})
         for staff, unit in rows:
             chain = found.setdefault(staff.staff_id, (staff, []))[1]
             if unit is not None:
@@ -41,15 +43,16 @@ async def with_chains(
     return {sid: (staff, tuple(chain)) for sid, (staff, chain) in found.items()}
 
 
-@lru_cache(maxsize=1)
-def _with_chains_stmt() -> Any:
-    """The statement of `with_chains` (the IDs are the expanding parameter `ids`)."""
+@lru_cache(maxsize=2)
+def _with_chains_stmt(dialect: str) -> Any:
+    """The statement of `with_chains` (the IDs are the batch parameter `ids`), built once per
+    dialect."""
     own = aliased(Unit)
     return (
         select(Staff, Unit).select_from(Staff)
         .outerjoin(own, own.code == Staff.unit_code)
         .outerjoin(Unit, units_repo.at_or_above(Unit, own))
-        .where(Staff.staff_id.in_(bindparam("ids", expanding=True)))
+        .where(in_batch(Staff.staff_id, "ids", dialect))
         .order_by(Staff.staff_id, func.length(Unit.path))
     )
 

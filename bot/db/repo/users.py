@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, union
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.fixed_sets import none_of
+from bot.db.fixed_sets import dialect_of, in_batch, none_of
 from bot.db.models.org import Unit
 from bot.db.models.staff import PRIVILEGED_ROLES, Staff
 from bot.db.models.users import ChatUser, RoleGrant
@@ -56,7 +56,8 @@ async def users_with_grants(
     found: dict[int, tuple[ChatUser | None, Grants]] = {int(u): (None, []) for u in user_ids}
     if not found:
         return found
-    rows = (await session.execute(_users_with_grants_stmt(), {"uids": sorted(found)})).all()
+    rows = (await session.execute(_users_with_grants_stmt(dialect_of(session)),
+                                   {"uids": sorted(found)})).all()
     for uid, row, role, code, path in rows:
         user, grants = found[int(uid)]
         if role is not None:
@@ -65,20 +66,21 @@ async def users_with_grants(
     return found
 
 
-@lru_cache(maxsize=1)
-def _users_with_grants_stmt() -> Any:
-    """The statement of `users_with_grants`, built once (the ids are one expanding parameter,
-    "uids"): it runs for every update, and building it cost more CPU than running it."""
-    uids: Any = bindparam("uids", expanding=True)
-    ids = union(select(ChatUser.id.label("uid")).where(ChatUser.id.in_(uids)),
-                select(RoleGrant.user_id.label("uid")).where(RoleGrant.user_id.in_(uids))
-                ).subquery()
+@lru_cache(maxsize=2)
+def _users_with_grants_stmt(dialect: str) -> Any:
+    """The statement of `users_with_grants`, built once per dialect (the ids are one batch
+    parameter, "uids"): it runs for every update, and building it cost more CPU than running
+    it."""
+    ids = union(select(ChatUser.id.label("uid")).where(in_batch(ChatUser.id, "uids", dialect)),
+                select(RoleGrant.user_id.label("uid"))
+                .where(in_batch(RoleGrant.user_id, "uids", dialect))).subquery()
     grant = (
         select(RoleGrant.user_id.label("gid"), RoleGrant.role.label("role"),
                RoleGrant.unit_code.label("code"), Unit.path.label("path"))
         .join(Unit, Unit.code == RoleGrant.unit_code)
         .outerjoin(Staff, Staff.staff_id == RoleGrant.source_staff_id)
-        .where(RoleGrant.user_id.in_(uids), effective_grant_clause())  # as grants_with_paths
+        .where(in_batch(RoleGrant.user_id, "uids", dialect),
+               effective_grant_clause())  # as grants_with_paths
         .subquery()
     )
     return (
