@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, any_, bindparam, or_
+from sqlalchemy import String, and_, any_, bindparam, or_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +34,10 @@ def in_batch(column: Any, name: str, dialect: str) -> Any:
     for every batch size, so each connection prepares it once (an expanding IN is a new text,
     so a new server-side prepare, for each length). Elsewhere an expanding IN."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+        item = column.type
+        if isinstance(item, String) and item.length:  # a cast to VARCHAR(n)[] would cut an
+            item = String()  # over-long value down to n characters, and so match its prefix
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(item)))
     return column.in_(bindparam(name, expanding=True))
 
 

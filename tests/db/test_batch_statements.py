@@ -10,6 +10,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING, InboxUpdate
+from bot.db.models.staff import Staff
 from bot.db.repo import staff as staff_repo
 from bot.db.repo import users as users_repo
 from bot.services.access import users as users_service
@@ -88,3 +89,19 @@ async def test_inbox_finishes_of_any_batch_size(
     assert len(finishes) == 4
     if engine.dialect.name == "postgresql":
         assert len(set(finishes)) == 2  # one for the marks, one for the settles
+
+
+async def test_an_over_long_id_in_a_batch_matches_nothing(
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """An ID longer than the column, batched with a real one, is not cut down to the column's
+    length (which would make it match the record it starts with): only the real one is
+    found."""
+    await _seed(sessionmaker)
+    real = "ZZ-410102-0001"
+    async with sessionmaker() as s:
+        await s.execute(Staff.__table__.update().where(Staff.staff_id == real)
+                        .values(staff_id=real + "X" * (64 - len(real))))
+        await s.commit()  # the test is the unit-of-work owner
+        long_real = real + "X" * (64 - len(real))
+        chains = await staff_repo.with_chains(s, [long_real + "Y", "ZZ-410102-0002"])
+    assert sorted(chains) == ["ZZ-410102-0002"]
