@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,14 +48,23 @@ async def upsert_returning(
     """Insert `row`, or update the row it clashes with on `conflict` (every column of `row`
     but `conflict` and `keep`), in one statement; the object, as stored (an object of it already
     in the session is refreshed)."""
-    dialect = session.get_bind().dialect.name
+    stmt = _upsert_stmt(session.get_bind().dialect.name, model, tuple(row), tuple(conflict),
+                        tuple(keep))
+    return (await session.scalars(stmt, row, execution_options={"populate_existing": True})
+            ).one()
+
+
+@lru_cache(maxsize=32)
+def _upsert_stmt(dialect: str, model: Any, columns: tuple[str, ...], conflict: tuple[str, ...],
+                 keep: tuple[str, ...]) -> Any:
+    """The upsert of `upsert_returning` for rows of these columns, built once (the values
+    bound at execution): building it, its EXCLUDED columns above all, cost more than running
+    it (a report draft is saved on every step)."""
     ins: Any = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
-    ins = ins.values(row)
-    stmt = ins.on_conflict_do_update(
+    return ins.on_conflict_do_update(
         index_elements=list(conflict),
-        set_={c: ins.excluded[c] for c in row if c not in conflict and c not in keep},
+        set_={c: ins.excluded[c] for c in columns if c not in conflict and c not in keep},
     ).returning(model)
-    return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
 
 
 def _insert_ignoring(session: AsyncSession, model: Any, conflict: Sequence[str]) -> Any:

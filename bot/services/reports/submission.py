@@ -6,11 +6,12 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,16 +192,25 @@ async def latest_before(session: AsyncSession, unit_code: str, phase: str,
 async def _previous_and_versions(session: AsyncSession, unit_code: str, phase: str,
                                  period_start: date) -> tuple[Report | None, list[Report]]:
     """`latest_before` and `versions` of one period in one query (each report entry runs it)."""
-    latest_id = (select(Report.id).where(Report.unit_code == unit_code, Report.phase == phase,
-                                         Report.period_start < period_start)
-                 .order_by(Report.period_start.desc(), Report.version.desc()).limit(1)
-                 .scalar_subquery())
-    rows = (await session.scalars(
-        select(Report).where(Report.unit_code == unit_code, Report.phase == phase,
-                             or_(Report.period_start == period_start, Report.id == latest_id))
-        .order_by(Report.period_start, Report.version))).all()
+    rows = (await session.scalars(_previous_and_versions_stmt(), {
+        "unit": unit_code, "phase": phase, "start": period_start})).all()
     prev = next((r for r in rows if r.period_start < period_start), None)
     return prev, [r for r in rows if r.period_start == period_start]
+
+
+@lru_cache(maxsize=1)
+def _previous_and_versions_stmt() -> Any:
+    """The statement of `_previous_and_versions` ("unit", "phase", "start"), built once."""
+    unit: Any = bindparam("unit")
+    phase: Any = bindparam("phase")
+    start: Any = bindparam("start")
+    latest_id = (select(Report.id).where(Report.unit_code == unit, Report.phase == phase,
+                                         Report.period_start < start)
+                 .order_by(Report.period_start.desc(), Report.version.desc()).limit(1)
+                 .scalar_subquery())
+    return (select(Report).where(Report.unit_code == unit, Report.phase == phase,
+                                 or_(Report.period_start == start, Report.id == latest_id))
+            .order_by(Report.period_start, Report.version))
 
 
 @dataclass(frozen=True)
@@ -334,7 +344,13 @@ async def version_count(session: AsyncSession, unit_code: str, phase: str,
 
 async def get_draft(session: AsyncSession, user_id: int) -> ReportDraft | None:
     """The user's unfinished report, if any."""
-    return await session.scalar(select(ReportDraft).where(ReportDraft.user_id == user_id))
+    return await session.scalar(_draft_stmt(), {"user": user_id})
+
+
+@lru_cache(maxsize=1)
+def _draft_stmt() -> Any:
+    """The statement of `get_draft` ("user"), built once (Confirm and every step read it)."""
+    return select(ReportDraft).where(ReportDraft.user_id == bindparam("user"))
 
 
 async def save_draft(
