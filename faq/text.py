@@ -219,7 +219,9 @@ def question_part(text: str) -> str:
     while start > 0 and size < QUESTION_CONTEXT_CHARS * scale:
         start -= 1
         size += len(parts[start])
-    sep = " " if not has_cjk(norm) else "，"
+    # the clauses rejoined as `normalize` writes a comma (full-width folds to ","), so that the
+    # question part is itself normalised text
+    sep = " " if not has_cjk(norm) else ","
     return sep.join(parts[start : last + 1])
 
 

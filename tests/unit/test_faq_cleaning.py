@@ -3,7 +3,7 @@ and input-method homophone repair."""
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from faq.text import LONG_QUESTION_CHARS, Homophones, normalize, question_part
@@ -49,6 +49,7 @@ def test_short_questions_and_statements_are_kept_whole() -> None:
 
 
 @given(CHAT)
+@example("1" * 29 + ",么")  # found by the fuzzer: the clauses were rejoined with a full-width comma
 def test_question_part_is_normalised_and_never_longer(text: str) -> None:
     part = question_part(text)
     norm = normalize(text)
