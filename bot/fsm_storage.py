@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.db.engine import begin_read_phase
-from bot.db.fixed_sets import dialect_of, in_batch
+from bot.db.fixed_sets import in_batch
 from bot.db.models.fsm import FsmRecord
 from bot.db.read_phase import note_write
 from bot.util.coalesce import Coalescer
@@ -135,7 +135,7 @@ class SqlStorage(BaseStorage):
         async with self._sessionmaker() as session:
             await begin_read_phase(session)  # a read: no transaction, no write lock
             found = {key: (state, dict(data)) for key, state, data in (await session.execute(
-                _read_stmt(dialect_of(session)), {"keys": sorted(set(names))})).all()}
+                _read_stmt(session.get_bind().dialect.name), {"keys": sorted(set(names))})).all()}
             await session.commit()
         return [found.get(name, (None, {})) for name in names]
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import String, and_, any_, bindparam, or_
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
 def one_of(column: Any, values: Iterable[Any]) -> Any:
@@ -39,12 +38,3 @@ def in_batch(column: Any, name: str, dialect: str) -> Any:
             item = String()  # over-long value down to n characters, and so match its prefix
         return column == any_(bindparam(name, type_=postgresql.ARRAY(item)))
     return column.in_(bindparam(name, expanding=True))
-
-
-def dialect_of(bind: Any) -> str:
-    """The dialect name of an engine, session or sessionmaker."""
-    if isinstance(bind, async_sessionmaker):
-        bind = bind.kw["bind"]
-    elif isinstance(bind, AsyncSession):
-        bind = bind.bind
-    return str(bind.dialect.name)

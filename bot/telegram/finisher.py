@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import execute_alone
-from bot.db.fixed_sets import dialect_of, in_batch
+from bot.db.fixed_sets import in_batch
 from bot.db.models.inbox import INBOX_DONE, INBOX_PENDING, INBOX_REPLYING
 from bot.db.models.inbox import INBOX_TABLE as _INBOX
 from bot.util.coalesce import Coalescer
@@ -33,7 +33,7 @@ class Finisher:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
                  clock: Callable[[], datetime]) -> None:
         self._sessionmaker = sessionmaker
-        self._dialect = dialect_of(sessionmaker)
+        self._dialect = sessionmaker.kw["bind"].dialect.name
         self._clock = clock
         self._batches: Coalescer[int, None] = Coalescer(
             (SETTLE, MARK), self._run_batch, name="inbox-finisher")

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import execute_alone
-from bot.db.fixed_sets import dialect_of, in_batch, one_of
+from bot.db.fixed_sets import in_batch, one_of
 from bot.db.models.inbox import INBOX_PENDING, INBOX_REPLYING, INBOX_TABLE
 from bot.util.coalesce import Coalescer
 
@@ -78,7 +78,7 @@ class Picker:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
-        self._dialect = dialect_of(sessionmaker)
+        self._dialect = sessionmaker.kw["bind"].dialect.name
         self._batches: Coalescer[int | None, Picked | None] = Coalescer(
             ("chats", "chatless"), self._run, name="inbox-picks")
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.db.fixed_sets import dialect_of, in_batch
+from bot.db.fixed_sets import in_batch
 from bot.db.models.org import Unit
 from bot.db.models.staff import Staff
 from bot.db.repo import units as units_repo
@@ -34,7 +34,7 @@ async def with_chains(
     ids = sorted(set(staff_ids))
     found: dict[str, tuple[Staff, list[Unit]]] = {}
     for start in range(0, len(ids), LOOKUP_CHUNK):
-        rows = await session.execute(_with_chains_stmt(dialect_of(session)),
+        rows = await session.execute(_with_chains_stmt(session.get_bind().dialect.name),
                                      {"ids": ids[start:start + LOOKUP_CHUNK]})
         for staff, unit in rows:
             chain = found.setdefault(staff.staff_id, (staff, []))[1]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.fixed_sets import dialect_of, in_batch, none_of
+from bot.db.fixed_sets import in_batch, none_of
 from bot.db.models.org import Unit
 from bot.db.models.staff import PRIVILEGED_ROLES, Staff
 from bot.db.models.users import ChatUser, RoleGrant
@@ -56,7 +56,7 @@ async def users_with_grants(
     found: dict[int, tuple[ChatUser | None, Grants]] = {int(u): (None, []) for u in user_ids}
     if not found:
         return found
-    rows = (await session.execute(_users_with_grants_stmt(dialect_of(session)),
+    rows = (await session.execute(_users_with_grants_stmt(session.get_bind().dialect.name),
                                    {"uids": sorted(found)})).all()
     for uid, row, role, code, path in rows:
         user, grants = found[int(uid)]
