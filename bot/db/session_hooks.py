@@ -49,8 +49,7 @@ def _mark_update_done(session: Session) -> None:
         return  # not bound to an update
     if session.info.get(_MARKED) == update_id:  # an earlier commit of this session marked it
         if reply is not None:  # a further reply: it replaces the one already sent
-            session.execute(update(_INBOX).where(_INBOX.c.id == update_id)
-                            .values(state=INBOX_REPLYING, reply=reply))
+            session.execute(_further_stmt(), {"row": update_id, "reply": reply})
             session.info[REPLY_STORED] = True
         return
     params: dict[str, object] = {"row": update_id, "at": datetime.now(UTC)}
@@ -91,9 +90,17 @@ async def store_further_reply(session: Any, reply: dict[str, Any]) -> None:
 
     from bot.db.engine import execute_alone
 
-    await execute_alone(async_sessionmaker(session.bind), update(_INBOX)
-                        .where(_INBOX.c.id == session.info[UPDATE_ID_KEY])
-                        .values(state=INBOX_REPLYING, reply=reply))
+    await execute_alone(async_sessionmaker(session.bind), _further_stmt(),
+                        {"row": session.info[UPDATE_ID_KEY], "reply": reply})
+
+
+@lru_cache(maxsize=1)
+def _further_stmt() -> Any:
+    """A further reply ("reply") stored on the already marked row "row", replacing the one
+    sent before; built once (both ways of storing one use it)."""
+    return (update(_INBOX).where(_INBOX.c.id == bindparam("row", type_=_INBOX.c.id.type))
+            .values(state=INBOX_REPLYING,
+                    reply=bindparam("reply", type_=_INBOX.c.reply.type)))
 
 
 def marked(session: Any) -> bool:
